@@ -1,0 +1,180 @@
+// Package counter hands out chat and message numbers from Redis. One Lua step
+// checks that the parent exists, INCRs its counter and pushes the job, so a
+// number is handed out only together with the job that persists it, and never
+// twice. A missing counter is seeded from MySQL's highest persisted number by
+// the caller (Seed) before the step is tried again.
+package counter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/instachat/instachat/pkg/chat"
+	"github.com/instachat/instachat/pkg/queue"
+)
+
+// ErrNeedsSeed is returned when a counter key is missing and must be seeded
+// from MySQL; Missing tells which.
+var ErrNeedsSeed = errors.New("counter needs seeding")
+
+// SeedError says which counter is missing.
+type SeedError struct {
+	// Chat is 0 when the application's chat counter is missing, otherwise the
+	// chat whose message counter is missing.
+	Chat int64
+}
+
+func (e *SeedError) Error() string {
+	if e.Chat == 0 {
+		return "application counter needs seeding"
+	}
+	return fmt.Sprintf("message counter of chat %d needs seeding", e.Chat)
+}
+
+// Is makes errors.Is(err, ErrNeedsSeed) hold.
+func (e *SeedError) Is(target error) bool { return target == ErrNeedsSeed }
+
+// Counter assigns numbers.
+type Counter struct {
+	rdb  redis.UniversalClient
+	keys queue.Keys
+}
+
+// New returns a Counter.
+func New(rdb redis.UniversalClient, keys queue.Keys) *Counter {
+	return &Counter{rdb: rdb, keys: keys}
+}
+
+// Script results below zero are conditions, not numbers.
+const (
+	resNoApp     = -1
+	resNoChat    = -2
+	resNoCounter = -3
+	resNoMessage = -4
+)
+
+var createChatScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local n = redis.call('INCR', KEYS[1])
+redis.call('LPUSH', KEYS[2], ARGV[1] .. n .. ARGV[2])
+return n`)
+
+// CreateChat assigns the next chat number of e.App and enqueues e with it.
+func (c *Counter) CreateChat(ctx context.Context, e queue.Envelope) (int64, error) {
+	prefix, suffix, err := e.Template("chat")
+	if err != nil {
+		return 0, err
+	}
+	keys := []string{c.keys.ChatCounter(e.App), c.keys.Pending(c.keys.Partition(e.App))}
+	n, err := createChatScript.Run(ctx, c.rdb, keys, prefix, suffix).Int64()
+	if err != nil {
+		return 0, fmt.Errorf("assign chat number: %w: %w", chat.ErrUnavailable, err)
+	}
+	return result(n, e.Chat)
+}
+
+var createMessageScript = redis.NewScript(`
+local chats = redis.call('GET', KEYS[1])
+if not chats then return -1 end
+if tonumber(ARGV[1]) > tonumber(chats) then return -2 end
+if redis.call('EXISTS', KEYS[2]) == 0 then return -3 end
+local n = redis.call('INCR', KEYS[2])
+redis.call('LPUSH', KEYS[3], ARGV[2] .. n .. ARGV[3])
+return n`)
+
+// CreateMessage assigns the next message number of chat e.Chat and enqueues e with it.
+func (c *Counter) CreateMessage(ctx context.Context, e queue.Envelope) (int64, error) {
+	prefix, suffix, err := e.Template("message")
+	if err != nil {
+		return 0, err
+	}
+	keys := []string{c.keys.ChatCounter(e.App), c.keys.MessageCounter(e.App, e.Chat), c.keys.Pending(c.keys.Partition(e.App))}
+	n, err := createMessageScript.Run(ctx, c.rdb, keys, e.Chat, prefix, suffix).Int64()
+	if err != nil {
+		return 0, fmt.Errorf("assign message number: %w: %w", chat.ErrUnavailable, err)
+	}
+	return result(n, e.Chat)
+}
+
+var enqueueMessageJobScript = redis.NewScript(`
+local chats = redis.call('GET', KEYS[1])
+if not chats then return -1 end
+if tonumber(ARGV[1]) > tonumber(chats) then return -2 end
+local msgs = redis.call('GET', KEYS[2])
+if not msgs then return -3 end
+if tonumber(ARGV[2]) > tonumber(msgs) then return -4 end
+redis.call('LPUSH', KEYS[3], ARGV[3])
+return 0`)
+
+// EnqueueMessageJob checks that message e.Message of chat e.Chat was handed
+// out and enqueues e (an update) in the same step.
+func (c *Counter) EnqueueMessageJob(ctx context.Context, e queue.Envelope) error {
+	raw, err := e.Encode()
+	if err != nil {
+		return err
+	}
+	keys := []string{c.keys.ChatCounter(e.App), c.keys.MessageCounter(e.App, e.Chat), c.keys.Pending(c.keys.Partition(e.App))}
+	n, err := enqueueMessageJobScript.Run(ctx, c.rdb, keys, e.Chat, e.Message, raw).Int64()
+	if err != nil {
+		return fmt.Errorf("enqueue %s: %w: %w", e.Type, chat.ErrUnavailable, err)
+	}
+	_, err = result(n, e.Chat)
+	return err
+}
+
+func result(n, chatNumber int64) (int64, error) {
+	switch n {
+	case resNoApp:
+		return 0, &SeedError{}
+	case resNoChat:
+		return 0, fmt.Errorf("chat %d: %w", chatNumber, chat.ErrNotFound)
+	case resNoCounter:
+		return 0, &SeedError{Chat: chatNumber}
+	case resNoMessage:
+		return 0, fmt.Errorf("message: %w", chat.ErrNotFound)
+	}
+	return n, nil
+}
+
+// SeedApplication creates an application's chat counter at max (MySQL's
+// highest persisted chat number) unless it already exists.
+func (c *Counter) SeedApplication(ctx context.Context, token string, max int64) error {
+	if err := c.rdb.SetNX(ctx, c.keys.ChatCounter(token), max, 0).Err(); err != nil {
+		return fmt.Errorf("seed chat counter: %w: %w", chat.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// SeedChat creates a chat's message counter at max unless it already exists.
+func (c *Counter) SeedChat(ctx context.Context, token string, chatNumber, max int64) error {
+	if err := c.rdb.SetNX(ctx, c.keys.MessageCounter(token, chatNumber), max, 0).Err(); err != nil {
+		return fmt.Errorf("seed message counter: %w: %w", chat.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Chats returns the highest chat number handed out for an application, and
+// whether the counter exists.
+func (c *Counter) Chats(ctx context.Context, token string) (int64, bool, error) {
+	return c.get(ctx, c.keys.ChatCounter(token))
+}
+
+// Messages returns the highest message number handed out for a chat, and
+// whether the counter exists.
+func (c *Counter) Messages(ctx context.Context, token string, chatNumber int64) (int64, bool, error) {
+	return c.get(ctx, c.keys.MessageCounter(token, chatNumber))
+}
+
+func (c *Counter) get(ctx context.Context, key string) (int64, bool, error) {
+	n, err := c.rdb.Get(ctx, key).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("read counter: %w: %w", chat.ErrUnavailable, err)
+	}
+	return n, true, nil
+}

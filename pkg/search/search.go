@@ -1,0 +1,62 @@
+// Package search defines the message search contract that every backend
+// (bleve embedded, Elasticsearch) implements. MySQL stays the source of truth:
+// an engine returns message numbers and a total, never message bodies.
+package search
+
+import (
+	"context"
+	"errors"
+)
+
+// ErrUnavailable is returned (wrapped) when the engine cannot serve a request;
+// the api answers 503 and the index catches up later.
+var ErrUnavailable = errors.New("search engine unavailable")
+
+// Doc is one message as the index sees it.
+type Doc struct {
+	AppID   int64 // internal application id: the scope filter, never shown to clients
+	Chat    int64 // chat number within the application
+	Number  int64 // message number within the chat
+	Body    string
+	Version int64 // grows with every change of the message; a lower version never replaces a higher one
+}
+
+// Key names one message in the index.
+type Key struct {
+	AppID  int64
+	Chat   int64
+	Number int64
+}
+
+// Key returns the key of the document.
+func (d Doc) Key() Key { return Key{AppID: d.AppID, Chat: d.Chat, Number: d.Number} }
+
+// Query is a search for messages of one chat. Text is split into words; every
+// word must match the beginning of a word of the body, case-insensitively.
+type Query struct {
+	AppID  int64
+	Chat   int64
+	Text   string
+	Offset int
+	Limit  int
+}
+
+// Result lists matching message numbers, best match first (ties by ascending
+// number), and the total number of matches.
+type Result struct {
+	Numbers []int64
+	Total   int64
+}
+
+// Engine is a message search backend.
+type Engine interface {
+	// Index adds or replaces documents. A document whose Version is lower than
+	// the indexed one is ignored (it is stale), not an error.
+	Index(ctx context.Context, docs []Doc) error
+	// Delete removes documents; unknown keys are ignored.
+	Delete(ctx context.Context, keys []Key) error
+	// Search runs a query scoped to one chat.
+	Search(ctx context.Context, q Query) (Result, error)
+	// Close releases the engine's resources.
+	Close() error
+}

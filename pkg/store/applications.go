@@ -1,0 +1,110 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/instachat/instachat/pkg/chat"
+)
+
+// AppRef is an application as the services see it internally: its id and its
+// public form. The id never leaves the services.
+type AppRef struct {
+	ID  int64
+	App chat.Application
+}
+
+// CreateApplication inserts an application with a fresh token.
+func (s *Store) CreateApplication(ctx context.Context, name string, now time.Time) (AppRef, error) {
+	for range 3 {
+		token, err := chat.NewToken()
+		if err != nil {
+			return AppRef{}, err
+		}
+		row := applicationRow{Token: token, Name: name, CreatedAt: now, UpdatedAt: now}
+		err = s.db.WithContext(ctx).Create(&row).Error
+		var me *mysql.MySQLError
+		if errors.As(err, &me) && me.Number == 1062 {
+			continue // a token collision: 192 random bits make this theoretical
+		}
+		if err != nil {
+			return AppRef{}, wrap("create application", err)
+		}
+		return AppRef{ID: row.ID, App: row.domain()}, nil
+	}
+	return AppRef{}, fmt.Errorf("create application: token collisions: %w", chat.ErrConflict)
+}
+
+// Application returns the application with token.
+func (s *Store) Application(ctx context.Context, token string) (AppRef, error) {
+	var row applicationRow
+	err := s.db.WithContext(ctx).Where("token = ?", token).Take(&row).Error
+	if err != nil {
+		return AppRef{}, wrap("read application", err)
+	}
+	return AppRef{ID: row.ID, App: row.domain()}, nil
+}
+
+// RenameApplication changes an application's name with optimistic locking:
+// it re-reads and retries when a concurrent change bumped lock_version.
+func (s *Store) RenameApplication(ctx context.Context, token, name string, now time.Time) (AppRef, error) {
+	for range maxLockRetries {
+		var row applicationRow
+		if err := s.db.WithContext(ctx).Where("token = ?", token).Take(&row).Error; err != nil {
+			return AppRef{}, wrap("read application", err)
+		}
+		if row.Name == name {
+			return AppRef{ID: row.ID, App: row.domain()}, nil
+		}
+		res := s.db.WithContext(ctx).Exec(
+			"UPDATE applications SET name = ?, updated_at = ?, lock_version = lock_version + 1 WHERE id = ? AND lock_version = ?",
+			name, now, row.ID, row.LockVersion)
+		if res.Error != nil {
+			return AppRef{}, wrap("rename application", res.Error)
+		}
+		if res.RowsAffected == 1 {
+			row.Name, row.UpdatedAt = name, now
+			return AppRef{ID: row.ID, App: row.domain()}, nil
+		}
+	}
+	return AppRef{}, fmt.Errorf("rename application: %w", chat.ErrConflict)
+}
+
+// maxLockRetries bounds optimistic lock_version retries.
+const maxLockRetries = 8
+
+// ApplicationIDs maps tokens to internal ids; unknown tokens are absent.
+func (s *Store) ApplicationIDs(ctx context.Context, tokens []string) (map[string]int64, error) {
+	var rows []struct {
+		ID    int64
+		Token string
+	}
+	if err := s.db.WithContext(ctx).Raw("SELECT id, token FROM applications WHERE token IN ?", tokens).Scan(&rows).Error; err != nil {
+		return nil, wrap("read application ids", err)
+	}
+	out := make(map[string]int64, len(rows))
+	for _, r := range rows {
+		out[r.Token] = r.ID
+	}
+	return out, nil
+}
+
+// MaxChatNumber returns the highest persisted chat number of an application,
+// used to seed its Redis counter.
+func (s *Store) MaxChatNumber(ctx context.Context, appID int64) (int64, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Raw("SELECT COALESCE(MAX(number), 0) FROM chats WHERE application_id = ?", appID).Scan(&n).Error
+	return n, wrap("read highest chat number", err)
+}
+
+// MaxMessageNumber returns the highest persisted message number of a chat.
+func (s *Store) MaxMessageNumber(ctx context.Context, appID, chatNumber int64) (int64, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Raw(`SELECT COALESCE(MAX(m.number), 0) FROM messages m
+JOIN chats c ON c.id = m.chat_id WHERE c.application_id = ? AND c.number = ?`, appID, chatNumber).Scan(&n).Error
+	return n, wrap("read highest message number", err)
+}

@@ -1,0 +1,3 @@
+module github.com/instachat/instachat/services/writer
+
+go 1.26.8
