@@ -85,7 +85,9 @@ type MessageKey struct {
 }
 
 // Key returns the message's key.
-func (w MessageWrite) Key() MessageKey { return MessageKey{AppID: w.AppID, Chat: w.Chat, Number: w.Number} }
+func (w MessageWrite) Key() MessageKey {
+	return MessageKey{AppID: w.AppID, Chat: w.Chat, Number: w.Number}
+}
 
 // Tx is one writer transaction. It runs at READ COMMITTED so optimistic
 // lock_version retries see the row a concurrent writer committed.

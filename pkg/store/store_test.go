@@ -136,7 +136,7 @@ func TestOutOfOrderMessagesConverge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.CreatedAt.Equal(t0.Add(-1000*time.Millisecond)) {
+	if !c.CreatedAt.Equal(t0.Add(-1000 * time.Millisecond)) {
 		t.Errorf("chat created_at: got %v, want %v", c.CreatedAt, t0.Add(-1000*time.Millisecond))
 	}
 	err = s.InTx(ctx, func(tx *store.Tx) error {
