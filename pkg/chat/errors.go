@@ -20,12 +20,31 @@ var (
 
 // Invalidf returns an error that wraps ErrInvalid with a message meant for the client.
 func Invalidf(format string, args ...any) error {
-	return &invalidError{msg: fmt.Sprintf(format, args...)}
+	return &ClientError{kind: ErrInvalid, msg: fmt.Sprintf(format, args...)}
 }
 
-type invalidError struct{ msg string }
+// NotFound returns an error that wraps ErrNotFound and names what was missing
+// ("application", "chat", "message").
+func NotFound(what string) error {
+	return &ClientError{kind: ErrNotFound, msg: what + " not found"}
+}
 
-func (e *invalidError) Error() string { return e.msg }
-func (e *invalidError) Is(target error) bool {
-	return target == ErrInvalid
+// ClientError is an error whose message is written for the client.
+type ClientError struct {
+	kind error
+	msg  string
+}
+
+func (e *ClientError) Error() string { return e.msg }
+
+// Is makes errors.Is match the error's kind (ErrInvalid or ErrNotFound).
+func (e *ClientError) Is(target error) bool { return target == e.kind }
+
+// ClientMessage returns the client-facing message inside err, or fallback.
+func ClientMessage(err error, fallback string) string {
+	var ce *ClientError
+	if errors.As(err, &ce) {
+		return ce.msg
+	}
+	return fallback
 }

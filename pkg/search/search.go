@@ -14,18 +14,18 @@ var ErrUnavailable = errors.New("search engine unavailable")
 
 // Doc is one message as the index sees it.
 type Doc struct {
-	AppID   int64 // internal application id: the scope filter, never shown to clients
-	Chat    int64 // chat number within the application
-	Number  int64 // message number within the chat
-	Body    string
-	Version int64 // grows with every change of the message; a lower version never replaces a higher one
+	AppID   int64  `json:"app_id"`  // internal application id: the scope filter, never shown to clients
+	Chat    int64  `json:"chat"`    // chat number within the application
+	Number  int64  `json:"number"`  // message number within the chat
+	Body    string `json:"body"`    // message text
+	Version int64  `json:"version"` // grows with every change; a lower version never replaces a higher one
 }
 
 // Key names one message in the index.
 type Key struct {
-	AppID  int64
-	Chat   int64
-	Number int64
+	AppID  int64 `json:"app_id"`
+	Chat   int64 `json:"chat"`
+	Number int64 `json:"number"`
 }
 
 // Key returns the key of the document.

@@ -1,0 +1,117 @@
+// Package config parses the settings every InstaChat service shares from an
+// environment lookup function that main passes in (main alone touches the
+// process environment).
+package config
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/instachat/instachat/pkg/queue"
+	"github.com/instachat/instachat/pkg/store"
+	"github.com/instachat/instachat/pkg/telemetry"
+)
+
+// Env reads settings from a getenv function, collecting the first error.
+type Env struct {
+	getenv func(string) string
+	err    error
+}
+
+// NewEnv wraps a getenv function such as os.Getenv.
+func NewEnv(getenv func(string) string) *Env { return &Env{getenv: getenv} }
+
+// Err returns the first parse error.
+func (e *Env) Err() error { return e.err }
+
+// String returns the variable or def when unset.
+func (e *Env) String(key, def string) string {
+	if v := e.getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// Int returns the variable as an int or def when unset.
+func (e *Env) Int(key string, def int) int {
+	v := e.getenv(key)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil && e.err == nil {
+		e.err = fmt.Errorf("%s: %q is not an integer", key, v)
+	}
+	return n
+}
+
+// Duration returns the variable as a time.Duration ("30s") or def when unset.
+func (e *Env) Duration(key string, def time.Duration) time.Duration {
+	v := e.getenv(key)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil && e.err == nil {
+		e.err = fmt.Errorf("%s: %q is not a duration", key, v)
+	}
+	return d
+}
+
+// Required returns the variable or records an error when it is unset.
+func (e *Env) Required(key, why string) string {
+	v := e.getenv(key)
+	if v == "" && e.err == nil {
+		e.err = fmt.Errorf("%s must be set: %s", key, why)
+	}
+	return v
+}
+
+// Common is what every service reads.
+type Common struct {
+	Store      store.Config
+	Redis      redis.Options
+	KeyPrefix  string
+	Partitions int
+	Queue      queue.Config
+	Log        telemetry.LogConfig
+}
+
+// ReadCommon reads the shared settings; see README.md for each variable.
+func ReadCommon(e *Env, service string) Common {
+	q := queue.DefaultConfig()
+	q.MaxAttempts = e.Int("QUEUE_MAX_ATTEMPTS", q.MaxAttempts)
+	q.HeartbeatTTL = e.Duration("QUEUE_HEARTBEAT_TTL", q.HeartbeatTTL)
+	q.DeadCap = int64(e.Int("QUEUE_DEAD_CAP", int(q.DeadCap)))
+	c := Common{
+		Store: store.Config{
+			DSN:            e.String("MYSQL_DSN", "root:@tcp(127.0.0.1:3306)/instachat"),
+			MaxOpenConns:   e.Int("MYSQL_MAX_CONNS", 20),
+			CreateDatabase: e.String("MYSQL_CREATE_DATABASE", "true") == "true",
+		},
+		Redis: redis.Options{
+			Addr:     e.String("REDIS_ADDR", "127.0.0.1:6379"),
+			Password: e.String("REDIS_PASSWORD", ""),
+			DB:       e.Int("REDIS_DB", 0),
+			PoolSize: e.Int("REDIS_POOL_SIZE", 64),
+		},
+		KeyPrefix:  e.String("REDIS_KEY_PREFIX", "ic:"),
+		Partitions: e.Int("QUEUE_PARTITIONS", 8),
+		Queue:      q,
+		Log: telemetry.LogConfig{
+			Format:  e.String("LOG_FORMAT", "text"),
+			Level:   e.String("LOG_LEVEL", "info"),
+			Service: service,
+		},
+	}
+	if c.Partitions < 1 && e.err == nil {
+		e.err = fmt.Errorf("QUEUE_PARTITIONS must be at least 1")
+	}
+	return c
+}
+
+// Keys returns the Redis key layout.
+func (c Common) Keys() queue.Keys { return queue.NewKeys(c.KeyPrefix, c.Partitions) }

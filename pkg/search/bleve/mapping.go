@@ -1,0 +1,182 @@
+package bleve
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/blevesearch/bleve/v2/analysis"
+	"github.com/blevesearch/bleve/v2/analysis/analyzer/custom"
+	"github.com/blevesearch/bleve/v2/analysis/analyzer/keyword"
+	"github.com/blevesearch/bleve/v2/analysis/char/asciifolding"
+	"github.com/blevesearch/bleve/v2/analysis/token/edgengram"
+	"github.com/blevesearch/bleve/v2/analysis/token/lowercase"
+	"github.com/blevesearch/bleve/v2/analysis/tokenizer/unicode"
+	"github.com/blevesearch/bleve/v2/mapping"
+	"github.com/blevesearch/bleve/v2/search/query"
+)
+
+// MappingVersion identifies the index mapping (fields and analyzers). Bump it
+// whenever anything in newMapping changes: Open then builds a new, empty index
+// in Path/v<MappingVersion>, removes the other versions and reports Fresh so
+// the caller reindexes from MySQL.
+const MappingVersion = 1
+
+// maxGram is the longest word prefix that is indexed; longer query words are
+// cut to this length so that they still find the word.
+const maxGram = 20
+
+// Field, analyzer and metadata names. They are part of the mapping: changing
+// one requires bumping MappingVersion.
+const (
+	fieldScope   = "scope"   // "<app>:<chat>", keyword, the scope filter
+	fieldNumber  = "number"  // message number, numeric, for the tie-break sort
+	fieldVersion = "version" // decimal string, stored only (exact for any int64)
+	fieldBody    = "body"    // edge n-grams of the body's words
+
+	filterEdgeNgram = "edge_ngram_1_20"
+	analyzerIndex   = "body_index" // fold, tokenize, lowercase, edge n-grams
+	analyzerQuery   = "body_query" // the same without n-grams
+
+	internalVersionKey = "mapping_version"
+)
+
+// indexDoc is a message as bleve stores it; the json tags name the fields.
+type indexDoc struct {
+	Scope   string `json:"scope"`
+	Number  int64  `json:"number"`
+	Version string `json:"version"`
+	Body    string `json:"body"`
+}
+
+// newMapping builds the index mapping: only the fields above are indexed, and
+// nothing is dynamic, so a stray field can never change the layout.
+func newMapping() (*mapping.IndexMappingImpl, error) {
+	im := mapping.NewIndexMapping()
+	im.DefaultAnalyzer = keyword.Name
+	im.IndexDynamic = false
+	im.StoreDynamic = false
+	im.DocValuesDynamic = false
+
+	err := im.AddCustomTokenFilter(filterEdgeNgram, map[string]any{
+		"type": edgengram.Name,
+		"min":  1.0,
+		"max":  float64(maxGram),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("add edge n-gram filter: %w", err)
+	}
+	// Accents are folded at both ends ("cafe" finds "café" and back), which
+	// chat users expect; an Elasticsearch backend should use asciifolding too.
+	err = im.AddCustomAnalyzer(analyzerIndex, map[string]any{
+		"type":          custom.Name,
+		"char_filters":  []string{asciifolding.Name},
+		"tokenizer":     unicode.Name,
+		"token_filters": []string{lowercase.Name, filterEdgeNgram},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("add index analyzer: %w", err)
+	}
+	err = im.AddCustomAnalyzer(analyzerQuery, map[string]any{
+		"type":          custom.Name,
+		"char_filters":  []string{asciifolding.Name},
+		"tokenizer":     unicode.Name,
+		"token_filters": []string{lowercase.Name},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("add query analyzer: %w", err)
+	}
+
+	scope := mapping.NewKeywordFieldMapping()
+	scope.Store = false
+	scope.IncludeInAll = false
+	scope.IncludeTermVectors = false
+	scope.DocValues = false
+
+	number := mapping.NewNumericFieldMapping()
+	number.Store = false
+	number.IncludeInAll = false
+	number.DocValues = true
+
+	version := mapping.NewKeywordFieldMapping()
+	version.Index = false
+	version.Store = true
+	version.IncludeInAll = false
+	version.IncludeTermVectors = false
+	version.DocValues = false
+
+	body := mapping.NewTextFieldMapping()
+	body.Analyzer = analyzerIndex
+	body.Store = false
+	body.IncludeInAll = false
+	body.IncludeTermVectors = false
+	body.DocValues = false
+
+	doc := mapping.NewDocumentStaticMapping()
+	doc.AddFieldMappingsAt(fieldScope, scope)
+	doc.AddFieldMappingsAt(fieldNumber, number)
+	doc.AddFieldMappingsAt(fieldVersion, version)
+	doc.AddFieldMappingsAt(fieldBody, body)
+	im.DefaultMapping = doc
+
+	if err := im.Validate(); err != nil {
+		return nil, fmt.Errorf("validate mapping: %w", err)
+	}
+	return im, nil
+}
+
+// scopeOf names the chat a document belongs to; the separator keeps app 1
+// chat 12 apart from app 11 chat 2.
+func scopeOf(appID, chat int64) string {
+	return strconv.FormatInt(appID, 10) + ":" + strconv.FormatInt(chat, 10)
+}
+
+// docID names a message in the index: "<app>:<chat>:<number>".
+func docID(appID, chat, number int64) string {
+	return scopeOf(appID, chat) + ":" + strconv.FormatInt(number, 10)
+}
+
+// numberOf reads the message number back from a document id.
+func numberOf(id string) (int64, error) {
+	i := strings.LastIndexByte(id, ':')
+	n, err := strconv.ParseInt(id[i+1:], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("parse document id %q: %w", id, err)
+	}
+	return n, nil
+}
+
+// bodyTerms turns the query text into one term query per distinct word, all
+// of them required; it returns none when nothing searchable is left.
+// Words are analyzed like the body minus the n-grams and cut to maxGram runes
+// because longer prefixes were never indexed.
+func bodyTerms(a analysis.Analyzer, text string) []query.Query {
+	tokens := a.Analyze([]byte(text))
+	seen := make(map[string]bool, len(tokens))
+	terms := make([]query.Query, 0, len(tokens))
+	for _, tok := range tokens {
+		term := truncateRunes(string(tok.Term), maxGram)
+		if term == "" || seen[term] {
+			continue
+		}
+		seen[term] = true
+		tq := query.NewTermQuery(term)
+		tq.SetField(fieldBody)
+		terms = append(terms, tq)
+	}
+	return terms
+}
+
+// truncateRunes cuts s to at most n runes.
+func truncateRunes(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	i := 0
+	for count := 0; count < n; count++ {
+		_, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+	}
+	return s[:i]
+}

@@ -1,0 +1,203 @@
+// Package chats is the api's use-case layer: it validates input, assigns
+// numbers through Redis, enqueues jobs, reads from MySQL and searches, and
+// knows nothing of HTTP.
+package chats
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/instachat/instachat/pkg/chat"
+	"github.com/instachat/instachat/pkg/counter"
+	"github.com/instachat/instachat/pkg/queue"
+	"github.com/instachat/instachat/pkg/search"
+	"github.com/instachat/instachat/pkg/store"
+)
+
+// Service implements InstaChat's operations for the api.
+type Service struct {
+	store   *store.Store
+	counter *counter.Counter
+	engine  search.Engine
+	cache   *appCache
+	log     *slog.Logger
+	now     func() time.Time
+}
+
+// New returns a Service.
+func New(st *store.Store, c *counter.Counter, engine search.Engine, log *slog.Logger) *Service {
+	return &Service{store: st, counter: c, engine: engine, cache: newAppCache(time.Minute, 100000), log: log, now: time.Now}
+}
+
+// Pending is a chat or message whose number was handed out but whose row the
+// writer has not written yet.
+type Pending struct {
+	Number int64
+}
+
+// app resolves a token to its application, from the cache or MySQL.
+func (s *Service) app(ctx context.Context, token string) (store.AppRef, error) {
+	if !chat.ValidToken(token) {
+		return store.AppRef{}, chat.NotFound("application")
+	}
+	now := s.now()
+	if ref, ok := s.cache.get(token, now); ok {
+		return ref, nil
+	}
+	ref, err := s.store.Application(ctx, token)
+	if errors.Is(err, chat.ErrNotFound) {
+		return store.AppRef{}, chat.NotFound("application")
+	}
+	if err != nil {
+		return store.AppRef{}, err
+	}
+	s.cache.put(token, ref, now)
+	return ref, nil
+}
+
+// CreateApplication creates an application in MySQL and makes it known to Redis.
+func (s *Service) CreateApplication(ctx context.Context, name string) (chat.Application, error) {
+	name, err := chat.NormalizeName(name)
+	if err != nil {
+		return chat.Application{}, err
+	}
+	ref, err := s.store.CreateApplication(ctx, name, s.now().UTC().Truncate(time.Microsecond))
+	if err != nil {
+		return chat.Application{}, err
+	}
+	s.cache.put(ref.App.Token, ref, s.now())
+	// Seeding now keeps MySQL off the first chat create; if Redis is down the
+	// counter is seeded lazily on first use.
+	if err := s.counter.SeedApplication(ctx, ref.App.Token, 0); err != nil {
+		s.log.WarnContext(ctx, "seed chat counter of new application", "err", err)
+	}
+	return ref.App, nil
+}
+
+// Application returns an application as stored now.
+func (s *Service) Application(ctx context.Context, token string) (chat.Application, error) {
+	if !chat.ValidToken(token) {
+		return chat.Application{}, chat.NotFound("application")
+	}
+	ref, err := s.store.Application(ctx, token)
+	if errors.Is(err, chat.ErrNotFound) {
+		return chat.Application{}, chat.NotFound("application")
+	}
+	if err != nil {
+		return chat.Application{}, err
+	}
+	return ref.App, nil
+}
+
+// RenameApplication changes an application's name.
+func (s *Service) RenameApplication(ctx context.Context, token, name string) (chat.Application, error) {
+	name, err := chat.NormalizeName(name)
+	if err != nil {
+		return chat.Application{}, err
+	}
+	if !chat.ValidToken(token) {
+		return chat.Application{}, chat.NotFound("application")
+	}
+	ref, err := s.store.RenameApplication(ctx, token, name, s.now().UTC().Truncate(time.Microsecond))
+	if errors.Is(err, chat.ErrNotFound) {
+		return chat.Application{}, chat.NotFound("application")
+	}
+	if err != nil {
+		return chat.Application{}, err
+	}
+	return ref.App, nil
+}
+
+// Accepted describes a queued job.
+type Accepted struct {
+	Number     int64
+	AcceptedAt time.Time
+}
+
+func (s *Service) envelope(typ, token, trace string) queue.Envelope {
+	now := s.now()
+	return queue.Envelope{ID: queue.NewEventID(now), Type: typ, App: token, Time: now.UnixMicro(), Trace: trace}
+}
+
+// CreateChat assigns the next chat number and queues the chat's creation.
+func (s *Service) CreateChat(ctx context.Context, token, trace string) (Accepted, error) {
+	if !chat.ValidToken(token) {
+		return Accepted{}, chat.NotFound("application")
+	}
+	e := s.envelope(queue.TypeChatCreate, token, trace)
+	n, err := s.withSeeding(ctx, token, func() (int64, error) { return s.counter.CreateChat(ctx, e) })
+	if err != nil {
+		return Accepted{}, err
+	}
+	return Accepted{Number: n, AcceptedAt: e.AcceptedAt()}, nil
+}
+
+// CreateMessage assigns the next message number of a chat and queues the message.
+func (s *Service) CreateMessage(ctx context.Context, token string, chatNumber int64, body, trace string) (Accepted, error) {
+	if err := chat.CheckBody(body); err != nil {
+		return Accepted{}, err
+	}
+	if !chat.ValidToken(token) {
+		return Accepted{}, chat.NotFound("application")
+	}
+	e := s.envelope(queue.TypeMessageCreate, token, trace)
+	e.Chat, e.Body = chatNumber, body
+	n, err := s.withSeeding(ctx, token, func() (int64, error) { return s.counter.CreateMessage(ctx, e) })
+	if err != nil {
+		return Accepted{}, err
+	}
+	return Accepted{Number: n, AcceptedAt: e.AcceptedAt()}, nil
+}
+
+// UpdateMessage queues a new body for a message that was handed out.
+func (s *Service) UpdateMessage(ctx context.Context, token string, chatNumber, number int64, body, trace string) (Accepted, error) {
+	if err := chat.CheckBody(body); err != nil {
+		return Accepted{}, err
+	}
+	if !chat.ValidToken(token) {
+		return Accepted{}, chat.NotFound("application")
+	}
+	e := s.envelope(queue.TypeMessageUpdate, token, trace)
+	e.Chat, e.Message, e.Body = chatNumber, number, body
+	_, err := s.withSeeding(ctx, token, func() (int64, error) { return 0, s.counter.EnqueueMessageJob(ctx, e) })
+	if err != nil {
+		return Accepted{}, err
+	}
+	return Accepted{Number: number, AcceptedAt: e.AcceptedAt()}, nil
+}
+
+// withSeeding runs a counter step, seeding a missing counter from MySQL's
+// highest persisted number and trying again (a new key, or a flushed Redis).
+func (s *Service) withSeeding(ctx context.Context, token string, step func() (int64, error)) (int64, error) {
+	for range 3 {
+		n, err := step()
+		var se *counter.SeedError
+		if !errors.As(err, &se) {
+			return n, err
+		}
+		ref, err := s.app(ctx, token)
+		if err != nil {
+			return 0, err
+		}
+		if se.Chat == 0 {
+			max, err := s.store.MaxChatNumber(ctx, ref.ID)
+			if err != nil {
+				return 0, err
+			}
+			err = s.counter.SeedApplication(ctx, token, max)
+		} else {
+			max, err := s.store.MaxMessageNumber(ctx, ref.ID, se.Chat)
+			if err != nil {
+				return 0, err
+			}
+			err = s.counter.SeedChat(ctx, token, se.Chat, max)
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	return 0, fmt.Errorf("seed counters: still missing: %w", chat.ErrUnavailable)
+}

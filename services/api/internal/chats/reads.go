@@ -1,0 +1,160 @@
+package chats
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/instachat/instachat/pkg/chat"
+	"github.com/instachat/instachat/pkg/search"
+)
+
+// ChatView is a chat as read: persisted, or pending when its number was
+// handed out but the writer has not written its row yet.
+type ChatView struct {
+	Chat    chat.Chat
+	Pending bool
+}
+
+// MessageView is a message as read, persisted or pending.
+type MessageView struct {
+	Message chat.Message
+	Pending bool
+}
+
+// Chats lists an application's persisted chats.
+func (s *Service) Chats(ctx context.Context, token string, p chat.Page) ([]chat.Chat, int64, error) {
+	ref, err := s.app(ctx, token)
+	if err != nil {
+		return nil, 0, err
+	}
+	return s.store.Chats(ctx, ref.ID, p)
+}
+
+// Chat returns one chat. A number that was handed out but not yet written
+// comes back pending, never as not found.
+func (s *Service) Chat(ctx context.Context, token string, number int64) (ChatView, error) {
+	ref, err := s.app(ctx, token)
+	if err != nil {
+		return ChatView{}, err
+	}
+	c, err := s.store.Chat(ctx, ref.ID, number)
+	if err == nil {
+		return ChatView{Chat: c}, nil
+	}
+	if !errors.Is(err, chat.ErrNotFound) {
+		return ChatView{}, err
+	}
+	ok, err := s.chatHandedOut(ctx, token, number)
+	if err != nil {
+		return ChatView{}, err
+	}
+	if !ok {
+		return ChatView{}, chat.NotFound("chat")
+	}
+	return ChatView{Chat: chat.Chat{Number: number}, Pending: true}, nil
+}
+
+func (s *Service) chatHandedOut(ctx context.Context, token string, number int64) (bool, error) {
+	max, _, err := s.counter.Chats(ctx, token)
+	if err != nil {
+		return false, err
+	}
+	return number <= max, nil
+}
+
+// Messages lists a chat's persisted messages.
+func (s *Service) Messages(ctx context.Context, token string, chatNumber int64, p chat.Page) ([]chat.Message, int64, error) {
+	ref, err := s.app(ctx, token)
+	if err != nil {
+		return nil, 0, err
+	}
+	msgs, total, err := s.store.Messages(ctx, ref.ID, chatNumber, p)
+	if err != nil {
+		return nil, 0, err
+	}
+	if total == 0 {
+		// An empty list of a chat that was never handed out is a 404.
+		if ok, err := s.chatHandedOut(ctx, token, chatNumber); err == nil && !ok {
+			return nil, 0, chat.NotFound("chat")
+		}
+	}
+	return msgs, total, nil
+}
+
+// Message returns one message, pending if it was handed out but not yet written.
+func (s *Service) Message(ctx context.Context, token string, chatNumber, number int64) (MessageView, error) {
+	ref, err := s.app(ctx, token)
+	if err != nil {
+		return MessageView{}, err
+	}
+	m, err := s.store.Message(ctx, ref.ID, chatNumber, number)
+	if err == nil {
+		return MessageView{Message: m}, nil
+	}
+	if !errors.Is(err, chat.ErrNotFound) {
+		return MessageView{}, err
+	}
+	ok, err := s.chatHandedOut(ctx, token, chatNumber)
+	if err != nil {
+		return MessageView{}, err
+	}
+	if !ok {
+		return MessageView{}, chat.NotFound("chat")
+	}
+	max, _, err := s.counter.Messages(ctx, token, chatNumber)
+	if err != nil {
+		return MessageView{}, err
+	}
+	if number > max {
+		return MessageView{}, chat.NotFound("message")
+	}
+	return MessageView{Message: chat.Message{ChatNumber: chatNumber, Number: number}, Pending: true}, nil
+}
+
+// Search finds a chat's messages by partial keywords, best match first.
+func (s *Service) Search(ctx context.Context, token string, chatNumber int64, q string, p chat.Page) ([]chat.Message, int64, error) {
+	q, err := chat.CheckQuery(q)
+	if err != nil {
+		return nil, 0, err
+	}
+	ref, err := s.app(ctx, token)
+	if err != nil {
+		return nil, 0, err
+	}
+	res, err := s.engine.Search(ctx, search.Query{AppID: ref.ID, Chat: chatNumber, Text: q, Offset: p.Offset(), Limit: p.PerPage})
+	if err != nil {
+		return nil, 0, fmt.Errorf("search: %w: %w", chat.ErrUnavailable, err)
+	}
+	msgs, err := s.store.MessagesByNumber(ctx, ref.ID, chatNumber, res.Numbers)
+	if err != nil {
+		return nil, 0, err
+	}
+	return msgs, res.Total, nil
+}
+
+// Reindex puts documents the writer just committed into the search index.
+func (s *Service) Reindex(ctx context.Context, docs []search.Doc, deleted []search.Key) error {
+	if len(docs) > 0 {
+		if err := s.engine.Index(ctx, docs); err != nil {
+			return fmt.Errorf("reindex: %w: %w", chat.ErrUnavailable, err)
+		}
+	}
+	if len(deleted) > 0 {
+		if err := s.engine.Delete(ctx, deleted); err != nil {
+			return fmt.Errorf("reindex: %w: %w", chat.ErrUnavailable, err)
+		}
+	}
+	return nil
+}
+
+// Ready checks the dependencies the api needs to serve.
+func (s *Service) Ready(ctx context.Context) error {
+	if err := s.store.Ping(ctx); err != nil {
+		return err
+	}
+	if _, _, err := s.counter.Chats(ctx, "readiness-probe"); err != nil {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,38 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/instachat/instachat/pkg/chat"
+)
+
+// ErrorResponse is every error's body.
+type ErrorResponse struct {
+	Error string `json:"error" example:"body must not be blank"`
+}
+
+func fail(c *gin.Context, status int, msg string) {
+	c.AbortWithStatusJSON(status, ErrorResponse{Error: msg})
+}
+
+// respondErr is the one place that maps domain errors to HTTP statuses.
+func (h *handlers) respondErr(c *gin.Context, err error) {
+	switch {
+	case errors.Is(err, chat.ErrInvalid):
+		fail(c, http.StatusBadRequest, chat.ClientMessage(err, "invalid input"))
+	case errors.Is(err, chat.ErrNotFound):
+		fail(c, http.StatusNotFound, chat.ClientMessage(err, "not found"))
+	case errors.Is(err, chat.ErrConflict):
+		fail(c, http.StatusConflict, "the resource changed concurrently; try again")
+	case errors.Is(err, chat.ErrUnavailable):
+		h.log.WarnContext(c, "dependency unavailable", "route", c.FullPath(), "err", err)
+		c.Header("Retry-After", "1")
+		fail(c, http.StatusServiceUnavailable, "a backing service is unavailable; try again shortly")
+	default:
+		h.log.ErrorContext(c, "request failed", "route", c.FullPath(), "err", err)
+		fail(c, http.StatusInternalServerError, "internal error")
+	}
+}

@@ -1,0 +1,432 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/subtle"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/instachat/instachat/pkg/chat"
+	"github.com/instachat/instachat/pkg/search"
+)
+
+// createApplication godoc
+//
+//	@Summary		Create an application
+//	@Description	Creates an application and returns its secret token, the only way to address it. The body is {"name": …} or, as Rails clients send it, {"application": {"name": …}}. Names are 1–255 characters.
+//	@Tags			applications
+//	@Accept			json
+//	@Produce		json
+//	@Param			request	body		ApplicationRequest	true	"the application"
+//	@Success		201		{object}	ApplicationResponse
+//	@Failure		400		{object}	ErrorResponse	"malformed JSON or blank/overlong name"
+//	@Failure		413		{object}	ErrorResponse	"request body too large"
+//	@Failure		415		{object}	ErrorResponse	"Content-Type is not application/json"
+//	@Failure		503		{object}	ErrorResponse	"MySQL unavailable"
+//	@Router			/applications [post]
+func (h *handlers) createApplication(c *gin.Context) {
+	var req ApplicationRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	name, ok := req.name()
+	if !ok {
+		fail(c, http.StatusBadRequest, "name is required")
+		return
+	}
+	app, err := h.svc.CreateApplication(c, name)
+	if err != nil {
+		h.respondErr(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, applicationResponse(app))
+}
+
+// getApplication godoc
+//
+//	@Summary	Read an application
+//	@Tags		applications
+//	@Produce	json
+//	@Param		token	path		string	true	"application token"
+//	@Success	200		{object}	ApplicationResponse
+//	@Failure	404		{object}	ErrorResponse	"unknown token"
+//	@Failure	503		{object}	ErrorResponse	"MySQL unavailable"
+//	@Router		/applications/{token} [get]
+func (h *handlers) getApplication(c *gin.Context) {
+	app, err := h.svc.Application(c, c.Param("token"))
+	if err != nil {
+		h.respondErr(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, applicationResponse(app))
+}
+
+// updateApplication godoc
+//
+//	@Summary	Rename an application
+//	@Tags		applications
+//	@Accept		json
+//	@Produce	json
+//	@Param		token	path		string				true	"application token"
+//	@Param		request	body		ApplicationRequest	true	"the new name"
+//	@Success	200		{object}	ApplicationResponse
+//	@Failure	400		{object}	ErrorResponse	"malformed JSON or blank/overlong name"
+//	@Failure	404		{object}	ErrorResponse	"unknown token"
+//	@Failure	409		{object}	ErrorResponse	"concurrent changes kept winning"
+//	@Failure	415		{object}	ErrorResponse	"Content-Type is not application/json"
+//	@Router		/applications/{token} [put]
+//	@Router		/applications/{token} [patch]
+func (h *handlers) updateApplication(c *gin.Context) {
+	var req ApplicationRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	name, ok := req.name()
+	if !ok {
+		fail(c, http.StatusBadRequest, "name is required")
+		return
+	}
+	app, err := h.svc.RenameApplication(c, c.Param("token"), name)
+	if err != nil {
+		h.respondErr(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, applicationResponse(app))
+}
+
+// createChat godoc
+//
+//	@Summary		Create a chat
+//	@Description	Returns the chat's number (1, 2, 3… per application) at once; the row is written in the background, so the answer's status is "pending". No body is needed.
+//	@Tags			chats
+//	@Produce		json
+//	@Param			token	path		string	true	"application token"
+//	@Success		201		{object}	ChatResponse
+//	@Failure		404		{object}	ErrorResponse	"unknown token"
+//	@Failure		503		{object}	ErrorResponse	"Redis unavailable"
+//	@Router			/applications/{token}/chats [post]
+func (h *handlers) createChat(c *gin.Context) {
+	acc, err := h.svc.CreateChat(c, c.Param("token"), traceID(c))
+	if err != nil {
+		h.respondErr(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, ChatResponse{Number: acc.Number, Status: statusPending, CreatedAt: &acc.AcceptedAt, UpdatedAt: &acc.AcceptedAt})
+}
+
+// listChats godoc
+//
+//	@Summary		List chats
+//	@Description	Persisted chats in ascending number order.
+//	@Tags			chats
+//	@Produce		json
+//	@Param			token		path		string	true	"application token"
+//	@Param			page		query		int		false	"page, from 1"			default(1)	minimum(1)	maximum(100000)
+//	@Param			per_page	query		int		false	"items per page"	default(20)	minimum(1)	maximum(100)
+//	@Success		200			{object}	ChatList
+//	@Failure		400			{object}	ErrorResponse	"bad pagination"
+//	@Failure		404			{object}	ErrorResponse	"unknown token"
+//	@Router			/applications/{token}/chats [get]
+func (h *handlers) listChats(c *gin.Context) {
+	p, ok := pageParams(c)
+	if !ok {
+		return
+	}
+	list, total, err := h.svc.Chats(c, c.Param("token"), p)
+	if err != nil {
+		h.respondErr(c, err)
+		return
+	}
+	out := ChatList{Chats: make([]ChatResponse, len(list)), Page: p.Page, PerPage: p.PerPage, Total: total}
+	for i, ch := range list {
+		out.Chats[i] = chatResponse(ch)
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// getChat godoc
+//
+//	@Summary		Read a chat
+//	@Description	A chat number that was handed out never answers 404: until its row is written the chat comes back with status "pending".
+//	@Tags			chats
+//	@Produce		json
+//	@Param			token	path		string	true	"application token"
+//	@Param			number	path		int		true	"chat number"
+//	@Success		200		{object}	ChatResponse
+//	@Failure		400		{object}	ErrorResponse	"number is not a positive integer"
+//	@Failure		404		{object}	ErrorResponse	"unknown token or chat"
+//	@Router			/applications/{token}/chats/{number} [get]
+func (h *handlers) getChat(c *gin.Context) {
+	n, ok := pathNumber(c, "number", "chat")
+	if !ok {
+		return
+	}
+	v, err := h.svc.Chat(c, c.Param("token"), n)
+	if err != nil {
+		h.respondErr(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, chatViewResponse(v))
+}
+
+// createMessage godoc
+//
+//	@Summary		Post a message
+//	@Description	Returns the message's number (1, 2, 3… per chat) at once; the row is written in the background. The body is {"body": …}, {"message": {"body": …}} or {"message": {"text": …}}; at most 16384 bytes of UTF-8, not blank. Accepted even while the chat's own row is still queued.
+//	@Tags			messages
+//	@Accept			json
+//	@Produce		json
+//	@Param			token	path		string			true	"application token"
+//	@Param			number	path		int				true	"chat number"
+//	@Param			request	body		MessageRequest	true	"the message"
+//	@Success		201		{object}	MessageResponse
+//	@Failure		400		{object}	ErrorResponse	"malformed JSON, blank or overlong body, bad number"
+//	@Failure		404		{object}	ErrorResponse	"unknown token or chat"
+//	@Failure		413		{object}	ErrorResponse	"request body too large"
+//	@Failure		415		{object}	ErrorResponse	"Content-Type is not application/json"
+//	@Failure		503		{object}	ErrorResponse	"Redis unavailable"
+//	@Router			/applications/{token}/chats/{number}/messages [post]
+func (h *handlers) createMessage(c *gin.Context) {
+	chatN, ok := pathNumber(c, "number", "chat")
+	if !ok {
+		return
+	}
+	body, ok := messageBody(c)
+	if !ok {
+		return
+	}
+	acc, err := h.svc.CreateMessage(c, c.Param("token"), chatN, body, traceID(c))
+	if err != nil {
+		h.respondErr(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, MessageResponse{ChatNumber: chatN, Number: acc.Number, Body: &body, Status: statusPending, CreatedAt: &acc.AcceptedAt, UpdatedAt: &acc.AcceptedAt})
+}
+
+func messageBody(c *gin.Context) (string, bool) {
+	var req MessageRequest
+	if !bindJSON(c, &req) {
+		return "", false
+	}
+	body, ok := req.body()
+	if !ok {
+		fail(c, http.StatusBadRequest, "body is required")
+		return "", false
+	}
+	return body, true
+}
+
+// listMessages godoc
+//
+//	@Summary		List or search messages
+//	@Description	Persisted messages in ascending number order. With keyword= (as the original InstaChat clients send it) this is a search, like /search?q=.
+//	@Tags			messages
+//	@Produce		json
+//	@Param			token		path		string	true	"application token"
+//	@Param			number		path		int		true	"chat number"
+//	@Param			keyword		query		string	false	"search words instead of listing"
+//	@Param			page		query		int		false	"page, from 1"		default(1)	minimum(1)	maximum(100000)
+//	@Param			per_page	query		int		false	"items per page"	default(20)	minimum(1)	maximum(100)
+//	@Success		200			{object}	MessageList
+//	@Failure		400			{object}	ErrorResponse	"bad pagination or number"
+//	@Failure		404			{object}	ErrorResponse	"unknown token or chat"
+//	@Router			/applications/{token}/chats/{number}/messages [get]
+func (h *handlers) listMessages(c *gin.Context) {
+	if kw, ok := c.GetQuery("keyword"); ok {
+		h.search(c, kw)
+		return
+	}
+	chatN, ok := pathNumber(c, "number", "chat")
+	if !ok {
+		return
+	}
+	p, ok := pageParams(c)
+	if !ok {
+		return
+	}
+	msgs, total, err := h.svc.Messages(c, c.Param("token"), chatN, p)
+	if err != nil {
+		h.respondErr(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, messageList(msgs, p, total))
+}
+
+// searchMessages godoc
+//
+//	@Summary		Search a chat's messages
+//	@Description	Case-insensitive partial matching: each word finds messages with a word that begins with it ("hel" finds "Hello"); several words must all match. Only this chat's messages; best match first; paginated with a total. Newly written messages become searchable within about a second.
+//	@Tags			messages
+//	@Produce		json
+//	@Param			token		path		string	true	"application token"
+//	@Param			number		path		int		true	"chat number"
+//	@Param			q			query		string	false	"search words (or query=)"
+//	@Param			query		query		string	false	"search words (alias of q)"
+//	@Param			page		query		int		false	"page, from 1"		default(1)	minimum(1)	maximum(100000)
+//	@Param			per_page	query		int		false	"items per page"	default(20)	minimum(1)	maximum(100)
+//	@Success		200			{object}	MessageList
+//	@Failure		400			{object}	ErrorResponse	"missing query, bad pagination or number"
+//	@Failure		404			{object}	ErrorResponse	"unknown token"
+//	@Failure		503			{object}	ErrorResponse	"search engine unavailable"
+//	@Router			/applications/{token}/chats/{number}/messages/search [get]
+func (h *handlers) searchMessages(c *gin.Context) {
+	q, ok := c.GetQuery("q")
+	if !ok {
+		q = c.Query("query")
+	}
+	h.search(c, q)
+}
+
+func (h *handlers) search(c *gin.Context, q string) {
+	chatN, ok := pathNumber(c, "number", "chat")
+	if !ok {
+		return
+	}
+	p, ok := pageParams(c)
+	if !ok {
+		return
+	}
+	msgs, total, err := h.svc.Search(c, c.Param("token"), chatN, q, p)
+	if err != nil {
+		h.respondErr(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, messageList(msgs, p, total))
+}
+
+// getMessage godoc
+//
+//	@Summary		Read a message
+//	@Description	A message number that was handed out never answers 404: until its row is written it comes back with status "pending" and no body.
+//	@Tags			messages
+//	@Produce		json
+//	@Param			token	path		string	true	"application token"
+//	@Param			number	path		int		true	"chat number"
+//	@Param			message	path		int		true	"message number"
+//	@Success		200		{object}	MessageResponse
+//	@Failure		400		{object}	ErrorResponse	"number is not a positive integer"
+//	@Failure		404		{object}	ErrorResponse	"unknown token, chat or message"
+//	@Router			/applications/{token}/chats/{number}/messages/{message} [get]
+func (h *handlers) getMessage(c *gin.Context) {
+	chatN, ok := pathNumber(c, "number", "chat")
+	if !ok {
+		return
+	}
+	n, ok := pathNumber(c, "message", "message")
+	if !ok {
+		return
+	}
+	v, err := h.svc.Message(c, c.Param("token"), chatN, n)
+	if err != nil {
+		h.respondErr(c, err)
+		return
+	}
+	if v.Pending {
+		c.JSON(http.StatusOK, MessageResponse{ChatNumber: chatN, Number: n, Status: statusPending})
+		return
+	}
+	c.JSON(http.StatusOK, messageResponse(v.Message))
+}
+
+// updateMessage godoc
+//
+//	@Summary		Change a message's body
+//	@Description	Queued like a create; the newest update wins, even when updates are applied out of order.
+//	@Tags			messages
+//	@Accept			json
+//	@Produce		json
+//	@Param			token	path		string			true	"application token"
+//	@Param			number	path		int				true	"chat number"
+//	@Param			message	path		int				true	"message number"
+//	@Param			request	body		MessageRequest	true	"the new body"
+//	@Success		200		{object}	MessageResponse
+//	@Failure		400		{object}	ErrorResponse	"malformed JSON, blank or overlong body, bad number"
+//	@Failure		404		{object}	ErrorResponse	"unknown token, chat or message"
+//	@Failure		415		{object}	ErrorResponse	"Content-Type is not application/json"
+//	@Failure		503		{object}	ErrorResponse	"Redis unavailable"
+//	@Router			/applications/{token}/chats/{number}/messages/{message} [put]
+//	@Router			/applications/{token}/chats/{number}/messages/{message} [patch]
+func (h *handlers) updateMessage(c *gin.Context) {
+	chatN, ok := pathNumber(c, "number", "chat")
+	if !ok {
+		return
+	}
+	n, ok := pathNumber(c, "message", "message")
+	if !ok {
+		return
+	}
+	body, ok := messageBody(c)
+	if !ok {
+		return
+	}
+	acc, err := h.svc.UpdateMessage(c, c.Param("token"), chatN, n, body, traceID(c))
+	if err != nil {
+		h.respondErr(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, MessageResponse{ChatNumber: chatN, Number: n, Body: &body, Status: statusPending, UpdatedAt: &acc.AcceptedAt})
+}
+
+// ReindexRequest is what the writer sends after a commit.
+type ReindexRequest struct {
+	Docs    []search.Doc `json:"docs"`
+	Deleted []search.Key `json:"deleted"`
+}
+
+// maxReindexBytes bounds a reindex call: a batch of up to 1000 full messages.
+const maxReindexBytes = 1000 * maxRequestBytes
+
+func (h *handlers) reindex(c *gin.Context) {
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxReindexBytes)
+	var req ReindexRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	if err := h.svc.Reindex(c, req.Docs, req.Deleted); err != nil {
+		h.respondErr(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"indexed": len(req.Docs), "deleted": len(req.Deleted)})
+}
+
+// requireInternalToken refuses callers that do not present the shared secret.
+func (h *handlers) requireInternalToken(c *gin.Context) {
+	got := strings.TrimPrefix(c.GetHeader("Authorization"), "Bearer ")
+	if h.cfg.InternalToken == "" || subtle.ConstantTimeCompare([]byte(got), []byte(h.cfg.InternalToken)) != 1 {
+		fail(c, http.StatusUnauthorized, "internal endpoint: missing or wrong credentials")
+		return
+	}
+	c.Next()
+}
+
+// healthz godoc
+//
+//	@Summary	Liveness
+//	@Tags		health
+//	@Produce	json
+//	@Success	200	{object}	Health
+//	@Router		/healthz [get]
+func (h *handlers) healthz(c *gin.Context) {
+	c.JSON(http.StatusOK, Health{Status: "ok", Version: h.cfg.Version})
+}
+
+// readyz godoc
+//
+//	@Summary	Readiness: MySQL and Redis answer
+//	@Tags		health
+//	@Produce	json
+//	@Success	200	{object}	Health
+//	@Failure	503	{object}	Health
+//	@Router		/readyz [get]
+func (h *handlers) readyz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c, 2*time.Second)
+	defer cancel()
+	if err := h.svc.Ready(ctx); err != nil {
+		c.JSON(http.StatusServiceUnavailable, Health{Status: "unavailable", Version: h.cfg.Version, Error: chat.ClientMessage(err, "a dependency is unavailable")})
+		return
+	}
+	c.JSON(http.StatusOK, Health{Status: "ok", Version: h.cfg.Version})
+}

@@ -1,0 +1,38 @@
+package httpapi
+
+import (
+	"github.com/gin-gonic/gin"
+	swaggerfiles "github.com/swaggo/files"
+	ginswagger "github.com/swaggo/gin-swagger"
+
+	_ "github.com/instachat/instachat/services/api/internal/apidocs" // the generated Swagger spec
+)
+
+// addRoutes is the whole API surface in one place.
+func addRoutes(r *gin.Engine, h *handlers) {
+	r.GET("/healthz", h.healthz)
+	r.GET("/readyz", h.readyz)
+	r.GET("/swagger/*any", ginswagger.WrapHandler(swaggerfiles.Handler))
+
+	v1 := r.Group("/api/v1")
+	v1.POST("/applications", h.createApplication)
+	app := v1.Group("/applications/:token")
+	app.GET("", h.getApplication)
+	app.PUT("", h.updateApplication)
+	app.PATCH("", h.updateApplication)
+
+	app.POST("/chats", h.createChat)
+	app.GET("/chats", h.listChats)
+	app.GET("/chats/:number", h.getChat)
+
+	msgs := app.Group("/chats/:number/messages")
+	msgs.POST("", h.createMessage)
+	msgs.GET("", h.listMessages)
+	msgs.GET("/search", h.searchMessages)
+	msgs.GET("/:message", h.getMessage)
+	msgs.PUT("/:message", h.updateMessage)
+	msgs.PATCH("/:message", h.updateMessage)
+
+	internal := r.Group("/internal", h.requireInternalToken)
+	internal.POST("/reindex", h.reindex)
+}

@@ -1,0 +1,41 @@
+// Package httpapi is the api's HTTP edge: routes, request binding, response
+// shapes and the one place that maps domain errors to status codes. Gin
+// types stay inside this package.
+package httpapi
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/instachat/instachat/services/api/internal/chats"
+)
+
+// Config holds what the HTTP layer needs besides the service.
+type Config struct {
+	// InternalToken is the shared secret the writer presents to /internal/*.
+	InternalToken string
+	// Version is reported by /healthz.
+	Version string
+}
+
+// NewServer returns the api's http.Handler.
+func NewServer(cfg Config, svc *chats.Service, log *slog.Logger) http.Handler {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	r.Use(traceMiddleware(), logMiddleware(log), recoverMiddleware(log))
+	r.NoRoute(func(c *gin.Context) { fail(c, http.StatusNotFound, "no such route") })
+	r.NoMethod(func(c *gin.Context) { fail(c, http.StatusMethodNotAllowed, "method not allowed on this route") })
+	h := &handlers{svc: svc, cfg: cfg, log: log}
+	addRoutes(r, h)
+	return r
+}
+
+type handlers struct {
+	svc *chats.Service
+	cfg Config
+	log *slog.Logger
+}

@@ -1,0 +1,101 @@
+// Command api is InstaChat's public HTTP service: it validates requests,
+// hands out chat and message numbers from Redis, queues the writes, reads
+// from MySQL and searches messages.
+//
+//	@title						InstaChat API
+//	@version					1.0
+//	@description				Chat back end: applications (addressed by a secret token), chats numbered 1, 2, 3… per application, messages numbered 1, 2, 3… per chat. Creates answer at once with the number; the write happens in the background. Errors are JSON {"error": "…"}.
+//	@BasePath					/api/v1
+//	@schemes					http
+//	@accept						json
+//	@produce					json
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/instachat/instachat/pkg/config"
+	"github.com/instachat/instachat/pkg/counter"
+	"github.com/instachat/instachat/pkg/search/bleve"
+	"github.com/instachat/instachat/pkg/store"
+	"github.com/instachat/instachat/pkg/telemetry"
+	"github.com/instachat/instachat/services/api/internal/chats"
+	"github.com/instachat/instachat/services/api/internal/httpapi"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "api:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
+	env := config.NewEnv(getenv)
+	common := config.ReadCommon(env, "api")
+	addr := env.String("HTTP_ADDR", ":8080")
+	internalToken := env.Required("INTERNAL_TOKEN", "the secret the writer presents to /internal/reindex")
+	backend := env.String("SEARCH_BACKEND", "bleve")
+	blevePath := env.String("BLEVE_PATH", "data/bleve")
+	if err := env.Err(); err != nil {
+		return err
+	}
+	log := telemetry.NewLogger(out, common.Log)
+
+	st, err := store.Open(ctx, common.Store)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	rdb := redis.NewClient(&common.Redis)
+	defer rdb.Close()
+
+	if backend != "bleve" {
+		return fmt.Errorf("SEARCH_BACKEND %q is not supported (use bleve)", backend)
+	}
+	engine, err := bleve.Open(bleve.Config{Path: blevePath})
+	if err != nil {
+		return err
+	}
+	defer engine.Close()
+
+	svc := chats.New(st, counter.New(rdb, common.Keys()), engine, log)
+	srv := &http.Server{
+		Addr:              addr,
+		Handler:           httpapi.NewServer(httpapi.Config{InternalToken: internalToken, Version: version}, svc, log),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Info("api listening", "addr", addr, "search", backend, "version", version)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("api shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}

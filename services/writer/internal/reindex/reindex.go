@@ -1,0 +1,121 @@
+// Package reindex sends the messages a writer just committed to the api's
+// POST /internal/reindex, in the background, retrying with backoff, so a slow
+// or restarting api never holds up the write path.
+package reindex
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/instachat/instachat/pkg/search"
+)
+
+// Config says where the api is.
+type Config struct {
+	APIURL        string // e.g. http://127.0.0.1:8080
+	InternalToken string
+	Buffer        int // batches waiting to be sent; beyond it a batch is dropped and logged
+}
+
+// Client posts reindex batches.
+type Client struct {
+	cfg  Config
+	http *http.Client
+	log  *slog.Logger
+	ch   chan []search.Doc
+}
+
+// New returns a Client; Run must be running for batches to be sent.
+func New(cfg Config, log *slog.Logger) *Client {
+	if cfg.Buffer <= 0 {
+		cfg.Buffer = 1024
+	}
+	return &Client{cfg: cfg, http: &http.Client{Timeout: 30 * time.Second}, log: log, ch: make(chan []search.Doc, cfg.Buffer)}
+}
+
+// Enqueue hands a batch to the sender without blocking. It reports false when
+// the buffer is full and the batch was dropped.
+func (c *Client) Enqueue(docs []search.Doc) bool {
+	if len(docs) == 0 {
+		return true
+	}
+	select {
+	case c.ch <- docs:
+		return true
+	default:
+		c.log.Warn("reindex buffer full: batch dropped", "docs", len(docs))
+		return false
+	}
+}
+
+// Run sends batches until ctx ends, merging what is waiting into one call.
+func (c *Client) Run(ctx context.Context) {
+	for {
+		var docs []search.Doc
+		select {
+		case <-ctx.Done():
+			return
+		case docs = <-c.ch:
+		}
+	merge:
+		for len(docs) < 1000 {
+			select {
+			case more := <-c.ch:
+				docs = append(docs, more...)
+			default:
+				break merge
+			}
+		}
+		c.sendWithRetry(ctx, docs)
+	}
+}
+
+func (c *Client) sendWithRetry(ctx context.Context, docs []search.Doc) {
+	wait := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := c.Send(ctx, docs)
+		if err == nil {
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		c.log.Warn("reindex failed; retrying", "attempt", attempt, "docs", len(docs), "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 10*time.Second)
+	}
+}
+
+// Send posts one batch and waits for the answer.
+func (c *Client) Send(ctx context.Context, docs []search.Doc) error {
+	body, err := json.Marshal(struct {
+		Docs []search.Doc `json:"docs"`
+	}{docs})
+	if err != nil {
+		return fmt.Errorf("encode reindex batch: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.APIURL+"/internal/reindex", bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("reindex request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+c.cfg.InternalToken)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("reindex call: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("reindex call: api answered %s", resp.Status)
+	}
+	return nil
+}

@@ -1,0 +1,209 @@
+// Package worker runs the writer's consume loop for one queue partition:
+// fetch a batch reliably, apply it in one transaction, hand failures to retry
+// or the dead list, acknowledge, then reindex what changed.
+package worker
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/instachat/instachat/pkg/queue"
+	"github.com/instachat/instachat/pkg/search"
+	"github.com/instachat/instachat/pkg/store"
+	"github.com/instachat/instachat/pkg/telemetry"
+	"github.com/instachat/instachat/services/writer/internal/apply"
+)
+
+// Config tunes a worker.
+type Config struct {
+	BatchSize int           // jobs per transaction
+	Block     time.Duration // how long one BLMOVE waits for work
+}
+
+// Reindexer receives the documents of committed messages.
+type Reindexer interface {
+	Enqueue(docs []search.Doc) bool
+}
+
+// Worker consumes one partition.
+type Worker struct {
+	cfg      Config
+	q        *queue.Queue
+	consumer *queue.Consumer
+	applier  *apply.Applier
+	store    *store.Store
+	reindex  Reindexer
+	log      *slog.Logger
+}
+
+// New returns a worker for a consumer.
+func New(cfg Config, q *queue.Queue, c *queue.Consumer, a *apply.Applier, st *store.Store, r Reindexer, log *slog.Logger) *Worker {
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 500
+	}
+	if cfg.Block <= 0 {
+		cfg.Block = 2 * time.Second
+	}
+	return &Worker{cfg: cfg, q: q, consumer: c, applier: a, store: st, reindex: r,
+		log: log.With("partition", c.Partition(), "consumer", c.Name())}
+}
+
+// Run consumes until ctx ends, then gives unfinished jobs back.
+func (w *Worker) Run(ctx context.Context) error {
+	if err := w.consumer.Beat(ctx); err != nil {
+		return err
+	}
+	beatCtx, stopBeat := context.WithCancel(ctx)
+	defer stopBeat()
+	go w.heartbeat(beatCtx)
+	defer func() {
+		leaveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := w.consumer.Leave(leaveCtx); err != nil {
+			w.log.Warn("leave", "err", err)
+		}
+	}()
+	wait := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := w.step(ctx)
+		if err == nil {
+			wait = 100 * time.Millisecond
+			continue
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		w.log.Warn("batch not applied; jobs stay in the processing list and are tried again", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 5*time.Second)
+	}
+	return nil
+}
+
+func (w *Worker) heartbeat(ctx context.Context) {
+	t := time.NewTicker(w.q.Config().HeartbeatTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := w.consumer.Beat(ctx); err != nil && ctx.Err() == nil {
+				w.log.Warn("heartbeat", "err", err)
+			}
+		}
+	}
+}
+
+// step handles one batch. An error means nothing was acknowledged: the
+// batch stays in the processing list and the next step fetches it again.
+func (w *Worker) step(ctx context.Context) error {
+	raws, err := w.consumer.Fetch(ctx, w.cfg.BatchSize, w.cfg.Block)
+	if err != nil || len(raws) == 0 {
+		return err
+	}
+	readAt := time.Now().UTC()
+	envs := make([]queue.Envelope, 0, len(raws))
+	var undecodable []string
+	for _, raw := range raws {
+		e, err := queue.Decode(raw)
+		if err != nil {
+			undecodable = append(undecodable, raw)
+			continue
+		}
+		envs = append(envs, e)
+	}
+	jobs, bad, err := w.applier.Resolve(ctx, envs, readAt)
+	if err != nil {
+		return err
+	}
+	failed := 0
+	res, err := w.applier.Apply(ctx, jobs)
+	if err != nil {
+		if store.Transient(err) {
+			return err
+		}
+		// One bad job must not hold up the others: apply them one by one.
+		res, failed, err = w.applyOneByOne(ctx, jobs, err)
+		if err != nil {
+			return err
+		}
+	}
+	// Jobs that can never apply are kept on the dead list for inspection.
+	for _, raw := range undecodable {
+		if err := w.q.BuryRaw(ctx, w.consumer.Partition(), raw); err != nil {
+			return err
+		}
+		w.log.Warn("undecodable job moved to the dead list")
+		failed++
+	}
+	for i, cause := range bad {
+		if err := w.q.Bury(ctx, envs[i], cause); err != nil {
+			return err
+		}
+		w.log.Warn("job dead", "job", envs[i].ID, "type", envs[i].Type, "err", cause)
+		failed++
+	}
+	if err := w.consumer.Ack(ctx, len(res.Jobs), failed); err != nil {
+		return err
+	}
+	w.observe(ctx, res)
+	return nil
+}
+
+// applyOneByOne applies each job in its own transaction; a job that fails
+// goes to retry (or dead once out of attempts). A transient error stops it.
+func (w *Worker) applyOneByOne(ctx context.Context, jobs []apply.Job, batchErr error) (apply.Result, int, error) {
+	w.log.Warn("batch failed; applying its jobs one by one", "jobs", len(jobs), "err", batchErr)
+	total := apply.Result{Outcomes: map[store.Outcome]int{}}
+	failed := 0
+	for _, j := range jobs {
+		res, err := w.applier.Apply(ctx, []apply.Job{j})
+		if err != nil {
+			if store.Transient(err) {
+				return apply.Result{}, 0, err
+			}
+			dead, rerr := w.q.Retry(ctx, j.Env, err, time.Now())
+			if rerr != nil {
+				return apply.Result{}, 0, rerr
+			}
+			w.log.WarnContext(telemetry.WithTrace(ctx, j.Env.Trace), "job failed", "job", j.Env.ID, "type", j.Env.Type, "attempt", j.Env.Attempt+1, "dead", dead, "err", err)
+			failed++
+			continue
+		}
+		total.Jobs = append(total.Jobs, res.Jobs...)
+		total.Each = append(total.Each, res.Each...)
+		for o, n := range res.Outcomes {
+			total.Outcomes[o] += n
+		}
+		total.Effects.Reindex = append(total.Effects.Reindex, res.Effects.Reindex...)
+		total.Effects.ChatsAhead += res.Effects.ChatsAhead
+	}
+	return total, failed, nil
+}
+
+// observe runs after commit: logs each job under its trace id and reindexes.
+func (w *Worker) observe(ctx context.Context, res apply.Result) {
+	if w.log.Enabled(ctx, slog.LevelDebug) {
+		for i, j := range res.Jobs {
+			w.log.DebugContext(telemetry.WithTrace(ctx, j.Env.Trace), "job applied", "job", j.Env.ID, "type", j.Env.Type,
+				"chat", j.Env.Chat, "message", j.Env.Message, "outcome", res.Each[i].String(),
+				"lag_ms", time.Since(j.Env.AcceptedAt()).Milliseconds())
+		}
+	}
+	w.log.Debug("batch committed", "jobs", len(res.Jobs), "applied", res.Outcomes[store.Applied],
+		"duplicate", res.Outcomes[store.Duplicate], "stale", res.Outcomes[store.Stale], "chats_ahead", res.Effects.ChatsAhead)
+	if len(res.Effects.Reindex) == 0 {
+		return
+	}
+	docs, err := w.store.SearchDocs(ctx, res.Effects.Reindex)
+	if err != nil {
+		w.log.Warn("read messages for reindex", "err", err)
+		return
+	}
+	w.reindex.Enqueue(docs)
+}

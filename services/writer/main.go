@@ -1,0 +1,135 @@
+// Command writer consumes InstaChat's job queue and persists chats and
+// messages to MySQL in small idempotent batched transactions, then asks the
+// api to reindex what changed. Run several replicas to scale out.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/instachat/instachat/pkg/config"
+	"github.com/instachat/instachat/pkg/health"
+	"github.com/instachat/instachat/pkg/queue"
+	"github.com/instachat/instachat/pkg/store"
+	"github.com/instachat/instachat/pkg/telemetry"
+	"github.com/instachat/instachat/services/writer/internal/apply"
+	"github.com/instachat/instachat/services/writer/internal/reindex"
+	"github.com/instachat/instachat/services/writer/internal/worker"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "writer:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
+	env := config.NewEnv(getenv)
+	common := config.ReadCommon(env, "writer")
+	addr := env.String("HTTP_ADDR", ":8081")
+	apiURL := env.String("API_URL", "http://127.0.0.1:8080")
+	internalToken := env.Required("INTERNAL_TOKEN", "the secret presented to the api's /internal/reindex")
+	wcfg := worker.Config{BatchSize: env.Int("WRITER_BATCH_SIZE", 500), Block: env.Duration("WRITER_BLOCK", 2*time.Second)}
+	if err := env.Err(); err != nil {
+		return err
+	}
+	log := telemetry.NewLogger(out, common.Log)
+
+	st, err := store.Open(ctx, common.Store)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	// Each partition's consumer holds one connection in BLMOVE.
+	common.Redis.PoolSize = max(common.Redis.PoolSize, common.Partitions*2+16)
+	rdb := redis.NewClient(&common.Redis)
+	defer rdb.Close()
+	q := queue.New(rdb, common.Keys(), common.Queue)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	rx := reindex.New(reindex.Config{APIURL: apiURL, InternalToken: internalToken}, log)
+	wg.Go(func() { rx.Run(ctx) })
+	wg.Go(func() { maintain(ctx, q, log) })
+
+	applier := apply.New(st)
+	host, _ := os.Hostname()
+	errc := make(chan error, common.Partitions+1)
+	for p := range common.Partitions {
+		name := fmt.Sprintf("%s-%d-%s", host, os.Getpid(), strconv.FormatInt(time.Now().UnixNano()%1e9, 36))
+		w := worker.New(wcfg, q, q.NewConsumer(p, name), applier, st, rx, log)
+		wg.Go(func() {
+			if err := w.Run(ctx); err != nil {
+				errc <- fmt.Errorf("partition %d: %w", p, err)
+			}
+		})
+	}
+
+	srv := &http.Server{Addr: addr, Handler: health.Handler(version, []health.Check{
+		{Name: "mysql", Run: st.Ping},
+		{Name: "redis", Run: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
+	}, nil), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("health server: %w", err)
+		}
+	}()
+	log.Info("writer started", "partitions", common.Partitions, "batch", wcfg.BatchSize, "api", apiURL, "addr", addr, "version", version)
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	log.Info("writer shutting down")
+	cancel()
+	shutdownCtx, stop := context.WithTimeout(context.Background(), 10*time.Second)
+	defer stop()
+	_ = srv.Shutdown(shutdownCtx)
+	wg.Wait()
+	return runErr
+}
+
+// maintain requeues the jobs of dead consumers and promotes due retries.
+func maintain(ctx context.Context, q *queue.Queue, log *slog.Logger) {
+	promote := time.NewTicker(time.Second)
+	defer promote.Stop()
+	reap := time.NewTicker(q.Config().HeartbeatTTL / 2)
+	defer reap.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-promote.C:
+			if _, err := q.PromoteDue(ctx, time.Now()); err != nil && ctx.Err() == nil {
+				log.Warn("promote retries", "err", err)
+			}
+		case <-reap.C:
+			n, err := q.RequeueOrphans(ctx)
+			if err != nil && ctx.Err() == nil {
+				log.Warn("requeue orphaned jobs", "err", err)
+			}
+			if n > 0 {
+				log.Info("requeued jobs of a dead consumer", "jobs", n)
+			}
+		}
+	}
+}
