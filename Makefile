@@ -1,0 +1,53 @@
+# InstaChat. `make help` lists the targets.
+SHELL   := /bin/bash
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+MODULES := pkg services/api services/writer services/cron
+SERVICES := api writer cron
+GOTEST_FLAGS ?= -race -count=1 -timeout 20m
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+
+.PHONY: build
+build: ## build the three services into bin/ (version from git)
+	@mkdir -p bin
+	@for s in $(SERVICES); do go build -trimpath -ldflags "$(LDFLAGS)" -o bin/$$s ./services/$$s || exit 1; done
+	@echo "built bin/api bin/writer bin/cron ($(VERSION))"
+
+.PHONY: services
+services: ## make sure MariaDB and Redis answer locally (starts them if installed)
+	@bash deploy/local/services.sh
+
+.PHONY: run
+run: build services ## start the whole system: api on :8080, writer, cron (Ctrl-C stops)
+	@bash deploy/local/run.sh
+
+.PHONY: sync
+sync: build ## run the counter sync once against the configured database
+	@bin/cron sync
+
+.PHONY: test
+test: vet ## vet, then unit, integration and end-to-end tests with -race in every module
+	@for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test $(GOTEST_FLAGS) ./...) || exit 1; done
+
+.PHONY: vet
+vet: ## gofmt check and go vet in every module
+	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@for m in $(MODULES); do (cd $$m && go vet ./...) || exit 1; done
+
+.PHONY: swagger
+swagger: ## regenerate the Swagger spec (services/api/internal/apidocs, docs/swagger)
+	@cd services/api && go test -run TestSwaggerUpToDate -count=1 . -args -update
+	@echo "spec written to services/api/internal/apidocs and docs/swagger"
+
+.PHONY: tidy
+tidy: ## go mod tidy in every module
+	@for m in $(MODULES); do (cd $$m && go mod tidy) || exit 1; done
+
+.PHONY: clean
+clean: ## remove build output
+	rm -rf bin

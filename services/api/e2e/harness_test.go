@@ -1,0 +1,281 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/instachat/instachat/pkg/testenv"
+)
+
+// buildOnce builds the three services once per test binary.
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+func binaries(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "instachat-e2e-bin-")
+		if buildErr != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", binDir+"/", "./services/api", "./services/writer", "./services/cron")
+		cmd.Dir = "../../.."
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binDir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// system is one running InstaChat: its own database, key prefix, ports and index.
+type system struct {
+	t       *testing.T
+	bin     string
+	env     []string
+	apiURL  string
+	dir     string
+	mu      sync.Mutex
+	running map[string]*proc
+}
+
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
+}
+
+func newSystem(t *testing.T) *system {
+	t.Helper()
+	_, prefix := testenv.Redis(t)
+	secret := make([]byte, 16)
+	_, _ = rand.Read(secret)
+	apiPort := freePort(t)
+	dir := t.TempDir()
+	s := &system{
+		t:   t,
+		bin: binaries(t),
+		env: []string{
+			"MYSQL_DSN=" + testenv.MySQLDSN(t),
+			"REDIS_ADDR=" + testenv.RedisAddr(),
+			"REDIS_KEY_PREFIX=" + prefix,
+			"INTERNAL_TOKEN=" + hex.EncodeToString(secret),
+			"BLEVE_PATH=" + filepath.Join(dir, "bleve"),
+			"API_URL=http://127.0.0.1:" + apiPort,
+			"QUEUE_HEARTBEAT_TTL=3s",
+			"LOG_LEVEL=debug",
+		},
+		apiURL:  "http://127.0.0.1:" + apiPort,
+		dir:     dir,
+		running: map[string]*proc{},
+	}
+	s.start("api", "HTTP_ADDR=127.0.0.1:"+apiPort)
+	s.waitReady(s.apiURL + "/readyz")
+	s.start("writer", "HTTP_ADDR=127.0.0.1:"+freePort(t))
+	t.Cleanup(s.stopAll)
+	return s
+}
+
+func (s *system) start(name string, extra ...string) {
+	s.t.Helper()
+	logf, err := os.OpenFile(filepath.Join(s.dir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(s.bin, name))
+	cmd.Env = append(append(os.Environ(), s.env...), extra...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		s.t.Fatalf("start %s: %v", name, err)
+	}
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	s.mu.Lock()
+	s.running[name] = p
+	s.mu.Unlock()
+	go func() { cmd.Wait(); logf.Close(); close(p.done) }()
+}
+
+// stop ends a service with SIGTERM (graceful) and waits for it.
+func (s *system) stop(name string) {
+	s.signal(name, syscall.SIGTERM)
+}
+
+// kill ends a service with SIGKILL, as a crash would.
+func (s *system) kill(name string) {
+	s.signal(name, syscall.SIGKILL)
+}
+
+func (s *system) signal(name string, sig syscall.Signal) {
+	s.mu.Lock()
+	p := s.running[name]
+	delete(s.running, name)
+	s.mu.Unlock()
+	if p == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func (s *system) stopAll() {
+	for _, name := range []string{"writer", "cron", "api"} {
+		s.stop(name)
+	}
+	if s.t.Failed() {
+		for _, name := range []string{"api", "writer", "cron"} {
+			b, _ := os.ReadFile(filepath.Join(s.dir, name+".log"))
+			lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+			if len(lines) > 30 {
+				lines = lines[len(lines)-30:]
+			}
+			s.t.Logf("--- last lines of %s.log:\n%s", name, strings.Join(lines, "\n"))
+		}
+	}
+}
+
+// runOnce runs a service binary with arguments to completion.
+func (s *system) runOnce(name string, args ...string) string {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(s.bin, name), args...)
+	cmd.Env = append(os.Environ(), s.env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		s.t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+	return string(out)
+}
+
+func (s *system) waitReady(url string) {
+	s.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.t.Fatalf("%s not ready after 30 s", url)
+}
+
+// response is a decoded answer.
+type response struct {
+	status int
+	body   map[string]any
+	raw    string
+}
+
+var client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 100}}
+
+func (s *system) do(method, path, contentType, body string) response {
+	s.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, s.apiURL+path, rd)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	r := response{status: resp.StatusCode, raw: string(b)}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	_ = dec.Decode(&r.body)
+	return r
+}
+
+func (s *system) postJSON(path string, v any) response {
+	s.t.Helper()
+	b, _ := json.Marshal(v)
+	return s.do(http.MethodPost, path, "application/json", string(b))
+}
+
+func (s *system) get(path string) response {
+	s.t.Helper()
+	return s.do(http.MethodGet, path, "", "")
+}
+
+func num(t *testing.T, r response, field string) int64 {
+	t.Helper()
+	n, ok := r.body[field].(json.Number)
+	if !ok {
+		t.Fatalf("field %q: got %v in %s, want a JSON integer", field, r.body[field], r.raw)
+	}
+	v, err := n.Int64()
+	if err != nil {
+		t.Fatalf("field %q: got %v, want an integer", field, n)
+	}
+	return v
+}
+
+// eventually polls cond until it holds or the timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(deadline) {
+		var ok bool
+		if ok, last = cond(); ok {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("%s: still not true after %v: %s", what, timeout, last)
+}
