@@ -1,0 +1,145 @@
+package worker_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/instachat/instachat/pkg/chat"
+	"github.com/instachat/instachat/pkg/queue"
+	"github.com/instachat/instachat/pkg/search"
+	"github.com/instachat/instachat/pkg/store"
+	"github.com/instachat/instachat/pkg/testenv"
+	"github.com/instachat/instachat/services/writer/internal/apply"
+	"github.com/instachat/instachat/services/writer/internal/worker"
+)
+
+// docSink records reindex batches.
+type docSink struct {
+	mu   sync.Mutex
+	docs map[search.Key]search.Doc
+}
+
+func (s *docSink) Enqueue(docs []search.Doc) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range docs {
+		s.docs[d.Key()] = d
+	}
+	return true
+}
+
+func (s *docSink) get(k search.Key) (search.Doc, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.docs[k]
+	return d, ok
+}
+
+func TestWorkerAppliesOutOfOrderDuplicatesAndDeadJobs(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st, err := store.Open(ctx, store.Config{DSN: testenv.MySQLDSN(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rdb, prefix := testenv.Redis(t)
+	q := queue.New(rdb, queue.NewKeys(prefix, 1), queue.Config{MaxAttempts: 3, HeartbeatTTL: 3 * time.Second})
+	app, err := st.CreateApplication(ctx, "writer test", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := app.App.Token
+	base := time.Now().Add(-time.Minute)
+	at := func(ms int) int64 { return base.Add(time.Duration(ms) * time.Millisecond).UnixMicro() }
+	msg := func(id, typ string, chatN, n int64, body string, ms int) queue.Envelope {
+		return queue.Envelope{ID: id, Type: typ, App: tok, Chat: chatN, Message: n, Body: body, Time: at(ms)}
+	}
+	// Pushed in this order, the writer sees: an update before its create and
+	// before its chat, a message before its chat, a stale update, duplicates,
+	// and two jobs that can never apply.
+	jobs := []queue.Envelope{
+		msg("e-upd2", queue.TypeMessageUpdate, 1, 1, "newest body", 30),
+		msg("e-m1", queue.TypeMessageCreate, 1, 1, "original body", 10),
+		msg("e-m2", queue.TypeMessageCreate, 1, 2, "second message", 11),
+		msg("e-upd1", queue.TypeMessageUpdate, 1, 1, "older edit", 20),
+		{ID: "e-c1", Type: queue.TypeChatCreate, App: tok, Chat: 1, Time: at(1)},
+		msg("e-m2", queue.TypeMessageCreate, 1, 2, "second message", 11),
+		{ID: "e-ghost", Type: queue.TypeChatCreate, App: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", Chat: 1, Time: at(2)},
+	}
+	for _, e := range jobs {
+		if err := q.Push(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rdb.LPush(ctx, q.Keys().Pending(0), "{not json").Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	sink := &docSink{docs: map[search.Key]search.Doc{}}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	w := worker.New(worker.Config{BatchSize: 3, Block: 100 * time.Millisecond}, q, q.NewConsumer(0, testenv.Name("c")), apply.New(st), st, sink, log)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		d, err := q.Depths(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d[0].Pending == 0 && d[0].Processing == 0 && d[0].Dead == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("queue did not drain: %+v", d[0])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("worker: %v", err)
+	}
+
+	ctx = context.Background()
+	m1, err := st.Message(ctx, app.ID, 1, 1)
+	if err != nil || m1.Body != "newest body" {
+		t.Errorf("message 1: got %+v, %v; want the newest update's body", m1, err)
+	}
+	if !m1.CreatedAt.Equal(time.UnixMicro(at(10)).UTC()) {
+		t.Errorf("message 1 created_at: got %v, want the create's event time %v", m1.CreatedAt, time.UnixMicro(at(10)).UTC())
+	}
+	_, total, err := st.Messages(ctx, app.ID, 1, chat.Page{Page: 1, PerPage: 10})
+	if err != nil || total != 2 {
+		t.Errorf("messages in chat 1: got %d, %v; want 2 (the duplicate is not a second row)", total, err)
+	}
+	c, err := st.Chat(ctx, app.ID, 1)
+	if err != nil || !c.CreatedAt.Equal(time.UnixMicro(at(1)).UTC()) {
+		t.Errorf("chat 1: got %+v, %v; want created at the chat.create's time", c, err)
+	}
+	if d, ok := sink.get(search.Key{AppID: app.ID, Chat: 1, Number: 1}); !ok || d.Body != "newest body" {
+		t.Errorf("reindexed message 1: got %+v, %v; want the newest body", d, ok)
+	}
+	dead, err := rdb.LRange(ctx, q.Keys().Dead(0), 0, -1).Result()
+	if err != nil || len(dead) != 2 {
+		t.Fatalf("dead list: got %v, %v; want the undecodable job and the unknown application's job", dead, err)
+	}
+	var sawGhost, sawRaw bool
+	for _, raw := range dead {
+		if raw == "{not json" {
+			sawRaw = true
+			continue
+		}
+		e, err := queue.Decode(raw)
+		if err == nil && e.ID == "e-ghost" && e.Error != "" {
+			sawGhost = true
+		}
+	}
+	if !sawGhost || !sawRaw {
+		t.Errorf("dead list: got %q; want e-ghost with its error and the raw undecodable job", dead)
+	}
+}
