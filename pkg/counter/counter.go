@@ -17,7 +17,7 @@ import (
 )
 
 // ErrNeedsSeed is returned when a counter key is missing and must be seeded
-// from MySQL; Missing tells which.
+// from MySQL; the *SeedError that carries it tells which.
 var ErrNeedsSeed = errors.New("counter needs seeding")
 
 // SeedError says which counter is missing.
@@ -56,10 +56,13 @@ const (
 	resNoMessage = -4
 )
 
+// The scripts splice the number in with string.format('%d'): Lua's own
+// number-to-string conversion switches to exponent notation beyond 14 digits,
+// which would turn the job into one that no longer decodes.
 var createChatScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local n = redis.call('INCR', KEYS[1])
-redis.call('LPUSH', KEYS[2], ARGV[1] .. n .. ARGV[2])
+redis.call('LPUSH', KEYS[2], ARGV[1] .. string.format('%d', n) .. ARGV[2])
 return n`)
 
 // CreateChat assigns the next chat number of e.App and enqueues e with it.
@@ -73,16 +76,17 @@ func (c *Counter) CreateChat(ctx context.Context, e queue.Envelope) (int64, erro
 	if err != nil {
 		return 0, fmt.Errorf("assign chat number: %w: %w", chat.ErrUnavailable, err)
 	}
-	return result(n, e.Chat)
+	return result(n, e)
 }
 
 var createMessageScript = redis.NewScript(`
 local chats = redis.call('GET', KEYS[1])
 if not chats then return -1 end
-if tonumber(ARGV[1]) > tonumber(chats) then return -2 end
+local c = tonumber(ARGV[1])
+if c < 1 or c > tonumber(chats) then return -2 end
 if redis.call('EXISTS', KEYS[2]) == 0 then return -3 end
 local n = redis.call('INCR', KEYS[2])
-redis.call('LPUSH', KEYS[3], ARGV[2] .. n .. ARGV[3])
+redis.call('LPUSH', KEYS[3], ARGV[2] .. string.format('%d', n) .. ARGV[3])
 return n`)
 
 // CreateMessage assigns the next message number of chat e.Chat and enqueues e with it.
@@ -96,16 +100,18 @@ func (c *Counter) CreateMessage(ctx context.Context, e queue.Envelope) (int64, e
 	if err != nil {
 		return 0, fmt.Errorf("assign message number: %w: %w", chat.ErrUnavailable, err)
 	}
-	return result(n, e.Chat)
+	return result(n, e)
 }
 
 var enqueueMessageJobScript = redis.NewScript(`
 local chats = redis.call('GET', KEYS[1])
 if not chats then return -1 end
-if tonumber(ARGV[1]) > tonumber(chats) then return -2 end
+local c = tonumber(ARGV[1])
+if c < 1 or c > tonumber(chats) then return -2 end
 local msgs = redis.call('GET', KEYS[2])
 if not msgs then return -3 end
-if tonumber(ARGV[2]) > tonumber(msgs) then return -4 end
+local m = tonumber(ARGV[2])
+if m < 1 or m > tonumber(msgs) then return -4 end
 redis.call('LPUSH', KEYS[3], ARGV[3])
 return 0`)
 
@@ -121,20 +127,21 @@ func (c *Counter) EnqueueMessageJob(ctx context.Context, e queue.Envelope) error
 	if err != nil {
 		return fmt.Errorf("enqueue %s: %w: %w", e.Type, chat.ErrUnavailable, err)
 	}
-	_, err = result(n, e.Chat)
+	_, err = result(n, e)
 	return err
 }
 
-func result(n, chatNumber int64) (int64, error) {
+// result turns a script's reply into a number or the error it stands for.
+func result(n int64, e queue.Envelope) (int64, error) {
 	switch n {
 	case resNoApp:
 		return 0, &SeedError{}
 	case resNoChat:
-		return 0, fmt.Errorf("chat %d: %w", chatNumber, chat.ErrNotFound)
+		return 0, fmt.Errorf("chat %d: %w", e.Chat, chat.ErrNotFound)
 	case resNoCounter:
-		return 0, &SeedError{Chat: chatNumber}
+		return 0, &SeedError{Chat: e.Chat}
 	case resNoMessage:
-		return 0, fmt.Errorf("message: %w", chat.ErrNotFound)
+		return 0, fmt.Errorf("message %d of chat %d: %w", e.Message, e.Chat, chat.ErrNotFound)
 	}
 	return n, nil
 }

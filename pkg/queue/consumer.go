@@ -45,7 +45,13 @@ func (c *Consumer) Beat(ctx context.Context) error {
 	return nil
 }
 
-var moveMoreScript = redis.NewScript(`
+// takeScript registers the consumer and moves up to ARGV[1] jobs from the
+// consuming end of the pending list into its processing list, in one step.
+// Registering here, and not only in Beat, means a processing list that holds
+// jobs always belongs to a consumer RequeueOrphans looks at, even if a reaper
+// unregistered this consumer while it was blocked in BLMOVE.
+var takeScript = redis.NewScript(`
+redis.call('SADD', KEYS[3], ARGV[2])
 local out = {}
 for i = 1, tonumber(ARGV[1]) do
   local v = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')
@@ -55,35 +61,61 @@ end
 return out`)
 
 // Fetch returns the jobs in the consumer's processing list, oldest first.
-// If the list is empty it blocks up to block for one job with BLMOVE, then
-// moves up to max-1 more in one Lua round trip. A nil slice means nothing
-// arrived. Jobs left over from an earlier Fetch that was not acknowledged are
-// returned again first.
+// Jobs left over from an earlier Fetch that was not acknowledged are returned
+// again, alone. Otherwise it blocks up to block for one job with BLMOVE, then
+// moves up to max-1 more in one Lua round trip. Redis blocks in whole
+// seconds, so block is rounded down to them, and up to one second when it is
+// shorter; a block of zero or less does not wait. A nil slice means nothing
+// arrived.
+//
+// On an error the jobs already taken stay in the processing list, and the
+// next Fetch returns them. Whatever Fetch returned is exactly what Ack clears.
 func (c *Consumer) Fetch(ctx context.Context, max int, block time.Duration) ([]string, error) {
-	k := c.q.keys
-	proc := k.Processing(c.partition, c.name)
-	left, err := c.q.rdb.LRange(ctx, proc, 0, -1).Result()
-	if err != nil {
-		return nil, fmt.Errorf("read processing list: %w", err)
+	if max < 1 {
+		max = 1
 	}
-	if len(left) > 0 {
+	k := c.q.keys
+	pending, proc, consumers := k.Pending(c.partition), k.Processing(c.partition, c.name), k.Consumers(c.partition)
+	pipe := c.q.rdb.Pipeline()
+	pipe.SAdd(ctx, consumers, c.name)
+	leftCmd := pipe.LRange(ctx, proc, 0, -1)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("read processing list of %s: %w", c.name, err)
+	}
+	if left := leftCmd.Val(); len(left) > 0 {
 		return reverse(left), nil
 	}
-	first, err := c.q.rdb.BLMove(ctx, k.Pending(c.partition), proc, "RIGHT", "LEFT", block).Result()
+	if block <= 0 {
+		return c.take(ctx, nil, max)
+	}
+	block = block.Truncate(time.Second)
+	if block < time.Second {
+		block = time.Second
+	}
+	first, err := c.q.rdb.BLMove(ctx, pending, proc, "RIGHT", "LEFT", block).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("take job: %w", err)
+		return nil, fmt.Errorf("take job for %s: %w", c.name, err)
 	}
-	jobs := []string{first}
-	if max > 1 {
-		more, err := moveMoreScript.Run(ctx, c.q.rdb, []string{k.Pending(c.partition), proc}, max-1).StringSlice()
-		if err != nil && !errors.Is(err, redis.Nil) {
-			// The first job is safe in the processing list; the next Fetch returns it.
-			return jobs, nil
-		}
-		jobs = append(jobs, more...)
+	return c.take(ctx, []string{first}, max-1)
+}
+
+// take runs takeScript for up to n more jobs and appends them to jobs.
+func (c *Consumer) take(ctx context.Context, jobs []string, n int) ([]string, error) {
+	k := c.q.keys
+	keys := []string{k.Pending(c.partition), k.Processing(c.partition, c.name), k.Consumers(c.partition)}
+	more, err := takeScript.Run(ctx, c.q.rdb, keys, n, c.name).StringSlice()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		// Returning the jobs taken so far would be unsafe: the script may have
+		// moved more before its reply was lost, and Ack would then delete jobs
+		// that nobody applied. The next Fetch returns the whole list.
+		return nil, fmt.Errorf("take jobs for %s: %w", c.name, err)
+	}
+	jobs = append(jobs, more...)
+	if len(jobs) == 0 {
+		return nil, nil
 	}
 	return jobs, nil
 }
@@ -106,15 +138,13 @@ func (c *Consumer) Ack(ctx context.Context, processed, failed int) error {
 	return nil
 }
 
-// Leave gives the consumer's unfinished jobs back to the pending list and
-// removes its heartbeat, for a graceful shutdown.
+// Leave gives the consumer's unfinished jobs back to the pending list, oldest
+// at the consuming end, removes its heartbeat and unregisters it, in one step,
+// for a graceful shutdown. Stop calling Beat and Fetch first.
 func (c *Consumer) Leave(ctx context.Context) error {
 	k := c.q.keys
-	if err := c.q.rdb.Del(ctx, k.Heartbeat(c.partition, c.name)).Err(); err != nil {
-		return fmt.Errorf("leave %s: %w", c.name, err)
-	}
 	keys := []string{k.Heartbeat(c.partition, c.name), k.Processing(c.partition, c.name), k.Pending(c.partition), k.Consumers(c.partition)}
-	if err := requeueScript.Run(ctx, c.q.rdb, keys, c.name).Err(); err != nil {
+	if err := requeueScript.Run(ctx, c.q.rdb, keys, c.name, "1").Err(); err != nil {
 		return fmt.Errorf("leave %s: %w", c.name, err)
 	}
 	return nil

@@ -81,4 +81,7 @@ func (k Keys) Dead(p int) string { return k.base(p) + "dead" }
 // Stats is a hash of per-partition job counters (processed, failed, …).
 func (k Keys) Stats(p int) string { return k.base(p) + "stats" }
 
-func (k Keys) String() string { return fmt.Sprintf("keys(prefix=%q, partitions=%d)", k.prefix, k.partitions) }
+// String describes the layout for logs.
+func (k Keys) String() string {
+	return fmt.Sprintf("keys(prefix=%q, partitions=%d)", k.prefix, k.partitions)
+}

@@ -58,8 +58,12 @@ func (q *Queue) Keys() Keys { return q.keys }
 func (q *Queue) Config() Config { return q.cfg }
 
 // Backoff is the wait before attempt n+1 after n failures: n⁴ + 15 s + jitter
-// of up to 10·(n+1) s, the schedule Sidekiq and asynq users know.
+// of up to 10·(n+1) s, the schedule Sidekiq and asynq users know. A negative
+// n counts as 0.
 func Backoff(n int) time.Duration {
+	if n < 0 {
+		n = 0
+	}
 	base := math.Pow(float64(n), 4) + 15
 	jitter := rand.Float64() * 10 * float64(n+1)
 	return time.Duration((base + jitter) * float64(time.Second))
@@ -81,7 +85,7 @@ func (q *Queue) Push(ctx context.Context, e Envelope) error {
 // list when it has used its attempts. It reports whether the job died.
 func (q *Queue) Retry(ctx context.Context, e Envelope, cause error, now time.Time) (dead bool, err error) {
 	e.Attempt++
-	e.Error = cause.Error()
+	e.Error = errorText(cause)
 	raw, err := e.Encode()
 	if err != nil {
 		return false, err
@@ -100,12 +104,21 @@ func (q *Queue) Retry(ctx context.Context, e Envelope, cause error, now time.Tim
 // Bury moves a job straight to the dead list (a job that can never succeed).
 func (q *Queue) Bury(ctx context.Context, e Envelope, cause error) error {
 	e.Attempt++
-	e.Error = cause.Error()
+	e.Error = errorText(cause)
 	raw, err := e.Encode()
 	if err != nil {
 		return err
 	}
 	return q.bury(ctx, q.keys.Partition(e.App), raw)
+}
+
+// errorText keeps a nil cause from panicking: a job must reach retry or dead
+// even when the caller lost its error.
+func errorText(cause error) string {
+	if cause == nil {
+		return "unknown error"
+	}
+	return cause.Error()
 }
 
 var buryScript = redis.NewScript(`
@@ -154,8 +167,12 @@ func (q *Queue) PromoteDue(ctx context.Context, now time.Time) (int, error) {
 	return total, nil
 }
 
+// requeueScript gives a consumer's processing list back to the pending list,
+// oldest job at the consuming end, and unregisters the consumer. Unless
+// ARGV[2] is "1" (Leave) it does nothing while the heartbeat lives.
 var requeueScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+if ARGV[2] ~= '1' and redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+redis.call('DEL', KEYS[1])
 local n = 0
 while true do
   local v = redis.call('LMOVE', KEYS[2], KEYS[3], 'LEFT', 'RIGHT')
@@ -177,7 +194,7 @@ func (q *Queue) RequeueOrphans(ctx context.Context) (int, error) {
 		}
 		for _, name := range names {
 			keys := []string{q.keys.Heartbeat(p, name), q.keys.Processing(p, name), q.keys.Pending(p), q.keys.Consumers(p)}
-			n, err := requeueScript.Run(ctx, q.rdb, keys, name).Int()
+			n, err := requeueScript.Run(ctx, q.rdb, keys, name, "0").Int()
 			if err != nil {
 				return total, fmt.Errorf("requeue jobs of consumer %s: %w", name, err)
 			}
