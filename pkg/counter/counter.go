@@ -79,12 +79,18 @@ func (c *Counter) CreateChat(ctx context.Context, e queue.Envelope) (int64, erro
 	return result(n, e)
 }
 
+// A missing message counter of a chat created since the application's
+// counters were seeded starts at 0 in the same step; an older chat's counter
+// must be seeded from MySQL (Redis lost it).
 var createMessageScript = redis.NewScript(`
 local chats = redis.call('GET', KEYS[1])
 if not chats then return -1 end
 local c = tonumber(ARGV[1])
 if c < 1 or c > tonumber(chats) then return -2 end
-if redis.call('EXISTS', KEYS[2]) == 0 then return -3 end
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  local seeded = redis.call('GET', KEYS[4])
+  if not seeded or c <= tonumber(seeded) then return -3 end
+end
 local n = redis.call('INCR', KEYS[2])
 redis.call('LPUSH', KEYS[3], ARGV[2] .. string.format('%d', n) .. ARGV[3])
 return n`)
@@ -95,7 +101,7 @@ func (c *Counter) CreateMessage(ctx context.Context, e queue.Envelope) (int64, e
 	if err != nil {
 		return 0, err
 	}
-	keys := []string{c.keys.ChatCounter(e.App), c.keys.MessageCounter(e.App, e.Chat), c.keys.Pending(c.keys.Partition(e.App))}
+	keys := []string{c.keys.ChatCounter(e.App), c.keys.MessageCounter(e.App, e.Chat), c.keys.Pending(c.keys.Partition(e.App)), c.keys.ChatsSeeded(e.App)}
 	n, err := createMessageScript.Run(ctx, c.rdb, keys, e.Chat, prefix, suffix).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("assign message number: %w: %w", chat.ErrUnavailable, err)
@@ -146,11 +152,27 @@ func result(n int64, e queue.Envelope) (int64, error) {
 	return n, nil
 }
 
+var seedApplicationScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[2], ARGV[1])
+return 1`)
+
 // SeedApplication creates an application's chat counter at max (MySQL's
-// highest persisted chat number) unless it already exists.
+// highest persisted chat number, 0 for a new application) unless it already
+// exists, and records max as the seed point (see queue.Keys.ChatsSeeded).
 func (c *Counter) SeedApplication(ctx context.Context, token string, max int64) error {
-	if err := c.rdb.SetNX(ctx, c.keys.ChatCounter(token), max, 0).Err(); err != nil {
+	keys := []string{c.keys.ChatCounter(token), c.keys.ChatsSeeded(token)}
+	if err := seedApplicationScript.Run(ctx, c.rdb, keys, max).Err(); err != nil {
 		return fmt.Errorf("seed chat counter: %w: %w", chat.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Ping checks that Redis answers.
+func (c *Counter) Ping(ctx context.Context) error {
+	if err := c.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("ping redis: %w: %w", chat.ErrUnavailable, err)
 	}
 	return nil
 }

@@ -51,6 +51,14 @@ func (k Keys) ChatCounter(token string) string {
 	return k.base(k.Partition(token)) + "app:" + appID(token) + ":chats"
 }
 
+// ChatsSeeded holds the chat counter's value when it was created (0 for a
+// new application, MySQL's highest chat number when re-seeded). Chats above
+// it were created with this Redis's counters, so a missing message counter of
+// such a chat means "no message yet", not "lost": it starts at 0 without MySQL.
+func (k Keys) ChatsSeeded(token string) string {
+	return k.base(k.Partition(token)) + "app:" + appID(token) + ":chats:seeded"
+}
+
 // MessageCounter holds the highest message number handed out for a chat.
 func (k Keys) MessageCounter(token string, chat int64) string {
 	return k.base(k.Partition(token)) + "app:" + appID(token) + ":chat:" + strconv.FormatInt(chat, 10) + ":messages"

@@ -408,7 +408,9 @@ last_event_id = ?, event_time = ?, read_at = ?, written_at = ?, updated_at = ? W
 }
 
 // SearchDocs reads the current body and version of each message, for the
-// search index. Messages that do not exist are skipped.
+// search index. The version is the row's lock_version, which grows with every
+// body change, so a late reindex of an older body never replaces a newer one.
+// Messages that do not exist are skipped.
 func (s *Store) SearchDocs(ctx context.Context, keys []MessageKey) ([]search.Doc, error) {
 	if len(keys) == 0 {
 		return nil, nil
@@ -441,19 +443,19 @@ func (s *Store) SearchDocs(ctx context.Context, keys []MessageKey) ([]search.Doc
 		return nil, nil
 	}
 	var rows []struct {
-		ChatID    int64
-		Number    int64
-		Body      string
-		EventTime time.Time
+		ChatID      int64
+		Number      int64
+		Body        string
+		LockVersion int64
 	}
-	err = s.db.WithContext(ctx).Raw("SELECT chat_id, number, body, event_time FROM messages WHERE (chat_id, number) IN ?", t).Scan(&rows).Error
+	err = s.db.WithContext(ctx).Raw("SELECT chat_id, number, body, lock_version FROM messages WHERE (chat_id, number) IN ?", t).Scan(&rows).Error
 	if err != nil {
 		return nil, wrap("read messages for search", err)
 	}
 	out := make([]search.Doc, len(rows))
 	for i, r := range rows {
 		ck := byID[r.ChatID]
-		out[i] = search.Doc{AppID: ck.AppID, Chat: ck.Number, Number: r.Number, Body: r.Body, Version: r.EventTime.UnixMicro()}
+		out[i] = search.Doc{AppID: ck.AppID, Chat: ck.Number, Number: r.Number, Body: r.Body, Version: r.LockVersion}
 	}
 	return out, nil
 }

@@ -851,24 +851,25 @@ const docTemplate = `{
         },
         "/readyz": {
             "get": {
+                "description": "Ready while MySQL (reads) or Redis (creates) answers; the body says which. 503 when neither does.",
                 "produces": [
                     "application/json"
                 ],
                 "tags": [
                     "health"
                 ],
-                "summary": "Readiness: MySQL and Redis answer",
+                "summary": "Readiness",
                 "responses": {
                     "200": {
                         "description": "OK",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.Health"
+                            "$ref": "#/definitions/httpapi.Readiness"
                         }
                     },
                     "503": {
                         "description": "Service Unavailable",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.Health"
+                            "$ref": "#/definitions/httpapi.Readiness"
                         }
                     }
                 }
@@ -978,9 +979,6 @@ const docTemplate = `{
         "httpapi.Health": {
             "type": "object",
             "properties": {
-                "error": {
-                    "type": "string"
-                },
                 "status": {
                     "type": "string",
                     "example": "ok"
@@ -1062,6 +1060,40 @@ const docTemplate = `{
                 },
                 "updated_at": {
                     "type": "string"
+                }
+            }
+        },
+        "httpapi.Readiness": {
+            "type": "object",
+            "properties": {
+                "mysql": {
+                    "type": "string",
+                    "enum": [
+                        "ok",
+                        "unavailable"
+                    ],
+                    "example": "ok"
+                },
+                "redis": {
+                    "type": "string",
+                    "enum": [
+                        "ok",
+                        "unavailable"
+                    ],
+                    "example": "ok"
+                },
+                "status": {
+                    "type": "string",
+                    "enum": [
+                        "ok",
+                        "degraded",
+                        "unavailable"
+                    ],
+                    "example": "ok"
+                },
+                "version": {
+                    "type": "string",
+                    "example": "v1.0.0"
                 }
             }
         }

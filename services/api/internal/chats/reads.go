@@ -95,18 +95,16 @@ func (s *Service) Message(ctx context.Context, token string, chatNumber, number 
 	if !errors.Is(err, chat.ErrNotFound) {
 		return MessageView{}, err
 	}
-	ok, err := s.chatHandedOut(ctx, token, chatNumber)
+	// Handed out means: the chat's number was and the message's number was.
+	chats, _, err := s.counter.Chats(ctx, token)
 	if err != nil {
 		return MessageView{}, err
 	}
-	if !ok {
-		return MessageView{}, chat.NotFound("chat")
-	}
-	max, _, err := s.counter.Messages(ctx, token, chatNumber)
+	msgs, _, err := s.counter.Messages(ctx, token, chatNumber)
 	if err != nil {
 		return MessageView{}, err
 	}
-	if number > max {
+	if chatNumber > chats || number > msgs {
 		return MessageView{}, chat.NotFound("message")
 	}
 	return MessageView{Message: chat.Message{ChatNumber: chatNumber, Number: number}, Pending: true}, nil
@@ -148,13 +146,14 @@ func (s *Service) Reindex(ctx context.Context, docs []search.Doc, deleted []sear
 	return nil
 }
 
-// Ready checks the dependencies the api needs to serve.
-func (s *Service) Ready(ctx context.Context) error {
-	if err := s.store.Ping(ctx); err != nil {
-		return err
-	}
-	if _, _, err := s.counter.Chats(ctx, "readiness-probe"); err != nil {
-		return err
-	}
-	return nil
+// Readiness reports which dependencies answer. The api serves reads with
+// MySQL alone and creates with Redis alone, so it is ready while either does.
+type Readiness struct {
+	MySQL error
+	Redis error
+}
+
+// Ready checks MySQL and Redis.
+func (s *Service) Ready(ctx context.Context) Readiness {
+	return Readiness{MySQL: s.store.Ping(ctx), Redis: s.counter.Ping(ctx)}
 }

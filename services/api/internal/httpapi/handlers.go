@@ -9,7 +9,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/instachat/instachat/pkg/chat"
 	"github.com/instachat/instachat/pkg/search"
 )
 
@@ -415,18 +414,28 @@ func (h *handlers) healthz(c *gin.Context) {
 
 // readyz godoc
 //
-//	@Summary	Readiness: MySQL and Redis answer
-//	@Tags		health
-//	@Produce	json
-//	@Success	200	{object}	Health
-//	@Failure	503	{object}	Health
-//	@Router		/readyz [get]
+//	@Summary		Readiness
+//	@Description	Ready while MySQL (reads) or Redis (creates) answers; the body says which. 503 when neither does.
+//	@Tags			health
+//	@Produce		json
+//	@Success		200	{object}	Readiness
+//	@Failure		503	{object}	Readiness
+//	@Router			/readyz [get]
 func (h *handlers) readyz(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c, 2*time.Second)
 	defer cancel()
-	if err := h.svc.Ready(ctx); err != nil {
-		c.JSON(http.StatusServiceUnavailable, Health{Status: "unavailable", Version: h.cfg.Version, Error: chat.ClientMessage(err, "a dependency is unavailable")})
+	r := h.svc.Ready(ctx)
+	out := Readiness{Status: "ok", Version: h.cfg.Version, MySQL: "ok", Redis: "ok"}
+	if r.MySQL != nil {
+		out.MySQL, out.Status = "unavailable", "degraded"
+	}
+	if r.Redis != nil {
+		out.Redis, out.Status = "unavailable", "degraded"
+	}
+	if r.MySQL != nil && r.Redis != nil {
+		out.Status = "unavailable"
+		c.JSON(http.StatusServiceUnavailable, out)
 		return
 	}
-	c.JSON(http.StatusOK, Health{Status: "ok", Version: h.cfg.Version})
+	c.JSON(http.StatusOK, out)
 }

@@ -87,9 +87,17 @@ func messageList(msgs []chat.Message, p chat.Page, total int64) MessageList {
 	return out
 }
 
-// Health is the body of /healthz and /readyz.
+// Health is the body of /healthz.
 type Health struct {
 	Status  string `json:"status" example:"ok"`
 	Version string `json:"version,omitempty" example:"v1.0.0"`
-	Error   string `json:"error,omitempty"`
+}
+
+// Readiness is the body of /readyz: "ok", "degraded" (one dependency is
+// down: reads or creates answer 503) or "unavailable".
+type Readiness struct {
+	Status  string `json:"status" enums:"ok,degraded,unavailable" example:"ok"`
+	Version string `json:"version,omitempty" example:"v1.0.0"`
+	MySQL   string `json:"mysql" enums:"ok,unavailable" example:"ok"`
+	Redis   string `json:"redis" enums:"ok,unavailable" example:"ok"`
 }

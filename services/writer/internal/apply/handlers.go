@@ -51,11 +51,13 @@ func messageWrite(j Job) store.MessageWrite {
 	return store.MessageWrite{AppID: j.AppID, Chat: j.Env.Chat, Number: j.Env.Message, Body: j.Env.Body, Prov: j.Prov}
 }
 
-// changed lists the messages whose write took effect, for reindexing.
+// changed lists the messages to reindex: those the write changed, and
+// duplicates too, because a redelivered job may be one whose first delivery
+// committed but died before its reindex call (the index skips versions it has).
 func changed(ws []store.MessageWrite, outs []store.Outcome) []store.MessageKey {
 	var keys []store.MessageKey
 	for i, w := range ws {
-		if outs[i] == store.Applied {
+		if outs[i] != store.Stale {
 			keys = append(keys, w.Key())
 		}
 	}

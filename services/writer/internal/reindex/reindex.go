@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -82,6 +83,13 @@ func (c *Client) sendWithRetry(ctx context.Context, docs []search.Doc) {
 		if err == nil {
 			return
 		}
+		var perm *permanentError
+		if errors.As(err, &perm) {
+			// Retrying cannot help (wrong secret, a batch the api refuses):
+			// say so loudly and let the batches behind it through.
+			c.log.Error("reindex refused; batch dropped", "docs", len(docs), "err", err)
+			return
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -114,8 +122,16 @@ func (c *Client) Send(ctx context.Context, docs []search.Doc) error {
 		return fmt.Errorf("reindex call: %w", err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode >= 400 && resp.StatusCode < 500 {
+		return &permanentError{status: resp.Status}
+	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("reindex call: api answered %s", resp.Status)
 	}
 	return nil
 }
+
+// permanentError is an answer that the same request will always get.
+type permanentError struct{ status string }
+
+func (e *permanentError) Error() string { return "reindex call: api refused it: " + e.status }

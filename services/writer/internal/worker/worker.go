@@ -55,9 +55,12 @@ func (w *Worker) Run(ctx context.Context) error {
 		return err
 	}
 	beatCtx, stopBeat := context.WithCancel(ctx)
-	defer stopBeat()
-	go w.heartbeat(beatCtx)
+	beatDone := make(chan struct{})
+	go func() { defer close(beatDone); w.heartbeat(beatCtx) }()
 	defer func() {
+		// Stop beating first, then give unfinished jobs back.
+		stopBeat()
+		<-beatDone
 		leaveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		if err := w.consumer.Leave(leaveCtx); err != nil {
