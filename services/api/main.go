@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -75,6 +76,21 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 	defer engine.Close()
 
 	svc := chats.New(st, counter.New(rdb, common.Keys()), engine, log)
+	var background sync.WaitGroup
+	defer background.Wait() // before the engine closes
+	if engine.Fresh() {
+		// A new index (first start, lost directory, mapping change) is filled
+		// from MySQL in the background; searches see it grow.
+		background.Go(func() {
+			start := time.Now()
+			n, err := svc.RebuildIndex(ctx, 1000)
+			if err != nil {
+				log.Error("rebuild of the new search index stopped", "indexed", n, "err", err)
+				return
+			}
+			log.Info("new search index rebuilt from MySQL", "messages", n, "duration_ms", time.Since(start).Milliseconds())
+		})
+	}
 	srv := &http.Server{
 		Addr:              addr,
 		Handler:           httpapi.NewServer(httpapi.Config{InternalToken: internalToken, Version: version}, svc, log),

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -224,6 +226,18 @@ func TestEndToEnd(t *testing.T) {
 		eventually(t, 30*time.Second, "queued message persisted after restart", func() (bool, string) {
 			r := s.get(fmt.Sprintf("%s/chats/%d/messages/1", base, chatN))
 			return r.body["status"] == "persisted" && r.body["body"] == "queued while the writer is down", r.raw
+		})
+	})
+
+	t.Run("a lost search index is rebuilt from MySQL", func(t *testing.T) {
+		s.stop("api")
+		if err := os.RemoveAll(filepath.Join(s.dir, "bleve")); err != nil {
+			t.Fatal(err)
+		}
+		s.startAPI()
+		eventually(t, 60*time.Second, "search after rebuild", func() (bool, string) {
+			r := s.get(base + "/chats/1/messages/search?q=ban")
+			return r.status == http.StatusOK && num(t, r, "total") == 50*33, r.raw
 		})
 	})
 

@@ -107,11 +107,17 @@ func newSystem(t *testing.T) *system {
 		dir:     dir,
 		running: map[string]*proc{},
 	}
-	s.start("api", "HTTP_ADDR=127.0.0.1:"+apiPort)
-	s.waitReady(s.apiURL + "/readyz")
+	s.startAPI()
 	s.start("writer", "HTTP_ADDR=127.0.0.1:"+freePort(t))
 	t.Cleanup(s.stopAll)
 	return s
+}
+
+// startAPI starts the api on its fixed address and waits until it is ready.
+func (s *system) startAPI() {
+	s.t.Helper()
+	s.start("api", "HTTP_ADDR="+strings.TrimPrefix(s.apiURL, "http://"))
+	s.waitReady(s.apiURL + "/readyz")
 }
 
 func (s *system) start(name string, extra ...string) {

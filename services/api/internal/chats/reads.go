@@ -157,3 +157,26 @@ type Readiness struct {
 func (s *Service) Ready(ctx context.Context) Readiness {
 	return Readiness{MySQL: s.store.Ping(ctx), Redis: s.counter.Ping(ctx)}
 }
+
+// RebuildIndex indexes every persisted message from MySQL, in pages of
+// batch, and returns how many it sent. Documents the index already holds at
+// the same or a newer version are skipped by the engine, so it is safe while
+// the writer keeps reindexing.
+func (s *Service) RebuildIndex(ctx context.Context, batch int) (int, error) {
+	var after int64
+	total := 0
+	for {
+		docs, last, err := s.store.IndexPage(ctx, after, batch)
+		if err != nil {
+			return total, err
+		}
+		if len(docs) == 0 {
+			return total, nil
+		}
+		if err := s.engine.Index(ctx, docs); err != nil {
+			return total, fmt.Errorf("rebuild index: %w", err)
+		}
+		total += len(docs)
+		after = last
+	}
+}
