@@ -161,8 +161,8 @@ return 1`)
 // SeedApplication creates an application's chat counter at max (MySQL's
 // highest persisted chat number, 0 for a new application) unless it already
 // exists, and records max as the seed point (see queue.Keys.ChatsSeeded).
-func (c *Counter) SeedApplication(ctx context.Context, token string, max int64) error {
-	keys := []string{c.keys.ChatCounter(token), c.keys.ChatsSeeded(token)}
+func (c *Counter) SeedApplication(ctx context.Context, app string, max int64) error {
+	keys := []string{c.keys.ChatCounter(app), c.keys.ChatsSeeded(app)}
 	if err := seedApplicationScript.Run(ctx, c.rdb, keys, max).Err(); err != nil {
 		return fmt.Errorf("seed chat counter: %w: %w", chat.ErrUnavailable, err)
 	}
@@ -178,8 +178,8 @@ func (c *Counter) Ping(ctx context.Context) error {
 }
 
 // SeedChat creates a chat's message counter at max unless it already exists.
-func (c *Counter) SeedChat(ctx context.Context, token string, chatNumber, max int64) error {
-	if err := c.rdb.SetNX(ctx, c.keys.MessageCounter(token, chatNumber), max, 0).Err(); err != nil {
+func (c *Counter) SeedChat(ctx context.Context, app string, chatNumber, max int64) error {
+	if err := c.rdb.SetNX(ctx, c.keys.MessageCounter(app, chatNumber), max, 0).Err(); err != nil {
 		return fmt.Errorf("seed message counter: %w: %w", chat.ErrUnavailable, err)
 	}
 	return nil
@@ -187,14 +187,14 @@ func (c *Counter) SeedChat(ctx context.Context, token string, chatNumber, max in
 
 // Chats returns the highest chat number handed out for an application, and
 // whether the counter exists.
-func (c *Counter) Chats(ctx context.Context, token string) (int64, bool, error) {
-	return c.get(ctx, c.keys.ChatCounter(token))
+func (c *Counter) Chats(ctx context.Context, app string) (int64, bool, error) {
+	return c.get(ctx, c.keys.ChatCounter(app))
 }
 
 // Messages returns the highest message number handed out for a chat, and
 // whether the counter exists.
-func (c *Counter) Messages(ctx context.Context, token string, chatNumber int64) (int64, bool, error) {
-	return c.get(ctx, c.keys.MessageCounter(token, chatNumber))
+func (c *Counter) Messages(ctx context.Context, app string, chatNumber int64) (int64, bool, error) {
+	return c.get(ctx, c.keys.MessageCounter(app, chatNumber))
 }
 
 func (c *Counter) get(ctx context.Context, key string) (int64, bool, error) {

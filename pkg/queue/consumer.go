@@ -76,8 +76,12 @@ func (c *Consumer) Fetch(ctx context.Context, max int, block time.Duration) ([]s
 	}
 	k := c.q.keys
 	pending, proc, consumers := k.Pending(c.partition), k.Processing(c.partition, c.name), k.Consumers(c.partition)
+	// Registering and refreshing the heartbeat before blocking means the
+	// reaper cannot count this consumer dead while BLMOVE may still move a job
+	// into its list (the block is far shorter than the heartbeat TTL).
 	pipe := c.q.rdb.Pipeline()
 	pipe.SAdd(ctx, consumers, c.name)
+	pipe.Set(ctx, k.Heartbeat(c.partition, c.name), time.Now().UnixMilli(), c.q.cfg.HeartbeatTTL)
 	leftCmd := pipe.LRange(ctx, proc, 0, -1)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("read processing list of %s: %w", c.name, err)

@@ -216,6 +216,14 @@ func TestRequeueOrphansFindsConsumerThatNeverBeat(t *testing.T) {
 	pushJobs(t, q, app, 2)
 	c := q.NewConsumer(0, "never-beat")
 	assertNumbers(t, "Fetch", fetch(t, c, 10), 1, 2)
+	// Fetch refreshed the heartbeat; while it lives the jobs stay put.
+	if n, err := q.RequeueOrphans(t.Context()); err != nil || n != 0 {
+		t.Fatalf("RequeueOrphans with a live heartbeat: got %d, %v; want 0", n, err)
+	}
+	// The process died: its heartbeat expires.
+	if err := rdb.Del(t.Context(), q.Keys().Heartbeat(0, c.Name())).Err(); err != nil {
+		t.Fatal(err)
+	}
 	n, err := q.RequeueOrphans(t.Context())
 	if err != nil {
 		t.Fatalf("RequeueOrphans: %v", err)

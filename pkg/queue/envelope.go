@@ -21,7 +21,7 @@ const (
 type Envelope struct {
 	ID      string `json:"id"`             // unique event id
 	Type    string `json:"type"`           // one of the Type constants
-	App     string `json:"app"`            // application token
+	App     string `json:"app"`            // chat.TokenDigest of the application token, never the token
 	Body    string `json:"body,omitempty"` // message body for message.* jobs
 	Time    int64  `json:"time"`           // when the api accepted it, Unix microseconds
 	Attempt int    `json:"attempt"`        // deliveries that failed so far

@@ -1,17 +1,19 @@
 package queue
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"hash/fnv"
 	"strconv"
 )
 
 // Keys lays out InstaChat's Redis keyspace. Everything that belongs to one
-// application lives in one partition, chosen by a hash of the token, and all
+// application lives in one partition, chosen by a hash of its app key, and all
 // keys of a partition share a hash tag, so every Lua step touches one slot and
 // the layout also works on Redis Cluster.
+//
+// Applications are named in Redis (keys and jobs) by their app key, a digest of
+// the token (chat.TokenDigest), never by the token: a secret must not show up in
+// MONITOR, SLOWLOG, queue dumps or the dashboard.
 type Keys struct {
 	prefix     string
 	partitions int
@@ -29,39 +31,32 @@ func NewKeys(prefix string, partitions int) Keys {
 // Partitions is the number of queue partitions.
 func (k Keys) Partitions() int { return k.partitions }
 
-// Partition returns the partition that owns an application.
-func (k Keys) Partition(token string) int {
+// Partition returns the partition that owns an application, by its app key.
+func (k Keys) Partition(app string) int {
 	h := fnv.New32a()
-	_, _ = h.Write([]byte(token))
+	_, _ = h.Write([]byte(app))
 	return int(h.Sum32() % uint32(k.partitions))
 }
 
 func (k Keys) base(p int) string { return k.prefix + "{p" + strconv.Itoa(p) + "}:" }
 
-// appID names an application in keys by a digest of its token, so secrets do
-// not show up in key names (SLOWLOG, MONITOR, dashboards).
-func appID(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:12])
-}
-
 // ChatCounter holds the highest chat number handed out for an application.
 // Its existence also marks the application as known to Redis.
-func (k Keys) ChatCounter(token string) string {
-	return k.base(k.Partition(token)) + "app:" + appID(token) + ":chats"
+func (k Keys) ChatCounter(app string) string {
+	return k.base(k.Partition(app)) + "app:" + app + ":chats"
 }
 
 // ChatsSeeded holds the chat counter's value when it was created (0 for a
 // new application, MySQL's highest chat number when re-seeded). Chats above
 // it were created with this Redis's counters, so a missing message counter of
 // such a chat means "no message yet", not "lost": it starts at 0 without MySQL.
-func (k Keys) ChatsSeeded(token string) string {
-	return k.base(k.Partition(token)) + "app:" + appID(token) + ":chats:seeded"
+func (k Keys) ChatsSeeded(app string) string {
+	return k.base(k.Partition(app)) + "app:" + app + ":chats:seeded"
 }
 
 // MessageCounter holds the highest message number handed out for a chat.
-func (k Keys) MessageCounter(token string, chat int64) string {
-	return k.base(k.Partition(token)) + "app:" + appID(token) + ":chat:" + strconv.FormatInt(chat, 10) + ":messages"
+func (k Keys) MessageCounter(app string, chat int64) string {
+	return k.base(k.Partition(app)) + "app:" + app + ":chat:" + strconv.FormatInt(chat, 10) + ":messages"
 }
 
 // Pending is the list of jobs waiting for a writer (pushed left, taken right).

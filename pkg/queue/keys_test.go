@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/instachat/instachat/pkg/chat"
 	"github.com/instachat/instachat/pkg/queue"
 )
 
@@ -25,15 +26,16 @@ func TestKeysShareHashTagPerPartition(t *testing.T) {
 	k := queue.NewKeys("ic:", 8)
 	for i := range 50 {
 		tok := fmt.Sprintf("token-%d", i)
-		p := k.Partition(tok)
+		app := chat.TokenDigest(tok)
+		p := k.Partition(app)
 		if p < 0 || p >= 8 {
 			t.Fatalf("Partition(%q): got %d, want 0..7", tok, p)
 		}
-		if again := k.Partition(tok); again != p {
+		if again := k.Partition(app); again != p {
 			t.Fatalf("Partition(%q): got %d then %d, want stable", tok, p, again)
 		}
 		keys := []string{
-			k.ChatCounter(tok), k.MessageCounter(tok, 3), k.Pending(p), k.Processing(p, "c1"),
+			k.ChatCounter(app), k.ChatsSeeded(app), k.MessageCounter(app, 3), k.Pending(p), k.Processing(p, "c1"),
 			k.Heartbeat(p, "c1"), k.Consumers(p), k.Retry(p), k.Dead(p), k.Stats(p),
 		}
 		want := fmt.Sprintf("p%d", p)

@@ -25,7 +25,7 @@ func (s *Store) CreateApplication(ctx context.Context, name string, now time.Tim
 		if err != nil {
 			return AppRef{}, err
 		}
-		row := applicationRow{Token: token, Name: name, CreatedAt: now, UpdatedAt: now}
+		row := applicationRow{Token: token, TokenDigest: chat.TokenDigest(token), Name: name, CreatedAt: now, UpdatedAt: now}
 		err = s.db.WithContext(ctx).Create(&row).Error
 		var me *mysql.MySQLError
 		if errors.As(err, &me) && me.Number == 1062 {
@@ -77,18 +77,19 @@ func (s *Store) RenameApplication(ctx context.Context, token, name string, now t
 // maxLockRetries bounds optimistic lock_version retries.
 const maxLockRetries = 8
 
-// ApplicationIDs maps tokens to internal ids; unknown tokens are absent.
-func (s *Store) ApplicationIDs(ctx context.Context, tokens []string) (map[string]int64, error) {
+// ApplicationIDs maps token digests (chat.TokenDigest, as jobs carry them) to
+// internal ids; unknown digests are absent.
+func (s *Store) ApplicationIDs(ctx context.Context, digests []string) (map[string]int64, error) {
 	var rows []struct {
-		ID    int64
-		Token string
+		ID          int64
+		TokenDigest string
 	}
-	if err := s.db.WithContext(ctx).Raw("SELECT id, token FROM applications WHERE token IN ?", tokens).Scan(&rows).Error; err != nil {
+	if err := s.db.WithContext(ctx).Raw("SELECT id, token_digest FROM applications WHERE token_digest IN ?", digests).Scan(&rows).Error; err != nil {
 		return nil, wrap("read application ids", err)
 	}
 	out := make(map[string]int64, len(rows))
 	for _, r := range rows {
-		out[r.Token] = r.ID
+		out[r.TokenDigest] = r.ID
 	}
 	return out, nil
 }
@@ -101,10 +102,15 @@ func (s *Store) MaxChatNumber(ctx context.Context, appID int64) (int64, error) {
 	return n, wrap("read highest chat number", err)
 }
 
-// MaxMessageNumber returns the highest persisted message number of a chat.
+// MaxMessageNumber returns the highest persisted message number of a chat
+// (0 when the chat has no row yet). Two queries, so each is one index lookup.
 func (s *Store) MaxMessageNumber(ctx context.Context, appID, chatNumber int64) (int64, error) {
+	var ids []int64
+	err := s.db.WithContext(ctx).Raw("SELECT id FROM chats WHERE application_id = ? AND number = ?", appID, chatNumber).Scan(&ids).Error
+	if err != nil || len(ids) == 0 {
+		return 0, wrap("read highest message number", err)
+	}
 	var n int64
-	err := s.db.WithContext(ctx).Raw(`SELECT COALESCE(MAX(m.number), 0) FROM messages m
-JOIN chats c ON c.id = m.chat_id WHERE c.application_id = ? AND c.number = ?`, appID, chatNumber).Scan(&n).Error
+	err = s.db.WithContext(ctx).Raw("SELECT COALESCE(MAX(number), 0) FROM messages WHERE chat_id = ?", ids[0]).Scan(&n).Error
 	return n, wrap("read highest message number", err)
 }

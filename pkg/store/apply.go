@@ -317,16 +317,43 @@ func (tx *Tx) UpsertMessages(ctx context.Context, ws []MessageWrite) ([]Outcome,
 		}
 		return todo[i].key.number < todo[j].key.number
 	})
+	// One statement per chunk keeps each under max_allowed_packet (MySQL 5.7
+	// and some managed servers default to 4 MiB; escaping can double a body).
+	for start := 0; start < len(todo); {
+		end, size := start, 0
+		for end < len(todo) && (end == start || size+len(todo[end].w.Body) <= maxStatementBodyBytes) {
+			size += len(todo[end].w.Body)
+			end++
+		}
+		chunk := make([]MessageWrite, 0, end-start)
+		keys := make([]msgID, 0, end-start)
+		for _, t := range todo[start:end] {
+			chunk = append(chunk, t.w)
+			keys = append(keys, t.key)
+		}
+		if err := tx.insertMessages(ctx, keys, chunk); err != nil {
+			return nil, WriteReport{}, err
+		}
+		start = end
+	}
+	return out, WriteReport{ChatsAhead: ahead}, nil
+}
+
+// maxStatementBodyBytes bounds the message bodies in one INSERT statement.
+const maxStatementBodyBytes = 1 << 20
+
+// insertMessages writes rows with "newest event wins" in one statement.
+func (tx *Tx) insertMessages(ctx context.Context, keys []msgID, ws []MessageWrite) error {
 	var sb strings.Builder
 	sb.WriteString("INSERT INTO messages (chat_id, number, body, last_event_id, event_time, read_at, written_at, created_at, updated_at) VALUES ")
-	args := make([]any, 0, len(todo)*9)
-	for i, t := range todo {
+	args := make([]any, 0, len(ws)*9)
+	for i, w := range ws {
 		if i > 0 {
 			sb.WriteByte(',')
 		}
 		sb.WriteString("(?,?,?,?,?,?,?,?,?)")
-		p := t.w.Prov
-		args = append(args, t.key.chatID, t.key.number, t.w.Body, p.EventID, p.EventTime, p.ReadAt, p.WriteAt, p.EventTime, p.EventTime)
+		p := w.Prov
+		args = append(args, keys[i].chatID, keys[i].number, w.Body, p.EventID, p.EventTime, p.ReadAt, p.WriteAt, p.EventTime, p.EventTime)
 	}
 	// MySQL applies these assignments left to right, each seeing the ones
 	// before it, so the columns the condition reads are assigned last:
@@ -343,9 +370,9 @@ func (tx *Tx) UpsertMessages(ctx context.Context, ws []MessageWrite) ([]Outcome,
 		"last_event_id = IF(" + wins + ", VALUES(last_event_id), last_event_id), " +
 		"event_time = IF(VALUES(event_time) > event_time, VALUES(event_time), event_time)")
 	if err := tx.db.WithContext(ctx).Exec(sb.String(), args...).Error; err != nil {
-		return nil, WriteReport{}, wrap("write messages", err)
+		return wrap("write messages", err)
 	}
-	return out, WriteReport{ChatsAhead: ahead}, nil
+	return nil
 }
 
 func (tx *Tx) messageStates(ctx context.Context, keys []msgID) (map[msgID]messageState, error) {

@@ -9,6 +9,7 @@ import (
 type applicationRow struct {
 	ID          int64
 	Token       string
+	TokenDigest string
 	Name        string
 	ChatsCount  int64
 	LockVersion int64

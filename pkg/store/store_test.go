@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,6 +56,10 @@ func TestApplicationLifecycle(t *testing.T) {
 	}
 	if got.App.Name != "Ünïcode 🚀 \"app\"" || got.ID != ref.ID {
 		t.Fatalf("got %+v, want name round-tripped and id %d", got, ref.ID)
+	}
+	ids, err := s.ApplicationIDs(ctx, []string{chat.TokenDigest(ref.App.Token), "000000000000000000000000"})
+	if err != nil || len(ids) != 1 || ids[chat.TokenDigest(ref.App.Token)] != ref.ID {
+		t.Fatalf("ApplicationIDs by digest: got %v, %v; want only %d", ids, err, ref.ID)
 	}
 	renamed, err := s.RenameApplication(ctx, ref.App.Token, "new", t0.Add(time.Minute))
 	if err != nil || renamed.App.Name != "new" {
@@ -201,5 +206,31 @@ func TestSyncCountsAndReads(t *testing.T) {
 	max, err := s.MaxMessageNumber(ctx, app.ID, 3)
 	if err != nil || max != 15 {
 		t.Errorf("max message number: got %d, %v, want 15", max, err)
+	}
+}
+
+func TestLargeBatchesAreSplit(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	app, err := s.CreateApplication(ctx, "big", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 300 bodies of 16 KiB of quotes: about 10 MiB once escaped, more than
+	// many servers' max_allowed_packet if sent as one statement.
+	body := strings.Repeat("'", 16*1024)
+	var ws []store.MessageWrite
+	for n := int64(1); n <= 300; n++ {
+		ws = append(ws, store.MessageWrite{AppID: app.ID, Chat: 1, Number: n, Body: body, Prov: prov(fmt.Sprintf("big-%d", n), time.Duration(n))})
+	}
+	if err := s.InTx(ctx, func(tx *store.Tx) error {
+		_, _, err := tx.UpsertMessages(ctx, ws)
+		return err
+	}); err != nil {
+		t.Fatalf("write 300 large messages: %v", err)
+	}
+	msgs, total, err := s.Messages(ctx, app.ID, 1, chat.Page{Page: 3, PerPage: 100})
+	if err != nil || total != 300 || len(msgs) != 100 || msgs[99].Body != body {
+		t.Fatalf("read back: got total %d, %d messages, %v; want 300 intact", total, len(msgs), err)
 	}
 }

@@ -66,9 +66,13 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
+	// The reindex sender outlives the workers so it can send their last batches.
+	rxCtx, stopRx := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRx()
 	rx := reindex.New(reindex.Config{APIURL: apiURL, InternalToken: internalToken}, log)
-	wg.Go(func() { rx.Run(ctx) })
+	rxDone := make(chan struct{})
+	go func() { defer close(rxDone); rx.Run(rxCtx) }()
+	var wg sync.WaitGroup
 	wg.Go(func() { maintain(ctx, q, log) })
 
 	applier := apply.New(st)
@@ -93,7 +97,7 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 			errc <- fmt.Errorf("health server: %w", err)
 		}
 	}()
-	log.Info("writer started", "partitions", common.Partitions, "batch", wcfg.BatchSize, "api", apiURL, "addr", addr, "version", version)
+	log.Info("writer started", "partitions", common.Partitions, "batch", wcfg.BatchSize, "addr", addr, "version", version)
 	var runErr error
 	select {
 	case <-ctx.Done():
@@ -105,6 +109,8 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 	defer stop()
 	_ = srv.Shutdown(shutdownCtx)
 	wg.Wait()
+	stopRx()
+	<-rxDone
 	return runErr
 }
 

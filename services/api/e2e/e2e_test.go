@@ -222,10 +222,25 @@ func TestEndToEnd(t *testing.T) {
 		if r := s.get(fmt.Sprintf("%s/chats/%d", base, chatN+1)); r.status != http.StatusNotFound {
 			t.Errorf("chat never handed out: got %d, want 404", r.status)
 		}
+		// A backlog of large messages: the writer's batches of 500 make
+		// reindex calls far above a normal request's size limit.
+		const backlog = 600
+		padding := strings.Repeat("lorem ipsum dolor sit amet ", 40)
+		for i := range backlog {
+			r := s.postJSON(fmt.Sprintf("%s/chats/%d/messages", base, chatN), map[string]string{"body": fmt.Sprintf("needle %d %s", i, padding)})
+			if r.status != http.StatusCreated {
+				t.Fatalf("backlog post %d: got %d %s", i, r.status, r.raw)
+			}
+		}
+		s.assertNoTokenInRedis(token)
 		s.start("writer", "HTTP_ADDR=127.0.0.1:"+freePort(t))
 		eventually(t, 30*time.Second, "queued message persisted after restart", func() (bool, string) {
 			r := s.get(fmt.Sprintf("%s/chats/%d/messages/1", base, chatN))
 			return r.body["status"] == "persisted" && r.body["body"] == "queued while the writer is down", r.raw
+		})
+		eventually(t, 60*time.Second, "the whole backlog searchable", func() (bool, string) {
+			r := s.get(fmt.Sprintf("%s/chats/%d/messages/search?q=needle", base, chatN))
+			return r.status == http.StatusOK && num(t, r, "total") == backlog, r.raw[:min(len(r.raw), 200)]
 		})
 	})
 

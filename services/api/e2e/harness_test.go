@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/instachat/instachat/pkg/testenv"
 )
 
@@ -60,6 +62,8 @@ func TestMain(m *testing.M) {
 // system is one running InstaChat: its own database, key prefix, ports and index.
 type system struct {
 	t       *testing.T
+	rdb     *redis.Client
+	prefix  string
 	bin     string
 	env     []string
 	apiURL  string
@@ -85,14 +89,16 @@ func freePort(t *testing.T) string {
 
 func newSystem(t *testing.T) *system {
 	t.Helper()
-	_, prefix := testenv.Redis(t)
+	rdb, prefix := testenv.Redis(t)
 	secret := make([]byte, 16)
 	_, _ = rand.Read(secret)
 	apiPort := freePort(t)
 	dir := t.TempDir()
 	s := &system{
-		t:   t,
-		bin: binaries(t),
+		t:      t,
+		rdb:    rdb,
+		prefix: prefix,
+		bin:    binaries(t),
 		env: []string{
 			"MYSQL_DSN=" + testenv.MySQLDSN(t),
 			"REDIS_ADDR=" + testenv.RedisAddr(),
@@ -284,4 +290,31 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() (b
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Fatalf("%s: still not true after %v: %s", what, timeout, last)
+}
+
+// assertNoTokenInRedis fails if the application token appears in any key or
+// list entry under the test's prefix: Redis must only see its digest.
+func (s *system) assertNoTokenInRedis(token string) {
+	s.t.Helper()
+	ctx := context.Background()
+	iter := s.rdb.Scan(ctx, 0, s.prefix+"*", 1000).Iterator()
+	lists := 0
+	for iter.Next(ctx) {
+		key := iter.Val()
+		if strings.Contains(key, token) {
+			s.t.Errorf("Redis key %q contains the application token", key)
+		}
+		if s.rdb.Type(ctx, key).Val() != "list" {
+			continue
+		}
+		lists++
+		for _, v := range s.rdb.LRange(ctx, key, 0, -1).Val() {
+			if strings.Contains(v, token) {
+				s.t.Fatalf("a job in %s contains the application token", key)
+			}
+		}
+	}
+	if lists == 0 {
+		s.t.Errorf("no Redis list under %s: the check looked at nothing", s.prefix)
+	}
 }

@@ -71,7 +71,7 @@ func (s *Service) CreateApplication(ctx context.Context, name string) (chat.Appl
 	s.cache.put(ref.App.Token, ref, s.now())
 	// Seeding now keeps MySQL off the first chat create; if Redis is down the
 	// counter is seeded lazily on first use.
-	if err := s.counter.SeedApplication(ctx, ref.App.Token, 0); err != nil {
+	if err := s.counter.SeedApplication(ctx, chat.TokenDigest(ref.App.Token), 0); err != nil {
 		s.log.WarnContext(ctx, "seed chat counter of new application", "err", err)
 	}
 	return ref.App, nil
@@ -119,7 +119,7 @@ type Accepted struct {
 
 func (s *Service) envelope(typ, token, trace string) queue.Envelope {
 	now := s.now()
-	return queue.Envelope{ID: queue.NewEventID(now), Type: typ, App: token, Time: now.UnixMicro(), Trace: trace}
+	return queue.Envelope{ID: queue.NewEventID(now), Type: typ, App: chat.TokenDigest(token), Time: now.UnixMicro(), Trace: trace}
 }
 
 // CreateChat assigns the next chat number and queues the chat's creation.
@@ -187,13 +187,13 @@ func (s *Service) withSeeding(ctx context.Context, token string, step func() (in
 			if err != nil {
 				return 0, err
 			}
-			err = s.counter.SeedApplication(ctx, token, max)
+			err = s.counter.SeedApplication(ctx, chat.TokenDigest(token), max)
 		} else {
 			max, err := s.store.MaxMessageNumber(ctx, ref.ID, se.Chat)
 			if err != nil {
 				return 0, err
 			}
-			err = s.counter.SeedChat(ctx, token, se.Chat, max)
+			err = s.counter.SeedChat(ctx, chat.TokenDigest(token), se.Chat, max)
 		}
 		if err != nil {
 			return 0, err

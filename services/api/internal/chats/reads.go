@@ -56,7 +56,7 @@ func (s *Service) Chat(ctx context.Context, token string, number int64) (ChatVie
 }
 
 func (s *Service) chatHandedOut(ctx context.Context, token string, number int64) (bool, error) {
-	max, _, err := s.counter.Chats(ctx, token)
+	max, _, err := s.counter.Chats(ctx, chat.TokenDigest(token))
 	if err != nil {
 		return false, err
 	}
@@ -74,9 +74,12 @@ func (s *Service) Messages(ctx context.Context, token string, chatNumber int64, 
 		return nil, 0, err
 	}
 	if total == 0 {
-		// An empty list of a chat that was never handed out is a 404.
-		if ok, err := s.chatHandedOut(ctx, token, chatNumber); err == nil && !ok {
-			return nil, 0, chat.NotFound("chat")
+		// An empty list of a chat that neither exists in MySQL nor was handed
+		// out (Redis) is a 404; a chat still queued lists as empty.
+		if _, err := s.store.Chat(ctx, ref.ID, chatNumber); errors.Is(err, chat.ErrNotFound) {
+			if ok, err := s.chatHandedOut(ctx, token, chatNumber); err == nil && !ok {
+				return nil, 0, chat.NotFound("chat")
+			}
 		}
 	}
 	return msgs, total, nil
@@ -96,11 +99,11 @@ func (s *Service) Message(ctx context.Context, token string, chatNumber, number 
 		return MessageView{}, err
 	}
 	// Handed out means: the chat's number was and the message's number was.
-	chats, _, err := s.counter.Chats(ctx, token)
+	chats, _, err := s.counter.Chats(ctx, chat.TokenDigest(token))
 	if err != nil {
 		return MessageView{}, err
 	}
-	msgs, _, err := s.counter.Messages(ctx, token, chatNumber)
+	msgs, _, err := s.counter.Messages(ctx, chat.TokenDigest(token), chatNumber)
 	if err != nil {
 		return MessageView{}, err
 	}

@@ -59,22 +59,27 @@ func (r MessageRequest) body() (string, bool) {
 	return "", false
 }
 
-// bindJSON decodes a JSON request body into v, answering the client itself
-// (and returning false) when the body is not acceptable.
+// bindJSON decodes a JSON request body of at most maxRequestBytes into v,
+// answering the client itself (and returning false) when it is not acceptable.
 func bindJSON(c *gin.Context, v any) bool {
+	return bindJSONLimit(c, v, maxRequestBytes)
+}
+
+// bindJSONLimit is bindJSON with another size limit.
+func bindJSONLimit(c *gin.Context, v any, limit int64) bool {
 	ct := c.GetHeader("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
 	if ct == "" || err != nil || mt != "application/json" {
 		fail(c, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
 		return false
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, maxRequestBytes))
+	dec := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
 	if err := dec.Decode(v); err != nil {
 		var tooBig *http.MaxBytesError
 		var typeErr *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &tooBig):
-			fail(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body must be at most %d bytes", maxRequestBytes))
+			fail(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body must be at most %d bytes", limit))
 		case errors.Is(err, io.EOF):
 			fail(c, http.StatusBadRequest, "request body must be a JSON object")
 		case errors.As(err, &typeErr) && typeErr.Field == "":

@@ -375,13 +375,12 @@ type ReindexRequest struct {
 	Deleted []search.Key `json:"deleted"`
 }
 
-// maxReindexBytes bounds a reindex call: a batch of up to 1000 full messages.
-const maxReindexBytes = 1000 * maxRequestBytes
+// MaxReindexBytes bounds a reindex call; the writer splits its batches below it.
+const MaxReindexBytes = 64 << 20
 
 func (h *handlers) reindex(c *gin.Context) {
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxReindexBytes)
 	var req ReindexRequest
-	if !bindJSON(c, &req) {
+	if !bindJSONLimit(c, &req, MaxReindexBytes) {
 		return
 	}
 	if err := h.svc.Reindex(c, req.Docs, req.Deleted); err != nil {

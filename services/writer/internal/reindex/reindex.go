@@ -54,17 +54,27 @@ func (c *Client) Enqueue(docs []search.Doc) bool {
 	}
 }
 
-// Run sends batches until ctx ends, merging what is waiting into one call.
+// Limits of one reindex call, below the api's MaxReindexBytes even when every
+// body needs JSON escaping.
+const (
+	maxCallDocs      = 1000
+	maxCallBodyBytes = 4 << 20
+)
+
+// Run sends batches until ctx ends, merging what is waiting into calls of at
+// most maxCallDocs documents and maxCallBodyBytes of bodies. When ctx ends it
+// sends what is still buffered once more, for up to five seconds.
 func (c *Client) Run(ctx context.Context) {
 	for {
 		var docs []search.Doc
 		select {
 		case <-ctx.Done():
+			c.drain(context.WithoutCancel(ctx))
 			return
 		case docs = <-c.ch:
 		}
 	merge:
-		for len(docs) < 1000 {
+		for len(docs) < maxCallDocs {
 			select {
 			case more := <-c.ch:
 				docs = append(docs, more...)
@@ -72,8 +82,44 @@ func (c *Client) Run(ctx context.Context) {
 				break merge
 			}
 		}
-		c.sendWithRetry(ctx, docs)
+		for _, call := range split(docs) {
+			c.sendWithRetry(ctx, call)
+		}
 	}
+}
+
+func (c *Client) drain(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for {
+		select {
+		case docs := <-c.ch:
+			for _, call := range split(docs) {
+				if err := c.Send(ctx, call); err != nil {
+					c.log.Warn("reindex at shutdown failed; the batch is left to the index catch-up", "docs", len(call), "err", err)
+				}
+			}
+		default:
+			return
+		}
+	}
+}
+
+// split cuts docs into calls within the limits.
+func split(docs []search.Doc) [][]search.Doc {
+	var calls [][]search.Doc
+	start, bytes := 0, 0
+	for i, d := range docs {
+		if i > start && (i-start == maxCallDocs || bytes+len(d.Body) > maxCallBodyBytes) {
+			calls = append(calls, docs[start:i])
+			start, bytes = i, 0
+		}
+		bytes += len(d.Body)
+	}
+	if start < len(docs) {
+		calls = append(calls, docs[start:])
+	}
+	return calls
 }
 
 func (c *Client) sendWithRetry(ctx context.Context, docs []search.Doc) {

@@ -53,7 +53,7 @@ func TestWorkerAppliesOutOfOrderDuplicatesAndDeadJobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok := app.App.Token
+	tok := chat.TokenDigest(app.App.Token)
 	base := time.Now().Add(-time.Minute)
 	at := func(ms int) int64 { return base.Add(time.Duration(ms) * time.Millisecond).UnixMicro() }
 	msg := func(id, typ string, chatN, n int64, body string, ms int) queue.Envelope {
