@@ -48,8 +48,22 @@ type Result struct {
 	Total   int64
 }
 
+// Info describes an opened engine.
+type Info struct {
+	// Backend names the implementation: "bleve" or "elasticsearch".
+	Backend string
+	// Index names the versioned index the engine writes; a rebuild's resume
+	// position belongs to it, so a new mapping starts a new rebuild.
+	Index string
+	// Fresh is true when opening created a new, empty index that must be
+	// rebuilt from MySQL.
+	Fresh bool
+}
+
 // Engine is a message search backend.
 type Engine interface {
+	// Info describes the engine as it was opened.
+	Info() Info
 	// Index adds or replaces documents. A document whose Version is lower than
 	// the indexed one is ignored (it is stale), not an error.
 	Index(ctx context.Context, docs []Doc) error

@@ -27,7 +27,6 @@ import (
 
 	"github.com/instachat/instachat/pkg/config"
 	"github.com/instachat/instachat/pkg/counter"
-	"github.com/instachat/instachat/pkg/search/bleve"
 	"github.com/instachat/instachat/pkg/store"
 	"github.com/instachat/instachat/pkg/telemetry"
 	"github.com/instachat/instachat/services/api/internal/chats"
@@ -51,8 +50,7 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 	common := config.ReadCommon(env, "api")
 	addr := env.String("HTTP_ADDR", ":8080")
 	internalToken := env.Required("INTERNAL_TOKEN", "the secret the writer presents to /internal/reindex")
-	backend := env.String("SEARCH_BACKEND", "bleve")
-	blevePath := env.String("BLEVE_PATH", "data/bleve")
+	engineCfg := readEngineConfig(env)
 	if err := env.Err(); err != nil {
 		return err
 	}
@@ -66,10 +64,7 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 	rdb := redis.NewClient(&common.Redis)
 	defer rdb.Close()
 
-	if backend != "bleve" {
-		return fmt.Errorf("SEARCH_BACKEND %q is not supported (use bleve)", backend)
-	}
-	engine, err := bleve.Open(bleve.Config{Path: blevePath})
+	engine, err := openEngine(engineCfg)
 	if err != nil {
 		return err
 	}
@@ -78,7 +73,7 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 	svc := chats.New(st, counter.New(rdb, common.Keys()), engine, log)
 	var background sync.WaitGroup
 	defer background.Wait() // before the engine closes
-	if engine.Fresh() {
+	if engine.Info().Fresh {
 		// A new index (first start, lost directory, mapping change) is filled
 		// from MySQL in the background; searches see it grow.
 		background.Go(func() {
@@ -101,7 +96,7 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
-	log.Info("api listening", "addr", addr, "search", backend, "version", version)
+	log.Info("api listening", "addr", addr, "search", engine.Info().Backend, "index", engine.Info().Index, "version", version)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)

@@ -44,6 +44,7 @@ const defaultLockTimeout = 10 * time.Second
 // concurrent use; writes are serialized so the stale-version check is exact.
 type Engine struct {
 	fresh    bool
+	version  int
 	analyzer analysis.Analyzer // the query analyzer of the index mapping
 
 	writeMu sync.Mutex // serializes Index and Delete (read versions, then write)
@@ -51,6 +52,11 @@ type Engine struct {
 	stateMu sync.RWMutex // guards idx and closed against Close
 	idx     blevesearch.Index
 	closed  bool
+}
+
+// Info describes the opened index.
+func (e *Engine) Info() search.Info {
+	return search.Info{Backend: "bleve", Index: fmt.Sprintf("bleve-v%d", e.version), Fresh: e.fresh}
 }
 
 // Open opens the index at cfg.Path, creating it when it is missing or was
@@ -74,7 +80,7 @@ func open(cfg Config, version int) (*Engine, error) {
 		_ = idx.Close()
 		return nil, fmt.Errorf("open bleve index %s: mapping lacks analyzer %q", cfg.Path, analyzerQuery)
 	}
-	return &Engine{fresh: created, analyzer: a, idx: idx}, nil
+	return &Engine{fresh: created, version: version, analyzer: a, idx: idx}, nil
 }
 
 // Fresh reports whether Open created a new, empty index (first start, mapping
