@@ -30,6 +30,10 @@ run: build services ## start the whole system: api on :8080, writer, cron (Ctrl-
 sync: build ## run the counter sync once against the configured database
 	@bin/cron sync
 
+.PHONY: reindex
+reindex: build ## rebuild the search index from MySQL with a progress bar (resumes; ARGS=-restart starts over)
+	@bin/api rebuild $(ARGS)
+
 .PHONY: test
 test: vet ## vet, then unit, integration and end-to-end tests with -race in every module
 	@for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test $(GOTEST_FLAGS) ./...) || exit 1; done

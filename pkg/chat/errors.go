@@ -29,6 +29,12 @@ func NotFound(what string) error {
 	return &ClientError{kind: ErrNotFound, msg: what + " not found"}
 }
 
+// Unavailable returns an error that wraps ErrUnavailable and tells the client
+// which dependency is down ("search") and to try again.
+func Unavailable(what string) error {
+	return &ClientError{kind: ErrUnavailable, msg: what + " is unavailable; try again shortly"}
+}
+
 // ClientError is an error whose message is written for the client.
 type ClientError struct {
 	kind error
@@ -37,7 +43,8 @@ type ClientError struct {
 
 func (e *ClientError) Error() string { return e.msg }
 
-// Is makes errors.Is match the error's kind (ErrInvalid or ErrNotFound).
+// Is makes errors.Is match the error's kind (ErrInvalid, ErrNotFound or
+// ErrUnavailable).
 func (e *ClientError) Is(target error) bool { return target == e.kind }
 
 // ClientMessage returns the client-facing message inside err, or fallback.

@@ -74,3 +74,10 @@ type Engine interface {
 	// Close releases the engine's resources.
 	Close() error
 }
+
+// Switcher is implemented by engines that build a new index beside the one
+// searches use (Elasticsearch with a new mapping version); a finished rebuild
+// calls SwitchOver to move searches to the new index.
+type Switcher interface {
+	SwitchOver(ctx context.Context) error
+}

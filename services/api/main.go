@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/instachat/instachat/pkg/config"
 	"github.com/instachat/instachat/pkg/counter"
+	"github.com/instachat/instachat/pkg/search"
 	"github.com/instachat/instachat/pkg/store"
 	"github.com/instachat/instachat/pkg/telemetry"
 	"github.com/instachat/instachat/services/api/internal/chats"
@@ -39,18 +41,40 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "api:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
+// usage describes the command line.
+const usage = "usage: api                                serve the HTTP api\n" +
+	"       api rebuild [-restart] [-batch N]   rebuild the search index from MySQL, then exit"
+
+// run serves the api, or runs the subcommand that args name.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return serve(ctx, getenv, stdout)
+	}
+	switch args[0] {
+	case "rebuild":
+		return rebuild(ctx, args[1:], getenv, stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q\n%s", args[0], usage)
+}
+
+// serve runs the HTTP api with its background work (index rebuild and
+// catch-up) until ctx ends.
+func serve(ctx context.Context, getenv func(string) string, out io.Writer) error {
 	env := config.NewEnv(getenv)
 	common := config.ReadCommon(env, "api")
 	addr := env.String("HTTP_ADDR", ":8080")
 	internalToken := env.Required("INTERNAL_TOKEN", "the secret the writer presents to /internal/reindex")
 	engineCfg := readEngineConfig(env)
+	catchUpInterval := env.Duration("SEARCH_CATCHUP_INTERVAL", time.Second)
 	if err := env.Err(); err != nil {
 		return err
 	}
@@ -64,7 +88,12 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 	rdb := redis.NewClient(&common.Redis)
 	defer rdb.Close()
 
-	engine, err := openEngine(engineCfg)
+	// Background work (the engine's opener, the rebuild, the catch-up) ends
+	// with bgCtx, which ends before the engine closes, also when serving fails.
+	bgCtx, stopBackground := context.WithCancel(ctx)
+	defer stopBackground()
+	ready := make(chan struct{})
+	engine, err := openEngine(bgCtx, engineCfg, log, func(search.Engine) { close(ready) })
 	if err != nil {
 		return err
 	}
@@ -73,19 +102,8 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 	svc := chats.New(st, counter.New(rdb, common.Keys()), engine, log)
 	var background sync.WaitGroup
 	defer background.Wait() // before the engine closes
-	if engine.Info().Fresh {
-		// A new index (first start, lost directory, mapping change) is filled
-		// from MySQL in the background; searches see it grow.
-		background.Go(func() {
-			start := time.Now()
-			n, err := svc.RebuildIndex(ctx, 1000)
-			if err != nil {
-				log.Error("rebuild of the new search index stopped", "indexed", n, "err", err)
-				return
-			}
-			log.Info("new search index rebuilt from MySQL", "messages", n, "duration_ms", time.Since(start).Milliseconds())
-		})
-	}
+	defer stopBackground()  // before the wait
+	background.Go(func() { indexInBackground(bgCtx, svc, engine, ready, catchUpInterval, log) })
 	srv := &http.Server{
 		Addr:              addr,
 		Handler:           httpapi.NewServer(httpapi.Config{InternalToken: internalToken, Version: version}, svc, log),
@@ -96,7 +114,7 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
-	log.Info("api listening", "addr", addr, "search", engine.Info().Backend, "index", engine.Info().Index, "version", version)
+	log.Info("api listening", "addr", addr, "search", engineCfg.Backend, "version", version)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -109,4 +127,34 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// indexInBackground keeps the search index complete once the engine is open
+// (at once for bleve, when the cluster answers for Elasticsearch): it rebuilds
+// a fresh index (from zero) or resumes an interrupted rebuild, and drains the
+// search outbox, so changes whose reindex call was lost (writer died, api or
+// search down) arrive. It returns when ctx ends.
+func indexInBackground(ctx context.Context, svc *chats.Service, engine search.Engine, ready <-chan struct{}, interval time.Duration, log *slog.Logger) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-ready:
+	}
+	info := engine.Info()
+	log.Info("search engine open", "search", info.Backend, "index", info.Index, "fresh", info.Fresh)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { svc.RunCatchUp(ctx, interval) })
+	pending, err := svc.RebuildPending(ctx)
+	if err != nil {
+		// Without the saved state a rebuild might resume from a wrong
+		// position; an operator can run "api rebuild".
+		log.Error("read the search rebuild state; no rebuild started", "err", err)
+		return
+	}
+	if info.Fresh || pending {
+		// Searches see the index grow. A fresh index starts from zero
+		// whatever was saved for its name (a lost bleve directory).
+		svc.RunRebuild(ctx, 1000, info.Fresh)
+	}
 }

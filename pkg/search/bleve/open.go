@@ -1,6 +1,8 @@
 package bleve
 
 import (
+	bolt "go.etcd.io/bbolt"
+
 	"errors"
 	"fmt"
 	"os"
@@ -48,6 +50,9 @@ func openVersion(root string, version int, lockTimeout time.Duration) (idx bleve
 // there is none, or when creation was interrupted (no index metadata, or no
 // version marker, which create writes last) and the directory is removed.
 // It waits up to lockTimeout for another process to release the index.
+// ErrLocked means another process (a running api) holds the index open.
+var ErrLocked = errors.New("index is locked by another process")
+
 func openExisting(dir string, version int, lockTimeout time.Duration) (blevesearch.Index, error) {
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -58,6 +63,9 @@ func openExisting(dir string, version int, lockTimeout time.Duration) (blevesear
 			return nil, fmt.Errorf("remove half-created index %s: %w", dir, err)
 		}
 		return nil, nil
+	}
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("open bleve index %s: %w", dir, ErrLocked)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open bleve index %s: %w", dir, err)

@@ -12,8 +12,15 @@ import (
 // newEngine must return a fresh, empty engine and close it with t.Cleanup.
 // Writes and results may become visible with a delay of up to 10 s, so
 // near-real-time backends pass as well as embedded ones.
-func Run(t *testing.T, newEngine func(t *testing.T) search.Engine) {
+//
+// Options skip single cases a test server cannot pass (say why); the engine
+// code itself must not be bent to a test server.
+func Run(t *testing.T, newEngine func(t *testing.T) search.Engine, opts ...Option) {
 	t.Helper()
+	skip := map[string]string{}
+	for _, o := range opts {
+		o(skip)
+	}
 	cases := []struct {
 		name string
 		run  func(t *testing.T, h *harness)
@@ -30,9 +37,20 @@ func Run(t *testing.T, newEngine func(t *testing.T) search.Engine) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			if why, ok := skip[c.name]; ok {
+				t.Skipf("skipped for this server: %s", why)
+			}
 			c.run(t, &harness{e: newEngine(t)})
 		})
 	}
+}
+
+// Option adjusts a Run.
+type Option func(skip map[string]string)
+
+// Skip skips the case named name ("ranking", "stale version", …) with a reason.
+func Skip(name, reason string) Option {
+	return func(skip map[string]string) { skip[name] = reason }
 }
 
 // query searches chat 1 of application 1 for text, first page of 100.

@@ -89,6 +89,12 @@ func freePort(t *testing.T) string {
 
 func newSystem(t *testing.T) *system {
 	t.Helper()
+	return newSystemWith(t)
+}
+
+// newSystemWith starts api and writer with extra environment settings.
+func newSystemWith(t *testing.T, extraEnv ...string) *system {
+	t.Helper()
 	rdb, prefix := testenv.Redis(t)
 	secret := make([]byte, 16)
 	_, _ = rand.Read(secret)
@@ -108,11 +114,14 @@ func newSystem(t *testing.T) *system {
 			"API_URL=http://127.0.0.1:" + apiPort,
 			"QUEUE_HEARTBEAT_TTL=3s",
 			"LOG_LEVEL=debug",
+			"SEARCH_CATCHUP_INTERVAL=200ms",
+			"SEARCH_BACKEND=bleve", // unless a test says otherwise, even when ELASTICSEARCH_URL is set
 		},
 		apiURL:  "http://127.0.0.1:" + apiPort,
 		dir:     dir,
 		running: map[string]*proc{},
 	}
+	s.env = append(s.env, extraEnv...)
 	s.startAPI()
 	s.start("writer", "HTTP_ADDR=127.0.0.1:"+freePort(t))
 	t.Cleanup(s.stopAll)

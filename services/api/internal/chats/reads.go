@@ -125,7 +125,7 @@ func (s *Service) Search(ctx context.Context, token string, chatNumber int64, q 
 	}
 	res, err := s.engine.Search(ctx, search.Query{AppID: ref.ID, Chat: chatNumber, Text: q, Offset: p.Offset(), Limit: p.PerPage})
 	if err != nil {
-		return nil, 0, fmt.Errorf("search: %w: %w", chat.ErrUnavailable, err)
+		return nil, 0, fmt.Errorf("search: %w: %w", chat.Unavailable("search"), err)
 	}
 	msgs, err := s.store.MessagesByNumber(ctx, ref.ID, chatNumber, res.Numbers)
 	if err != nil {
@@ -138,12 +138,12 @@ func (s *Service) Search(ctx context.Context, token string, chatNumber int64, q 
 func (s *Service) Reindex(ctx context.Context, docs []search.Doc, deleted []search.Key) error {
 	if len(docs) > 0 {
 		if err := s.engine.Index(ctx, docs); err != nil {
-			return fmt.Errorf("reindex: %w: %w", chat.ErrUnavailable, err)
+			return fmt.Errorf("reindex: %w: %w", chat.Unavailable("search"), err)
 		}
 	}
 	if len(deleted) > 0 {
 		if err := s.engine.Delete(ctx, deleted); err != nil {
-			return fmt.Errorf("reindex: %w: %w", chat.ErrUnavailable, err)
+			return fmt.Errorf("reindex: %w: %w", chat.Unavailable("search"), err)
 		}
 	}
 	return nil
@@ -159,27 +159,4 @@ type Readiness struct {
 // Ready checks MySQL and Redis.
 func (s *Service) Ready(ctx context.Context) Readiness {
 	return Readiness{MySQL: s.store.Ping(ctx), Redis: s.counter.Ping(ctx)}
-}
-
-// RebuildIndex indexes every persisted message from MySQL, in pages of
-// batch, and returns how many it sent. Documents the index already holds at
-// the same or a newer version are skipped by the engine, so it is safe while
-// the writer keeps reindexing.
-func (s *Service) RebuildIndex(ctx context.Context, batch int) (int, error) {
-	var after int64
-	total := 0
-	for {
-		docs, last, err := s.store.IndexPage(ctx, after, batch)
-		if err != nil {
-			return total, err
-		}
-		if len(docs) == 0 {
-			return total, nil
-		}
-		if err := s.engine.Index(ctx, docs); err != nil {
-			return total, fmt.Errorf("rebuild index: %w", err)
-		}
-		total += len(docs)
-		after = last
-	}
 }

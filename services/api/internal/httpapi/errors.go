@@ -30,7 +30,7 @@ func (h *handlers) respondErr(c *gin.Context, err error) {
 	case errors.Is(err, chat.ErrUnavailable):
 		h.log.WarnContext(c, "dependency unavailable", "route", c.FullPath(), "err", err)
 		c.Header("Retry-After", "1")
-		fail(c, http.StatusServiceUnavailable, "a backing service is unavailable; try again shortly")
+		fail(c, http.StatusServiceUnavailable, chat.ClientMessage(err, "a backing service is unavailable; try again shortly"))
 	default:
 		h.log.ErrorContext(c, "request failed", "route", c.FullPath(), "err", err)
 		fail(c, http.StatusInternalServerError, "internal error")

@@ -31,10 +31,16 @@ type Handler interface {
 	Apply(ctx context.Context, tx *store.Tx, jobs []Job) ([]store.Outcome, Effects, error)
 }
 
-// Effects is what a handler's writes mean for others after commit.
+// Effects is what a handler's writes mean for the index and for others.
 type Effects struct {
-	Reindex    []store.MessageKey // messages whose body may have changed
-	ChatsAhead int                // chat rows created because a message came first
+	// Reindex lists the messages to send to the api after commit (the live,
+	// best-effort path): changed ones and duplicates.
+	Reindex []store.MessageKey
+	// Changed lists the messages whose write applied. The Applier queues them
+	// in the search outbox inside the same transaction, the durable path the
+	// api's catch-up drains; duplicates and stale writes changed nothing.
+	Changed    []store.MessageKey
+	ChatsAhead int // chat rows created because a message came first
 }
 
 // Handlers maps job types to their handlers, in the order they run in a batch.
@@ -115,7 +121,9 @@ func (a *Applier) Resolve(ctx context.Context, envs []queue.Envelope, readAt tim
 	return jobs, failed, nil
 }
 
-// Apply writes jobs in one transaction, each type through its handler.
+// Apply writes jobs in one transaction, each type through its handler, and
+// queues the messages they changed for the search index in the same
+// transaction.
 func (a *Applier) Apply(ctx context.Context, jobs []Job) (Result, error) {
 	byType := map[string][]int{}
 	for i, j := range jobs {
@@ -143,7 +151,11 @@ func (a *Applier) Apply(ctx context.Context, jobs []Job) (Result, error) {
 				res.Each[i] = outs[k]
 			}
 			res.Effects.Reindex = append(res.Effects.Reindex, eff.Reindex...)
+			res.Effects.Changed = append(res.Effects.Changed, eff.Changed...)
 			res.Effects.ChatsAhead += eff.ChatsAhead
+		}
+		if err := tx.QueueForIndex(ctx, res.Effects.Changed); err != nil {
+			return fmt.Errorf("apply: %w", err)
 		}
 		return nil
 	})

@@ -28,7 +28,7 @@ func (messageCreate) Apply(ctx context.Context, tx *store.Tx, jobs []Job) ([]sto
 	if err != nil {
 		return nil, Effects{}, err
 	}
-	return outs, Effects{Reindex: changed(ws, outs), ChatsAhead: rep.ChatsAhead}, nil
+	return outs, Effects{Reindex: toReindex(ws, outs), Changed: applied(ws, outs), ChatsAhead: rep.ChatsAhead}, nil
 }
 
 type messageUpdate struct{}
@@ -44,20 +44,34 @@ func (messageUpdate) Apply(ctx context.Context, tx *store.Tx, jobs []Job) ([]sto
 		}
 		outs[i] = o
 	}
-	return outs, Effects{Reindex: changed(ws, outs)}, nil
+	return outs, Effects{Reindex: toReindex(ws, outs), Changed: applied(ws, outs)}, nil
 }
 
 func messageWrite(j Job) store.MessageWrite {
 	return store.MessageWrite{AppID: j.AppID, Chat: j.Env.Chat, Number: j.Env.Message, Body: j.Env.Body, Prov: j.Prov}
 }
 
-// changed lists the messages to reindex: those the write changed, and
-// duplicates too, because a redelivered job may be one whose first delivery
-// committed but died before its reindex call (the index skips versions it has).
-func changed(ws []store.MessageWrite, outs []store.Outcome) []store.MessageKey {
+// toReindex lists the messages to reindex after commit: those the write
+// changed, and duplicates too, because a redelivered job may be one whose
+// first delivery committed but died before its reindex call (the index skips
+// versions it has).
+func toReindex(ws []store.MessageWrite, outs []store.Outcome) []store.MessageKey {
 	var keys []store.MessageKey
 	for i, w := range ws {
 		if outs[i] != store.Stale {
+			keys = append(keys, w.Key())
+		}
+	}
+	return keys
+}
+
+// applied lists the messages whose write applied, for the search outbox. A
+// duplicate's first delivery already queued its message in its own
+// transaction, and a stale write left the body alone.
+func applied(ws []store.MessageWrite, outs []store.Outcome) []store.MessageKey {
+	var keys []store.MessageKey
+	for i, w := range ws {
+		if outs[i] == store.Applied {
 			keys = append(keys, w.Key())
 		}
 	}

@@ -124,6 +124,14 @@ func TestWorkerAppliesOutOfOrderDuplicatesAndDeadJobs(t *testing.T) {
 	if d, ok := sink.get(search.Key{AppID: app.ID, Chat: 1, Number: 1}); !ok || d.Body != "newest body" {
 		t.Errorf("reindexed message 1: got %+v, %v; want the newest body", d, ok)
 	}
+	// The search outbox holds the applied message writes only: of the six
+	// message jobs, the stale update and the duplicate create queue nothing
+	// (how many of the rest applied depends on how they were batched).
+	rows, keys := peekOutbox(t, st)
+	wantKeys := []store.MessageKey{{AppID: app.ID, Chat: 1, Number: 1}, {AppID: app.ID, Chat: 1, Number: 2}}
+	if rows < 2 || rows > 3 || !sameKeys(keys, wantKeys) {
+		t.Errorf("search outbox: got %d rows for %v; want 2 or 3 rows for %v", rows, keys, wantKeys)
+	}
 	dead, err := rdb.LRange(ctx, q.Keys().Dead(0), 0, -1).Result()
 	if err != nil || len(dead) != 2 {
 		t.Fatalf("dead list: got %v, %v; want the undecodable job and the unknown application's job", dead, err)

@@ -1,0 +1,103 @@
+package chats
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/instachat/instachat/pkg/search"
+	"github.com/instachat/instachat/pkg/store"
+)
+
+const (
+	// catchUpBatch is how many outbox rows one catch-up round claims.
+	catchUpBatch = 1000
+	// maxBackoff bounds the wait between attempts while search or MySQL is down.
+	maxBackoff = 30 * time.Second
+)
+
+// CatchUp indexes one batch of the search outbox, the changes the writer
+// recorded in its transactions: it claims up to batch rows (rows another api
+// replica holds are skipped), reads the current documents from MySQL, indexes
+// them and deletes from the index the messages that no longer exist. The rows
+// are removed only when the engine took every call; otherwise they stay for
+// the next round. It returns the documents sent and the keys deleted; both
+// zero means the outbox was empty.
+func (s *Service) CatchUp(ctx context.Context, batch int) (indexed, deleted int, err error) {
+	_, err = s.store.ProcessOutbox(ctx, batch, func(keys []store.MessageKey) error {
+		docs, err := s.store.SearchDocs(ctx, keys)
+		if err != nil {
+			return err
+		}
+		found := make(map[search.Key]bool, len(docs))
+		for _, d := range docs {
+			found[d.Key()] = true
+		}
+		var gone []search.Key
+		for _, k := range keys {
+			if sk := (search.Key{AppID: k.AppID, Chat: k.Chat, Number: k.Number}); !found[sk] {
+				gone = append(gone, sk)
+			}
+		}
+		if len(docs) > 0 {
+			if err := s.engine.Index(ctx, docs); err != nil {
+				return fmt.Errorf("index %d documents: %w", len(docs), err)
+			}
+		}
+		if len(gone) > 0 {
+			if err := s.engine.Delete(ctx, gone); err != nil {
+				return fmt.Errorf("delete %d documents: %w", len(gone), err)
+			}
+		}
+		indexed, deleted = len(docs), len(gone)
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("search catch-up: %w", err)
+	}
+	return indexed, deleted, nil
+}
+
+// RunCatchUp drains the search outbox until ctx ends: it runs CatchUp until
+// the outbox is empty, then waits interval (one second when not positive).
+// While search or MySQL is down it logs one warning per outage, not one per
+// attempt, backs off up to 30 s, and logs when it recovers.
+func (s *Service) RunCatchUp(ctx context.Context, interval time.Duration) {
+	if interval <= 0 {
+		interval = time.Second
+	}
+	wait := interval
+	var downSince time.Time
+	var failures int
+	for {
+		indexed, deleted, err := s.CatchUp(ctx, catchUpBatch)
+		if ctx.Err() != nil {
+			return
+		}
+		switch {
+		case err != nil:
+			failures++
+			if downSince.IsZero() {
+				downSince = s.now()
+				wait = interval
+				s.log.WarnContext(ctx, "search catch-up failing; changes stay in the outbox and are retried", "err", err)
+			} else {
+				wait = min(wait*2, maxBackoff)
+				s.log.DebugContext(ctx, "search catch-up still failing", "attempts", failures, "err", err)
+			}
+		default:
+			if !downSince.IsZero() {
+				s.log.InfoContext(ctx, "search catch-up recovered", "failed_for", s.now().Sub(downSince).Round(time.Millisecond).String(), "attempts", failures)
+				downSince, failures = time.Time{}, 0
+			}
+			wait = interval
+			if indexed+deleted > 0 {
+				s.log.DebugContext(ctx, "search catch-up", "indexed", indexed, "deleted", deleted)
+				continue // more may be waiting
+			}
+		}
+		if !sleep(ctx, wait) {
+			return
+		}
+	}
+}

@@ -1,0 +1,169 @@
+package chats
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/instachat/instachat/pkg/search"
+)
+
+// saveTimeout bounds the write of a rebuild position after the context ended.
+const saveTimeout = 5 * time.Second
+
+// RebuildIndex indexes every persisted message from MySQL, in row id order
+// and pages of batch, and returns how many documents this run sent. The
+// position (the last row id indexed) is saved in MySQL after every page under
+// the engine's versioned index name, so an interrupted rebuild resumes where
+// it stopped; restart starts from zero instead, and so does a rebuild whose
+// last run finished. progress, when not nil, is called with the messages
+// walked so far and the total. At the end an engine that builds a new index
+// beside the searched one (search.Switcher) switches searches over to it.
+// Documents the index already holds at the same or a newer version are
+// skipped by the engine, so it is safe while the writer and the catch-up keep
+// indexing.
+func (s *Service) RebuildIndex(ctx context.Context, batch int, restart bool, progress func(done, total int64)) (int64, error) {
+	n, _, err := s.rebuild(ctx, batch, restart, progress)
+	return n, err
+}
+
+// RebuildPending reports whether a rebuild of the engine's index was started
+// and has not finished; the api then resumes it at start-up.
+func (s *Service) RebuildPending(ctx context.Context) (bool, error) {
+	st, ok, err := s.store.RebuildState(ctx, s.engine.Info().Index)
+	if err != nil {
+		return false, err
+	}
+	return ok && !st.Finished(), nil
+}
+
+// rebuild is RebuildIndex; started reports that the run's starting point
+// (zero or the resumed position) was recorded, after which a retry resumes.
+func (s *Service) rebuild(ctx context.Context, batch int, restart bool, progress func(done, total int64)) (indexed int64, started bool, err error) {
+	if batch <= 0 {
+		batch = 1000
+	}
+	if progress == nil {
+		progress = func(int64, int64) {}
+	}
+	index := s.engine.Info().Index
+	after, done, total, err := s.startRebuild(ctx, index, restart)
+	if err != nil {
+		return 0, false, err
+	}
+	progress(done, total)
+	for {
+		if err := ctx.Err(); err != nil {
+			return indexed, true, fmt.Errorf("rebuild index %s: stopped after message id %d: %w", index, after, err)
+		}
+		docs, last, err := s.store.IndexPage(ctx, after, batch)
+		if err != nil {
+			return indexed, true, fmt.Errorf("rebuild index %s: %w", index, err)
+		}
+		if len(docs) == 0 {
+			break
+		}
+		if err := s.engine.Index(ctx, docs); err != nil {
+			return indexed, true, fmt.Errorf("rebuild index %s: index messages after id %d: %w", index, after, err)
+		}
+		indexed += int64(len(docs))
+		done += int64(len(docs))
+		total = max(total, done) // messages written meanwhile
+		after = last
+		// The page is in the index: record it even when ctx just ended, so
+		// the next run does not send it again.
+		saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
+		err = s.store.SaveRebuildPosition(saveCtx, index, after, total)
+		cancel()
+		if err != nil {
+			return indexed, true, fmt.Errorf("rebuild index %s: %w", index, err)
+		}
+		progress(done, total)
+	}
+	// An engine that built the index beside the one searches use (a new
+	// mapping) moves searches to it now that it holds every message.
+	if sw, ok := s.engine.(search.Switcher); ok {
+		if err := sw.SwitchOver(ctx); err != nil {
+			return indexed, true, fmt.Errorf("rebuild index %s: switch searches over: %w", index, err)
+		}
+	}
+	if err := s.store.FinishRebuild(ctx, index); err != nil {
+		return indexed, true, fmt.Errorf("rebuild index %s: %w", index, err)
+	}
+	return indexed, true, nil
+}
+
+// startRebuild records where a rebuild of index starts and returns that row
+// id with the messages already walked and the total.
+func (s *Service) startRebuild(ctx context.Context, index string, restart bool) (after, done, total int64, err error) {
+	st, ok, err := s.store.RebuildState(ctx, index)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("rebuild index %s: %w", index, err)
+	}
+	if ok && !restart && !st.Finished() {
+		after = st.Position
+	}
+	done, total, err = s.store.IndexProgress(ctx, after)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("rebuild index %s: %w", index, err)
+	}
+	if after > 0 {
+		err = s.store.SaveRebuildPosition(ctx, index, after, total)
+	} else {
+		err = s.store.StartRebuild(ctx, index, total)
+	}
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("rebuild index %s: %w", index, err)
+	}
+	return after, done, total, nil
+}
+
+// RunRebuild rebuilds the index in the background: it logs progress now and
+// then, and after a failure (search or MySQL down) it waits, backing off up
+// to maxBackoff, and resumes from the saved position. It returns when the
+// rebuild finished or ctx ended.
+func (s *Service) RunRebuild(ctx context.Context, batch int, restart bool) {
+	start := s.now()
+	var lastLog time.Time
+	progress := func(done, total int64) {
+		if now := s.now(); now.Sub(lastLog) >= 10*time.Second {
+			lastLog = now
+			s.log.InfoContext(ctx, "rebuilding the search index from MySQL", "index", s.engine.Info().Index, "done", done, "total", total)
+		}
+	}
+	wait := time.Second
+	var sent int64
+	for {
+		n, started, err := s.rebuild(ctx, batch, restart, progress)
+		sent += n
+		if err == nil {
+			s.log.InfoContext(ctx, "search index rebuilt from MySQL", "index", s.engine.Info().Index, "messages", sent,
+				"duration_ms", s.now().Sub(start).Milliseconds())
+			return
+		}
+		if ctx.Err() != nil {
+			s.log.InfoContext(ctx, "search index rebuild paused; it resumes at the next start", "index", s.engine.Info().Index, "messages", sent)
+			return
+		}
+		if started {
+			restart = false // from now on, resume from the saved position
+		}
+		s.log.WarnContext(ctx, "search index rebuild failed; resuming later", "err", err, "retry_in", wait.String())
+		if !sleep(ctx, wait) {
+			return
+		}
+		wait = min(wait*2, maxBackoff)
+	}
+}
+
+// sleep waits d or until ctx ends, and reports whether ctx is still alive.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

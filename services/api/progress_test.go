@@ -1,0 +1,71 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// fakeClock is a clock the test moves by hand.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time { return c.t }
+
+func TestProgressBarLine(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name        string
+		first, done int64
+		total       int64
+		elapsed     time.Duration
+		want        string
+	}{
+		{"start", 0, 0, 1000000, 0, "[>                             ]   0.0%  0/1000000  0 msg/s  eta ?"},
+		{"middle", 0, 450000, 1000000, 37500 * time.Millisecond, "[=============>                ]  45.0%  450000/1000000  12000 msg/s  eta 46s"},
+		{"resumed: the rate counts this run", 300, 400, 1000, 10 * time.Second, "[============>                 ]  40.0%  400/1000  10 msg/s  eta 1m0s"},
+		{"done", 0, 1000, 1000, 2 * time.Second, "[==============================] 100.0%  1000/1000  500 msg/s  eta 0s"},
+		{"nothing to do", 0, 0, 0, 0, "[==============================] 100.0%  0/0  0 msg/s  eta 0s"},
+		{"more than counted at the start", 0, 1100, 1000, time.Second, "[==============================] 100.0%  1100/1000  1100 msg/s  eta 0s"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := &progressBar{start: start, first: c.first, done: c.done, total: c.total, begun: true}
+			if got := p.line(start.Add(c.elapsed)); got != c.want {
+				t.Errorf("got  %q\nwant %q", got, c.want)
+			}
+		})
+	}
+}
+
+func TestProgressBarRedrawsAtMostEvery200ms(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	var out strings.Builder
+	p := newProgressBar(&out, clock.now)
+	for i := int64(0); i <= 100; i++ {
+		p.Update(i*10, 1000)
+		clock.t = clock.t.Add(10 * time.Millisecond) // 1 s in all
+	}
+	p.Finish()
+	got := out.String()
+	// The first update, then one every 200 ms over the second, then Finish.
+	if draws := strings.Count(got, "\r"); draws != 7 {
+		t.Errorf("draws: got %d, want 7 (first, every 200 ms, final)\n%q", draws, got)
+	}
+	last := got[strings.LastIndex(got, "\r"):]
+	if !strings.Contains(last, "] 100.0%  1000/1000  990 msg/s  eta 0s") || !strings.HasSuffix(last, "\n") {
+		t.Errorf("final line: got %q, want the finished bar and a newline", last)
+	}
+}
+
+func TestProgressBarBlanksALongerPreviousLine(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	var out strings.Builder
+	p := newProgressBar(&out, clock.now)
+	p.Update(0, 1000000) // "eta ?" and a long count
+	clock.t = clock.t.Add(time.Second)
+	p.Update(1000000, 1000000)
+	lines := strings.Split(out.String(), "\r")
+	if len(lines) != 3 || len(lines[2]) < len(lines[1]) {
+		t.Errorf("got lines %q; want the second padded to the first's length", lines)
+	}
+}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/instachat/instachat/pkg/config"
+	"github.com/instachat/instachat/pkg/counter"
+	"github.com/instachat/instachat/pkg/search"
+	"github.com/instachat/instachat/pkg/search/bleve"
+	"github.com/instachat/instachat/pkg/store"
+	"github.com/instachat/instachat/pkg/telemetry"
+	"github.com/instachat/instachat/services/api/internal/chats"
+)
+
+// rebuild is "api rebuild [-restart] [-batch N]": it fills the configured
+// search index from MySQL in the foreground, with a progress bar on stderr,
+// resuming an interrupted rebuild unless -restart.
+func rebuild(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("rebuild", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	restart := fs.Bool("restart", false, "start from the first message instead of resuming an interrupted rebuild")
+	batch := fs.Int("batch", 1000, "messages per index call")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("rebuild: unexpected argument %q\n%s", fs.Arg(0), usage)
+	}
+	if *batch < 1 {
+		return fmt.Errorf("rebuild: -batch must be at least 1, got %d", *batch)
+	}
+	env := config.NewEnv(getenv)
+	common := config.ReadCommon(env, "api")
+	engineCfg := readEngineConfig(env)
+	if err := env.Err(); err != nil {
+		return err
+	}
+	log := telemetry.NewLogger(stderr, common.Log)
+
+	st, err := store.Open(ctx, common.Store)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	// An Elasticsearch engine that cannot be opened at once keeps trying in
+	// the background until its context ends, which must precede Close.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var ready atomic.Bool
+	engine, err := openEngine(ctx, engineCfg, log, func(search.Engine) { ready.Store(true) })
+	if errors.Is(err, bleve.ErrLocked) {
+		return fmt.Errorf("open the search index: %w: stop the api first (it holds the bleve index) or use Elasticsearch", err)
+	}
+	if err != nil {
+		return fmt.Errorf("open the search index: %w", err)
+	}
+	defer engine.Close()
+	defer cancel()
+	if !ready.Load() {
+		return fmt.Errorf("open the search index: %s is not reachable: %w", engineCfg.Backend, search.ErrUnavailable)
+	}
+	// The counter is never used here; Service needs one and the client connects lazily.
+	rdb := redis.NewClient(&common.Redis)
+	defer rdb.Close()
+	svc := chats.New(st, counter.New(rdb, common.Keys()), engine, log)
+
+	info := engine.Info()
+	fmt.Fprintf(stderr, "rebuilding %s index %s from MySQL\n", info.Backend, info.Index)
+	bar := newProgressBar(stderr, time.Now)
+	start := time.Now()
+	n, err := svc.RebuildIndex(ctx, *batch, *restart, bar.Update)
+	bar.Finish()
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w (run it again to resume)", err)
+		}
+		return err
+	}
+	fmt.Fprintf(stdout, "index %s rebuilt: %d messages sent in %s\n", info.Index, n, time.Since(start).Round(time.Millisecond))
+	return nil
+}
