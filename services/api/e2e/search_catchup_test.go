@@ -70,12 +70,14 @@ func TestSearchCatchesUpAfterOutage(t *testing.T) {
 	if st != http.StatusServiceUnavailable {
 		t.Errorf("search while the engine is cut off: got %d, want 503", st)
 	}
-	r := s.get(base + "/chats/1/messages?per_page=1")
 	eventually(t, 60*time.Second, "messages persisted while search is down", func() (bool, string) {
-		r = s.get(base + "/chats/1/messages?per_page=1")
+		r := s.get(base + "/chats/1/messages?per_page=1")
 		return r.status == http.StatusOK && num(t, r, "total") == before+during, r.raw
 	})
-	time.Sleep(3 * time.Second) // let the writer's in-memory reindex retries give up or pile up
+	// Kill the writer: the reindex calls it still holds in memory are lost,
+	// so only the persisted outbox can make these messages searchable.
+	s.kill("writer")
+	s.start("writer", "HTTP_ADDR=127.0.0.1:"+freePort(t))
 
 	proxy.Restore()
 	start := time.Now()
