@@ -14,17 +14,20 @@ const (
 	TypeChatCreate    = "chat.create"
 	TypeMessageCreate = "message.create"
 	TypeMessageUpdate = "message.update"
+	TypeMessageDelete = "message.delete"
+	TypeChatDelete    = "chat.delete"
 )
 
 // Envelope is one queued job: enough to apply it without asking the api, to
 // recognise a duplicate, and to trace it end to end.
 type Envelope struct {
-	ID      string `json:"id"`             // unique event id
-	Type    string `json:"type"`           // one of the Type constants
-	App     string `json:"app"`            // chat.TokenDigest of the application token, never the token
-	Body    string `json:"body,omitempty"` // message body for message.* jobs
-	Time    int64  `json:"time"`           // when the api accepted it, Unix microseconds
-	Attempt int    `json:"attempt"`        // deliveries that failed so far
+	ID      string `json:"id"`               // unique event id
+	Type    string `json:"type"`             // one of the Type constants
+	App     string `json:"app"`              // chat.TokenDigest of the application token, never the token
+	Body    string `json:"body,omitempty"`   // message body for message.* jobs
+	Time    int64  `json:"time"`             // when the api accepted it, Unix microseconds
+	Attempt int    `json:"attempt"`          // deliveries that failed so far
+	Parked  int    `json:"parked,omitempty"` // times it waited for a parent row
 	Trace   string `json:"trace,omitempty"`
 	Error   string `json:"error,omitempty"` // last error, set on retry and dead jobs
 	Chat    int64  `json:"chat"`            // chat number

@@ -212,6 +212,7 @@ type Depth struct {
 	Pending    int64
 	Processing int64
 	Retry      int64
+	Parked     int64
 	Dead       int64
 }
 
@@ -236,6 +237,9 @@ func (q *Queue) Depths(ctx context.Context) ([]Depth, error) {
 			return nil, fmt.Errorf("read depths of partition %d: %w", p, err)
 		}
 		d.Pending, d.Retry, d.Dead = pending.Val(), retry.Val(), dead.Val()
+		if d.Parked, err = q.ParkedCount(ctx, p); err != nil {
+			return nil, err
+		}
 		for _, c := range procs {
 			d.Processing += c.Val()
 		}

@@ -38,9 +38,12 @@ type Outcome int
 
 // Outcomes of applying an event.
 const (
-	Applied   Outcome = iota // the event changed the row
-	Duplicate                // the event had been applied before
-	Stale                    // a newer event already wrote the row
+	Applied         Outcome = iota // the event changed the row
+	Duplicate                      // the event had been applied before
+	Stale                          // a newer event already wrote the row
+	StaleDeleted                   // the row was deleted; nothing changes it any more
+	ParkedNoChat                   // the chat row does not exist yet: park until it commits
+	ParkedNoMessage                // the message row does not exist yet: park until it commits
 )
 
 func (o Outcome) String() string {
@@ -49,13 +52,18 @@ func (o Outcome) String() string {
 		return "applied"
 	case Duplicate:
 		return "duplicate"
-	case Stale:
+	case Stale, StaleDeleted:
 		return "stale"
+	case ParkedNoChat, ParkedNoMessage:
+		return "parked"
 	}
 	return fmt.Sprintf("outcome(%d)", int(o))
 }
 
-// ChatWrite creates chat Number of application AppID.
+// Parked reports whether the event must wait for its parent.
+func (o Outcome) Parked() bool { return o == ParkedNoChat || o == ParkedNoMessage }
+
+// ChatWrite creates or deletes chat Number of application AppID.
 type ChatWrite struct {
 	AppID  int64
 	Number int64
@@ -68,7 +76,7 @@ type ChatKey struct {
 	Number int64
 }
 
-// MessageWrite creates or updates one message.
+// MessageWrite creates, updates or deletes one message.
 type MessageWrite struct {
 	AppID  int64
 	Chat   int64
@@ -107,8 +115,7 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 }
 
 // CreateChats inserts chat rows idempotently and reports each event's outcome.
-// A row that a message created ahead of its chat.create keeps its id and
-// takes the earlier creation time.
+// Only a chat.create creates a chat row; events that need a chat wait for it.
 func (tx *Tx) CreateChats(ctx context.Context, ws []ChatWrite) ([]Outcome, error) {
 	if len(ws) == 0 {
 		return nil, nil
@@ -117,40 +124,70 @@ func (tx *Tx) CreateChats(ctx context.Context, ws []ChatWrite) ([]Outcome, error
 	for i, w := range ws {
 		keys[i] = ChatKey{AppID: w.AppID, Number: w.Number}
 	}
-	existing, err := tx.chatEvents(ctx, keys)
+	existing, err := tx.chatStates(ctx, keys)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]Outcome, len(ws))
 	var todo []ChatWrite
-	seen := map[string]bool{}
+	seen := map[ChatKey]bool{}
 	for i, w := range ws {
-		if existing[keys[i]] == w.Prov.EventID || seen[w.Prov.EventID] {
+		if _, ok := existing[keys[i]]; ok || seen[keys[i]] {
+			// The number was created before: by this event (a redelivery) or,
+			// after a number was handed out twice, by another; never twice.
 			out[i] = Duplicate
 			continue
 		}
-		seen[w.Prov.EventID] = true
+		seen[keys[i]] = true
 		todo = append(todo, w)
 	}
-	// A row created ahead by a message takes the chat.create as its provenance.
-	return out, tx.upsertChats(ctx, todo, "created_at = LEAST(created_at, VALUES(created_at)), "+
-		"last_event_id = VALUES(last_event_id), event_time = VALUES(event_time), read_at = VALUES(read_at), written_at = VALUES(written_at)")
+	if len(todo) == 0 {
+		return out, nil
+	}
+	sort.Slice(todo, func(i, j int) bool {
+		if todo[i].AppID != todo[j].AppID {
+			return todo[i].AppID < todo[j].AppID
+		}
+		return todo[i].Number < todo[j].Number
+	})
+	var sb strings.Builder
+	sb.WriteString("INSERT INTO chats (application_id, number, last_event_id, event_time, read_at, written_at, created_at, updated_at) VALUES ")
+	args := make([]any, 0, len(todo)*8)
+	for i, w := range todo {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteString("(?,?,?,?,?,?,?,?)")
+		p := w.Prov
+		args = append(args, w.AppID, w.Number, p.EventID, p.EventTime, p.ReadAt, p.WriteAt, p.EventTime, p.EventTime)
+	}
+	// A concurrent writer may have inserted the same chat a moment ago.
+	sb.WriteString(" ON DUPLICATE KEY UPDATE id = id")
+	if err := tx.db.WithContext(ctx).Exec(sb.String(), args...).Error; err != nil {
+		return nil, wrap("insert chats", err)
+	}
+	return out, nil
 }
 
-// chatEvents returns the last event id of each existing chat among keys.
-func (tx *Tx) chatEvents(ctx context.Context, keys []ChatKey) (map[ChatKey]string, error) {
-	var rows []struct {
-		ApplicationID int64
-		Number        int64
-		LastEventID   string
-	}
-	err := tx.db.WithContext(ctx).Raw("SELECT application_id, number, last_event_id FROM chats WHERE (application_id, number) IN ?", chatTuples(keys)).Scan(&rows).Error
+type chatState struct {
+	ID            int64
+	ApplicationID int64
+	Number        int64
+	LastEventID   string
+	DeletedAt     *time.Time
+	LockVersion   int64
+}
+
+// chatStates returns the existing chats among keys.
+func (tx *Tx) chatStates(ctx context.Context, keys []ChatKey) (map[ChatKey]chatState, error) {
+	var rows []chatState
+	err := tx.db.WithContext(ctx).Raw("SELECT id, application_id, number, last_event_id, deleted_at, lock_version FROM chats WHERE (application_id, number) IN ?", chatTuples(keys)).Scan(&rows).Error
 	if err != nil {
 		return nil, wrap("read chats", err)
 	}
-	out := make(map[ChatKey]string, len(rows))
+	out := make(map[ChatKey]chatState, len(rows))
 	for _, r := range rows {
-		out[ChatKey{AppID: r.ApplicationID, Number: r.Number}] = r.LastEventID
+		out[ChatKey{AppID: r.ApplicationID, Number: r.Number}] = r
 	}
 	return out, nil
 }
@@ -163,75 +200,15 @@ func chatTuples(keys []ChatKey) [][]any {
 	return t
 }
 
-func (tx *Tx) upsertChats(ctx context.Context, ws []ChatWrite, onDup string) error {
-	if len(ws) == 0 {
-		return nil
-	}
-	sort.Slice(ws, func(i, j int) bool {
-		if ws[i].AppID != ws[j].AppID {
-			return ws[i].AppID < ws[j].AppID
-		}
-		return ws[i].Number < ws[j].Number
-	})
-	var sb strings.Builder
-	sb.WriteString("INSERT INTO chats (application_id, number, last_event_id, event_time, read_at, written_at, created_at, updated_at) VALUES ")
-	args := make([]any, 0, len(ws)*8)
-	for i, w := range ws {
-		if i > 0 {
-			sb.WriteByte(',')
-		}
-		sb.WriteString("(?,?,?,?,?,?,?,?)")
-		p := w.Prov
-		args = append(args, w.AppID, w.Number, p.EventID, p.EventTime, p.ReadAt, p.WriteAt, p.EventTime, p.EventTime)
-	}
-	sb.WriteString(" ON DUPLICATE KEY UPDATE ")
-	sb.WriteString(onDup)
-	if err := tx.db.WithContext(ctx).Exec(sb.String(), args...).Error; err != nil {
-		return wrap("insert chats", err)
-	}
-	return nil
-}
-
-// chatIDs returns the row id of each chat among keys, creating rows for chats
-// whose chat.create has not been applied yet (a message arrived first). The
-// api only accepts messages for chat numbers it handed out, so the chat is real.
-func (tx *Tx) chatIDs(ctx context.Context, keys []ChatKey, prov map[ChatKey]Provenance) (map[ChatKey]int64, int, error) {
-	ids, err := tx.selectChatIDs(ctx, keys)
-	if err != nil {
-		return nil, 0, err
-	}
-	var missing []ChatWrite
-	for _, k := range keys {
-		if _, ok := ids[k]; !ok {
-			missing = append(missing, ChatWrite{AppID: k.AppID, Number: k.Number, Prov: prov[k]})
-		}
-	}
-	if len(missing) == 0 {
-		return ids, 0, nil
-	}
-	if err := tx.upsertChats(ctx, missing, "id = id"); err != nil {
-		return nil, 0, err
-	}
-	ids, err = tx.selectChatIDs(ctx, keys)
-	if err != nil {
-		return nil, 0, err
-	}
-	return ids, len(missing), nil
-}
-
+// selectChatIDs returns the row id of each existing chat among keys.
 func (tx *Tx) selectChatIDs(ctx context.Context, keys []ChatKey) (map[ChatKey]int64, error) {
-	var rows []struct {
-		ID            int64
-		ApplicationID int64
-		Number        int64
-	}
-	err := tx.db.WithContext(ctx).Raw("SELECT id, application_id, number FROM chats WHERE (application_id, number) IN ?", chatTuples(keys)).Scan(&rows).Error
+	states, err := tx.chatStates(ctx, keys)
 	if err != nil {
-		return nil, wrap("read chat ids", err)
+		return nil, err
 	}
-	out := make(map[ChatKey]int64, len(rows))
-	for _, r := range rows {
-		out[ChatKey{AppID: r.ApplicationID, Number: r.Number}] = r.ID
+	out := make(map[ChatKey]int64, len(states))
+	for k, st := range states {
+		out[k] = st.ID
 	}
 	return out, nil
 }
@@ -242,74 +219,77 @@ type messageState struct {
 	LastEventID string
 	EventTime   time.Time
 	LockVersion int64
+	DeletedAt   *time.Time
 	ID          int64
 }
 
 type msgID struct{ chatID, number int64 }
 
-// WriteReport counts what a batch of message writes did beyond its outcomes.
-type WriteReport struct {
-	// ChatsAhead counts chat rows created because a message arrived before
-	// its chat.create (an out-of-order event, corrected by creating the row).
-	ChatsAhead int
-}
-
-// UpsertMessages writes message bodies idempotently with "newest event wins":
-// a create arriving after a newer update (or a replayed old event) changes
-// nothing. It reports each write's outcome.
-func (tx *Tx) UpsertMessages(ctx context.Context, ws []MessageWrite) ([]Outcome, WriteReport, error) {
+// UpsertMessages writes message creates idempotently with "newest event
+// wins": a replayed or older event changes nothing. A message whose chat row
+// does not exist yet is parked (ParkedNoChat); one whose chat was deleted is
+// written deleted. It reports each write's outcome.
+func (tx *Tx) UpsertMessages(ctx context.Context, ws []MessageWrite) ([]Outcome, error) {
 	if len(ws) == 0 {
-		return nil, WriteReport{}, nil
+		return nil, nil
 	}
-	prov := map[ChatKey]Provenance{}
+	seenChat := map[ChatKey]bool{}
 	var keys []ChatKey
 	for _, w := range ws {
 		k := ChatKey{AppID: w.AppID, Number: w.Chat}
-		if _, ok := prov[k]; !ok {
-			prov[k] = w.Prov
+		if !seenChat[k] {
+			seenChat[k] = true
 			keys = append(keys, k)
 		}
 	}
-	ids, ahead, err := tx.chatIDs(ctx, keys, prov)
+	chats, err := tx.chatStates(ctx, keys)
 	if err != nil {
-		return nil, WriteReport{}, err
-	}
-	rowKeys := make([]msgID, len(ws))
-	for i, w := range ws {
-		id, ok := ids[ChatKey{AppID: w.AppID, Number: w.Chat}]
-		if !ok {
-			return nil, WriteReport{}, fmt.Errorf("write message %d/%d: chat row missing after insert", w.Chat, w.Number)
-		}
-		rowKeys[i] = msgID{chatID: id, number: w.Number}
-	}
-	states, err := tx.messageStates(ctx, rowKeys)
-	if err != nil {
-		return nil, WriteReport{}, err
+		return nil, err
 	}
 	out := make([]Outcome, len(ws))
+	rowKeys := make([]msgID, len(ws))
+	var present []msgID
+	for i, w := range ws {
+		c, ok := chats[ChatKey{AppID: w.AppID, Number: w.Chat}]
+		if !ok {
+			out[i] = ParkedNoChat
+			continue
+		}
+		rowKeys[i] = msgID{chatID: c.ID, number: w.Number}
+		present = append(present, rowKeys[i])
+	}
+	if len(present) == 0 {
+		return out, nil
+	}
+	states, err := tx.messageStates(ctx, present)
+	if err != nil {
+		return nil, err
+	}
 	type pending struct {
-		key msgID
-		w   MessageWrite
+		key       msgID
+		w         MessageWrite
+		deletedAt *time.Time
 	}
 	var todo []pending
 	for i, w := range ws {
+		if out[i] == ParkedNoChat {
+			continue
+		}
 		st, ok := states[rowKeys[i]]
 		switch {
 		case ok && st.LastEventID == w.Prov.EventID:
 			out[i] = Duplicate
 			continue
+		case ok && st.DeletedAt != nil:
+			out[i] = StaleDeleted
+			continue
 		case ok && !newer(w.Prov.EventTime, w.Prov.EventID, st.EventTime, st.LastEventID):
-			// A stale write still goes through the upsert below, which leaves
-			// the body alone but moves created_at back to the create's time.
 			out[i] = Stale
-		default:
-			// Later writes in the same batch compare against this one.
-			states[rowKeys[i]] = messageState{LastEventID: w.Prov.EventID, EventTime: w.Prov.EventTime}
+			continue
 		}
-		todo = append(todo, pending{key: rowKeys[i], w: w})
-	}
-	if len(todo) == 0 {
-		return out, WriteReport{ChatsAhead: ahead}, nil
+		// Later writes in the same batch compare against this one.
+		states[rowKeys[i]] = messageState{LastEventID: w.Prov.EventID, EventTime: w.Prov.EventTime}
+		todo = append(todo, pending{key: rowKeys[i], w: w, deletedAt: chats[ChatKey{AppID: w.AppID, Number: w.Chat}].DeletedAt})
 	}
 	sort.SliceStable(todo, func(i, j int) bool {
 		if todo[i].key.chatID != todo[j].key.chatID {
@@ -325,50 +305,54 @@ func (tx *Tx) UpsertMessages(ctx context.Context, ws []MessageWrite) ([]Outcome,
 			size += len(todo[end].w.Body)
 			end++
 		}
-		chunk := make([]MessageWrite, 0, end-start)
-		keys := make([]msgID, 0, end-start)
+		rows := make([]messageRow2, 0, end-start)
 		for _, t := range todo[start:end] {
-			chunk = append(chunk, t.w)
-			keys = append(keys, t.key)
+			rows = append(rows, messageRow2{key: t.key, w: t.w, deletedAt: t.deletedAt})
 		}
-		if err := tx.insertMessages(ctx, keys, chunk); err != nil {
-			return nil, WriteReport{}, err
+		if err := tx.insertMessages(ctx, rows); err != nil {
+			return nil, err
 		}
 		start = end
 	}
-	return out, WriteReport{ChatsAhead: ahead}, nil
+	return out, nil
 }
 
 // maxStatementBodyBytes bounds the message bodies in one INSERT statement.
 const maxStatementBodyBytes = 1 << 20
 
+type messageRow2 struct {
+	key       msgID
+	w         MessageWrite
+	deletedAt *time.Time // set when the chat was deleted: the message is born deleted
+}
+
 // insertMessages writes rows with "newest event wins" in one statement.
-func (tx *Tx) insertMessages(ctx context.Context, keys []msgID, ws []MessageWrite) error {
+func (tx *Tx) insertMessages(ctx context.Context, rows []messageRow2) error {
 	var sb strings.Builder
-	sb.WriteString("INSERT INTO messages (chat_id, number, body, last_event_id, event_time, read_at, written_at, created_at, updated_at) VALUES ")
-	args := make([]any, 0, len(ws)*9)
-	for i, w := range ws {
+	sb.WriteString("INSERT INTO messages (chat_id, number, body, deleted_at, last_event_id, event_time, read_at, written_at, created_at, updated_at) VALUES ")
+	args := make([]any, 0, len(rows)*10)
+	for i, r := range rows {
 		if i > 0 {
 			sb.WriteByte(',')
 		}
-		sb.WriteString("(?,?,?,?,?,?,?,?,?)")
-		p := w.Prov
-		args = append(args, keys[i].chatID, keys[i].number, w.Body, p.EventID, p.EventTime, p.ReadAt, p.WriteAt, p.EventTime, p.EventTime)
+		sb.WriteString("(?,?,?,?,?,?,?,?,?,?)")
+		p := r.w.Prov
+		args = append(args, r.key.chatID, r.key.number, r.w.Body, r.deletedAt, p.EventID, p.EventTime, p.ReadAt, p.WriteAt, p.EventTime, p.EventTime)
 	}
 	// MySQL applies these assignments left to right, each seeing the ones
 	// before it, so the columns the condition reads are assigned last:
 	// last_event_id before event_time, and event_time's own condition then
 	// reduces to "strictly newer time" (a tie already moved last_event_id).
-	const wins = "(VALUES(event_time), VALUES(last_event_id)) > (event_time, last_event_id)"
+	// A deleted row never changes.
+	const wins = "deleted_at IS NULL AND (VALUES(event_time), VALUES(last_event_id)) > (event_time, last_event_id)"
 	sb.WriteString(" ON DUPLICATE KEY UPDATE " +
 		"body = IF(" + wins + ", VALUES(body), body), " +
 		"lock_version = IF(" + wins + ", lock_version + 1, lock_version), " +
 		"read_at = IF(" + wins + ", VALUES(read_at), read_at), " +
 		"written_at = IF(" + wins + ", VALUES(written_at), written_at), " +
 		"updated_at = IF(" + wins + ", VALUES(updated_at), updated_at), " +
-		"created_at = LEAST(created_at, VALUES(created_at)), " +
 		"last_event_id = IF(" + wins + ", VALUES(last_event_id), last_event_id), " +
-		"event_time = IF(VALUES(event_time) > event_time, VALUES(event_time), event_time)")
+		"event_time = IF(deleted_at IS NULL AND VALUES(event_time) > event_time, VALUES(event_time), event_time)")
 	if err := tx.db.WithContext(ctx).Exec(sb.String(), args...).Error; err != nil {
 		return wrap("write messages", err)
 	}
@@ -381,7 +365,7 @@ func (tx *Tx) messageStates(ctx context.Context, keys []msgID) (map[msgID]messag
 		t[i] = []any{k.chatID, k.number}
 	}
 	var rows []messageState
-	err := tx.db.WithContext(ctx).Raw("SELECT id, chat_id, number, last_event_id, event_time, lock_version FROM messages WHERE (chat_id, number) IN ?", t).Scan(&rows).Error
+	err := tx.db.WithContext(ctx).Raw("SELECT id, chat_id, number, last_event_id, event_time, lock_version, deleted_at FROM messages WHERE (chat_id, number) IN ?", t).Scan(&rows).Error
 	if err != nil {
 		return nil, wrap("read messages", err)
 	}
@@ -392,32 +376,46 @@ func (tx *Tx) messageStates(ctx context.Context, keys []msgID) (map[msgID]messag
 	return out, nil
 }
 
+// findMessage reads one message's state; ok is false and the outcome says
+// which parent is missing when there is no row.
+func (tx *Tx) findMessage(ctx context.Context, w MessageWrite) (messageState, Outcome, bool, error) {
+	var rows []messageState
+	err := tx.db.WithContext(ctx).Raw(`SELECT m.id, m.chat_id, m.number, m.last_event_id, m.event_time, m.lock_version, m.deleted_at
+FROM messages m JOIN chats c ON c.id = m.chat_id WHERE c.application_id = ? AND c.number = ? AND m.number = ?`,
+		w.AppID, w.Chat, w.Number).Scan(&rows).Error
+	if err != nil {
+		return messageState{}, 0, false, wrap("read message", err)
+	}
+	if len(rows) == 1 {
+		return rows[0], 0, true, nil
+	}
+	chats, err := tx.chatStates(ctx, []ChatKey{{AppID: w.AppID, Number: w.Chat}})
+	if err != nil {
+		return messageState{}, 0, false, err
+	}
+	if len(chats) == 0 {
+		return messageState{}, ParkedNoChat, false, nil
+	}
+	return messageState{}, ParkedNoMessage, false, nil
+}
+
 // UpdateMessage changes one message's body with optimistic locking: read the
 // row and its lock_version, decide (newest event wins), then update only if
 // lock_version is unchanged, re-reading and retrying a bounded number of times.
 // An update whose message row does not exist yet (it overtook its create) is
-// written as the row; the create then arrives stale.
+// parked until the create commits.
 func (tx *Tx) UpdateMessage(ctx context.Context, w MessageWrite) (Outcome, error) {
 	for range maxLockRetries {
-		var rows []messageState
-		err := tx.db.WithContext(ctx).Raw(`SELECT m.id, m.chat_id, m.number, m.last_event_id, m.event_time, m.lock_version
-FROM messages m JOIN chats c ON c.id = m.chat_id WHERE c.application_id = ? AND c.number = ? AND m.number = ?`,
-			w.AppID, w.Chat, w.Number).Scan(&rows).Error
-		if err != nil {
-			return 0, wrap("read message", err)
+		st, parked, ok, err := tx.findMessage(ctx, w)
+		if err != nil || !ok {
+			return parked, err
 		}
-		if len(rows) == 0 {
-			out, _, err := tx.UpsertMessages(ctx, []MessageWrite{w})
-			if err != nil {
-				return 0, err
-			}
-			return out[0], nil
-		}
-		st := rows[0]
-		if st.LastEventID == w.Prov.EventID {
+		switch {
+		case st.LastEventID == w.Prov.EventID:
 			return Duplicate, nil
-		}
-		if !newer(w.Prov.EventTime, w.Prov.EventID, st.EventTime, st.LastEventID) {
+		case st.DeletedAt != nil:
+			return StaleDeleted, nil
+		case !newer(w.Prov.EventTime, w.Prov.EventID, st.EventTime, st.LastEventID):
 			return Stale, nil
 		}
 		p := w.Prov
@@ -432,6 +430,80 @@ last_event_id = ?, event_time = ?, read_at = ?, written_at = ?, updated_at = ? W
 		}
 	}
 	return 0, fmt.Errorf("update message %d/%d: lock_version kept changing: %w", w.Chat, w.Number, chat.ErrConflict)
+}
+
+// DeleteMessage marks one message deleted (soft delete: its number is never
+// reused, lists and search forget it, counts drop at the next sync). A delete
+// is terminal: later events on the message are stale. A delete that
+// overtook its create is parked.
+func (tx *Tx) DeleteMessage(ctx context.Context, w MessageWrite) (Outcome, error) {
+	for range maxLockRetries {
+		st, parked, ok, err := tx.findMessage(ctx, w)
+		if err != nil || !ok {
+			return parked, err
+		}
+		switch {
+		case st.LastEventID == w.Prov.EventID:
+			return Duplicate, nil
+		case st.DeletedAt != nil:
+			return StaleDeleted, nil
+		}
+		p := w.Prov
+		res := tx.db.WithContext(ctx).Exec(`UPDATE messages SET deleted_at = ?, lock_version = lock_version + 1,
+last_event_id = ?, event_time = ?, read_at = ?, written_at = ?, updated_at = ? WHERE id = ? AND lock_version = ?`,
+			p.EventTime, p.EventID, p.EventTime, p.ReadAt, p.WriteAt, p.EventTime, st.ID, st.LockVersion)
+		if res.Error != nil {
+			return 0, wrap("delete message", res.Error)
+		}
+		if res.RowsAffected == 1 {
+			return Applied, nil
+		}
+	}
+	return 0, fmt.Errorf("delete message %d/%d: lock_version kept changing: %w", w.Chat, w.Number, chat.ErrConflict)
+}
+
+// DeleteChat marks a chat and all its messages deleted, and queues every
+// message it removed for the search index, in the caller's transaction. It
+// returns the outcome and the numbers of the messages it deleted.
+func (tx *Tx) DeleteChat(ctx context.Context, w ChatWrite) (Outcome, []int64, error) {
+	for range maxLockRetries {
+		chats, err := tx.chatStates(ctx, []ChatKey{{AppID: w.AppID, Number: w.Number}})
+		if err != nil {
+			return 0, nil, err
+		}
+		st, ok := chats[ChatKey{AppID: w.AppID, Number: w.Number}]
+		switch {
+		case !ok:
+			return ParkedNoChat, nil, nil
+		case st.LastEventID == w.Prov.EventID:
+			return Duplicate, nil, nil
+		case st.DeletedAt != nil:
+			return StaleDeleted, nil, nil
+		}
+		p := w.Prov
+		res := tx.db.WithContext(ctx).Exec(`UPDATE chats SET deleted_at = ?, lock_version = lock_version + 1,
+last_event_id = ?, event_time = ?, read_at = ?, written_at = ?, updated_at = ? WHERE id = ? AND lock_version = ?`,
+			p.EventTime, p.EventID, p.EventTime, p.ReadAt, p.WriteAt, p.EventTime, st.ID, st.LockVersion)
+		if res.Error != nil {
+			return 0, nil, wrap("delete chat", res.Error)
+		}
+		if res.RowsAffected == 0 {
+			continue
+		}
+		var numbers []int64
+		if err := tx.db.WithContext(ctx).Raw("SELECT number FROM messages WHERE chat_id = ? AND deleted_at IS NULL", st.ID).Scan(&numbers).Error; err != nil {
+			return 0, nil, wrap("delete chat messages", err)
+		}
+		if len(numbers) > 0 {
+			err := tx.db.WithContext(ctx).Exec(`UPDATE messages SET deleted_at = ?, lock_version = lock_version + 1, updated_at = ?
+WHERE chat_id = ? AND deleted_at IS NULL`, p.EventTime, p.EventTime, st.ID).Error
+			if err != nil {
+				return 0, nil, wrap("delete chat messages", err)
+			}
+		}
+		return Applied, numbers, nil
+	}
+	return 0, nil, fmt.Errorf("delete chat %d: lock_version kept changing: %w", w.Number, chat.ErrConflict)
 }
 
 // SearchDocs reads the current body and version of each message, for the
@@ -475,7 +547,7 @@ func (s *Store) SearchDocs(ctx context.Context, keys []MessageKey) ([]search.Doc
 		Body        string
 		LockVersion int64
 	}
-	err = s.db.WithContext(ctx).Raw("SELECT chat_id, number, body, lock_version FROM messages WHERE (chat_id, number) IN ?", t).Scan(&rows).Error
+	err = s.db.WithContext(ctx).Raw("SELECT chat_id, number, body, lock_version FROM messages WHERE (chat_id, number) IN ? AND deleted_at IS NULL", t).Scan(&rows).Error
 	if err != nil {
 		return nil, wrap("read messages for search", err)
 	}

@@ -6,27 +6,39 @@ import (
 	"github.com/instachat/instachat/pkg/search"
 )
 
-// IndexPage returns up to limit messages with row id above after, in id
+// IndexPage returns up to limit live messages with row id above after, in id
 // order, as search documents, and the last row id read (the resume position
-// of a rebuild). An empty page means the walk is done.
+// of a rebuild). Deleted messages are skipped. An empty page means the walk
+// is done.
 func (s *Store) IndexPage(ctx context.Context, after int64, limit int) ([]search.Doc, int64, error) {
-	var rows []struct {
-		ID            int64
-		ApplicationID int64
-		ChatNumber    int64
-		Number        int64
-		Body          string
-		LockVersion   int64
-	}
-	err := s.db.WithContext(ctx).Raw(`SELECT m.id, c.application_id, c.number AS chat_number, m.number, m.body, m.lock_version
+	for {
+		var rows []struct {
+			ID            int64
+			ApplicationID int64
+			ChatNumber    int64
+			Number        int64
+			Body          string
+			LockVersion   int64
+			Deleted       bool
+		}
+		err := s.db.WithContext(ctx).Raw(`SELECT m.id, c.application_id, c.number AS chat_number, m.number, m.body, m.lock_version,
+m.deleted_at IS NOT NULL AS deleted
 FROM messages m JOIN chats c ON c.id = m.chat_id WHERE m.id > ? ORDER BY m.id LIMIT ?`, after, limit).Scan(&rows).Error
-	if err != nil {
-		return nil, after, wrap("read messages to index", err)
+		if err != nil {
+			return nil, after, wrap("read messages to index", err)
+		}
+		if len(rows) == 0 {
+			return nil, after, nil
+		}
+		docs := make([]search.Doc, 0, len(rows))
+		for _, r := range rows {
+			if !r.Deleted {
+				docs = append(docs, search.Doc{AppID: r.ApplicationID, Chat: r.ChatNumber, Number: r.Number, Body: r.Body, Version: r.LockVersion})
+			}
+			after = r.ID
+		}
+		if len(docs) > 0 {
+			return docs, after, nil
+		}
 	}
-	docs := make([]search.Doc, len(rows))
-	for i, r := range rows {
-		docs[i] = search.Doc{AppID: r.ApplicationID, Chat: r.ChatNumber, Number: r.Number, Body: r.Body, Version: r.LockVersion}
-		after = r.ID
-	}
-	return docs, after, nil
 }

@@ -9,12 +9,12 @@ import (
 // Chats returns one page of an application's chats in number order, and the total.
 func (s *Store) Chats(ctx context.Context, appID int64, p chat.Page) ([]chat.Chat, int64, error) {
 	var total int64
-	if err := s.db.WithContext(ctx).Raw("SELECT COUNT(*) FROM chats WHERE application_id = ?", appID).Scan(&total).Error; err != nil {
+	if err := s.db.WithContext(ctx).Raw("SELECT COUNT(*) FROM chats WHERE application_id = ? AND deleted_at IS NULL", appID).Scan(&total).Error; err != nil {
 		return nil, 0, wrap("count chats", err)
 	}
 	var rows []chatRow
 	err := s.db.WithContext(ctx).Raw(`SELECT id, application_id, number, messages_count, lock_version, created_at, updated_at
-FROM chats WHERE application_id = ? ORDER BY number LIMIT ? OFFSET ?`, appID, p.PerPage, p.Offset()).Scan(&rows).Error
+FROM chats WHERE application_id = ? AND deleted_at IS NULL ORDER BY number LIMIT ? OFFSET ?`, appID, p.PerPage, p.Offset()).Scan(&rows).Error
 	if err != nil {
 		return nil, 0, wrap("list chats", err)
 	}
@@ -29,7 +29,7 @@ FROM chats WHERE application_id = ? ORDER BY number LIMIT ? OFFSET ?`, appID, p.
 func (s *Store) Chat(ctx context.Context, appID, number int64) (chat.Chat, error) {
 	var rows []chatRow
 	err := s.db.WithContext(ctx).Raw(`SELECT id, application_id, number, messages_count, lock_version, created_at, updated_at
-FROM chats WHERE application_id = ? AND number = ?`, appID, number).Scan(&rows).Error
+FROM chats WHERE application_id = ? AND number = ? AND deleted_at IS NULL`, appID, number).Scan(&rows).Error
 	if err != nil {
 		return chat.Chat{}, wrap("read chat", err)
 	}
@@ -45,13 +45,13 @@ const messageColumns = "c.number AS chat_number, m.number, m.body, m.created_at,
 func (s *Store) Messages(ctx context.Context, appID, chatNumber int64, p chat.Page) ([]chat.Message, int64, error) {
 	var total int64
 	err := s.db.WithContext(ctx).Raw(`SELECT COUNT(*) FROM messages m JOIN chats c ON c.id = m.chat_id
-WHERE c.application_id = ? AND c.number = ?`, appID, chatNumber).Scan(&total).Error
+WHERE c.application_id = ? AND c.number = ? AND m.deleted_at IS NULL`, appID, chatNumber).Scan(&total).Error
 	if err != nil {
 		return nil, 0, wrap("count messages", err)
 	}
 	var rows []messageRow
 	err = s.db.WithContext(ctx).Raw(`SELECT `+messageColumns+` FROM messages m JOIN chats c ON c.id = m.chat_id
-WHERE c.application_id = ? AND c.number = ? ORDER BY m.number LIMIT ? OFFSET ?`, appID, chatNumber, p.PerPage, p.Offset()).Scan(&rows).Error
+WHERE c.application_id = ? AND c.number = ? AND m.deleted_at IS NULL ORDER BY m.number LIMIT ? OFFSET ?`, appID, chatNumber, p.PerPage, p.Offset()).Scan(&rows).Error
 	if err != nil {
 		return nil, 0, wrap("list messages", err)
 	}
@@ -78,7 +78,7 @@ func (s *Store) MessagesByNumber(ctx context.Context, appID, chatNumber int64, n
 	}
 	var rows []messageRow
 	err := s.db.WithContext(ctx).Raw(`SELECT `+messageColumns+` FROM messages m JOIN chats c ON c.id = m.chat_id
-WHERE c.application_id = ? AND c.number = ? AND m.number IN ?`, appID, chatNumber, numbers).Scan(&rows).Error
+WHERE c.application_id = ? AND c.number = ? AND m.number IN ? AND m.deleted_at IS NULL`, appID, chatNumber, numbers).Scan(&rows).Error
 	if err != nil {
 		return nil, wrap("read messages", err)
 	}

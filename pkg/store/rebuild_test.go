@@ -55,7 +55,13 @@ func TestIndexPageAndProgress(t *testing.T) {
 	for n := int64(1); n <= 25; n++ {
 		ws = append(ws, store.MessageWrite{AppID: app.ID, Chat: n%2 + 1, Number: n, Body: fmt.Sprint("body ", n), Prov: prov(fmt.Sprint("w", n), time.Duration(n))})
 	}
-	if err := s.InTx(ctx, func(tx *store.Tx) error { _, _, err := tx.UpsertMessages(ctx, ws); return err }); err != nil {
+	if err := s.InTx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.CreateChats(ctx, chatsFor(ws)); err != nil {
+			return err
+		}
+		_, err := tx.UpsertMessages(ctx, ws)
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	var after int64

@@ -73,7 +73,21 @@ func TestApplicationLifecycle(t *testing.T) {
 	}
 }
 
-func TestOutOfOrderMessagesConverge(t *testing.T) {
+// chatsFor returns a chat.create write for every chat the message writes use.
+func chatsFor(ws []store.MessageWrite) []store.ChatWrite {
+	seen := map[store.ChatKey]bool{}
+	var out []store.ChatWrite
+	for _, w := range ws {
+		k := store.ChatKey{AppID: w.AppID, Number: w.Chat}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, store.ChatWrite{AppID: w.AppID, Number: w.Chat, Prov: prov(fmt.Sprintf("chat-%d-%d", w.AppID, w.Chat), 0)})
+		}
+	}
+	return out
+}
+
+func TestOutOfOrderEventsParkAndConverge(t *testing.T) {
 	ctx := context.Background()
 	s := open(t)
 	app, err := s.CreateApplication(ctx, "a", t0)
@@ -84,72 +98,126 @@ func TestOutOfOrderMessagesConverge(t *testing.T) {
 	create := store.MessageWrite{AppID: id, Chat: 1, Number: 1, Body: "first", Prov: prov("e1", 1)}
 	update := store.MessageWrite{AppID: id, Chat: 1, Number: 1, Body: "second", Prov: prov("e2", 2)}
 	older := store.MessageWrite{AppID: id, Chat: 1, Number: 1, Body: "older", Prov: prov("e0", 0)}
-	var outs []store.Outcome
-	var report store.WriteReport
-	err = s.InTx(ctx, func(tx *store.Tx) error {
-		// The update overtakes both the chat row and the message's create.
-		o, err := tx.UpdateMessage(ctx, update)
-		outs = append(outs, o)
-		if err != nil {
-			return err
+	del := store.MessageWrite{AppID: id, Chat: 1, Number: 1, Prov: prov("e3", 3)}
+	apply := func(fn func(tx *store.Tx) (store.Outcome, error)) store.Outcome {
+		t.Helper()
+		var o store.Outcome
+		if err := s.InTx(ctx, func(tx *store.Tx) error { var err error; o, err = fn(tx); return err }); err != nil {
+			t.Fatal(err)
 		}
-		os, rep, err := tx.UpsertMessages(ctx, []store.MessageWrite{create, create})
-		outs = append(outs, os...)
-		report = rep
-		if err != nil {
-			return err
-		}
-		o, err = tx.UpdateMessage(ctx, older)
-		outs = append(outs, o)
-		if err != nil {
-			return err
-		}
-		o, err = tx.UpdateMessage(ctx, update)
-		outs = append(outs, o)
-		return err
-	})
-	if err != nil {
-		t.Fatalf("apply: %v", err)
+		return o
 	}
-	want := []store.Outcome{store.Applied, store.Stale, store.Stale, store.Stale, store.Duplicate}
-	if fmt.Sprint(outs) != fmt.Sprint(want) {
-		t.Errorf("outcomes: got %v, want %v", outs, want)
+	steps := []struct {
+		name string
+		run  func(tx *store.Tx) (store.Outcome, error)
+		want store.Outcome
+	}{
+		{"update before the chat exists", func(tx *store.Tx) (store.Outcome, error) { return tx.UpdateMessage(ctx, update) }, store.ParkedNoChat},
+		{"create before the chat exists", func(tx *store.Tx) (store.Outcome, error) {
+			o, err := tx.UpsertMessages(ctx, []store.MessageWrite{create})
+			return o[0], err
+		}, store.ParkedNoChat},
+		{"chat create", func(tx *store.Tx) (store.Outcome, error) {
+			o, err := tx.CreateChats(ctx, []store.ChatWrite{{AppID: id, Number: 1, Prov: prov("c1", -1000)}})
+			return o[0], err
+		}, store.Applied},
+		{"update before the message exists", func(tx *store.Tx) (store.Outcome, error) { return tx.UpdateMessage(ctx, update) }, store.ParkedNoMessage},
+		{"delete before the message exists", func(tx *store.Tx) (store.Outcome, error) { return tx.DeleteMessage(ctx, del) }, store.ParkedNoMessage},
+		{"create", func(tx *store.Tx) (store.Outcome, error) {
+			o, err := tx.UpsertMessages(ctx, []store.MessageWrite{create})
+			return o[0], err
+		}, store.Applied},
+		{"create again", func(tx *store.Tx) (store.Outcome, error) {
+			o, err := tx.UpsertMessages(ctx, []store.MessageWrite{create})
+			return o[0], err
+		}, store.Duplicate},
+		{"parked update replayed", func(tx *store.Tx) (store.Outcome, error) { return tx.UpdateMessage(ctx, update) }, store.Applied},
+		{"older update", func(tx *store.Tx) (store.Outcome, error) { return tx.UpdateMessage(ctx, older) }, store.Stale},
+		{"update again", func(tx *store.Tx) (store.Outcome, error) { return tx.UpdateMessage(ctx, update) }, store.Duplicate},
+		{"chat create again", func(tx *store.Tx) (store.Outcome, error) {
+			o, err := tx.CreateChats(ctx, []store.ChatWrite{{AppID: id, Number: 1, Prov: prov("c1", -1000)}})
+			return o[0], err
+		}, store.Duplicate},
 	}
-	if report.ChatsAhead != 0 {
-		t.Errorf("chats ahead: got %d, want 0 (the update already made the chat row)", report.ChatsAhead)
+	for _, st := range steps {
+		if got := apply(st.run); got != st.want {
+			t.Errorf("%s: got %v (%d), want %v (%d)", st.name, got, got, st.want, st.want)
+		}
 	}
 	m, err := s.Message(ctx, id, 1, 1)
+	if err != nil || m.Body != "second" || !m.CreatedAt.Equal(t0.Add(time.Millisecond)) {
+		t.Fatalf("message: got %+v, %v; want the newest body and the create's time", m, err)
+	}
+	// The parked delete replays: the message is gone from reads, for good.
+	if got := apply(func(tx *store.Tx) (store.Outcome, error) { return tx.DeleteMessage(ctx, del) }); got != store.Applied {
+		t.Fatalf("delete: got %v, want applied", got)
+	}
+	if _, err := s.Message(ctx, id, 1, 1); !errors.Is(err, chat.ErrNotFound) {
+		t.Errorf("read a deleted message: got %v, want not found", err)
+	}
+	late := store.MessageWrite{AppID: id, Chat: 1, Number: 1, Body: "late", Prov: prov("e9", 9)}
+	if got := apply(func(tx *store.Tx) (store.Outcome, error) { return tx.UpdateMessage(ctx, late) }); got != store.StaleDeleted {
+		t.Errorf("update after delete: got %v, want stale (deleted)", got)
+	}
+	max, err := s.MaxMessageNumber(ctx, id, 1)
+	if err != nil || max != 1 {
+		t.Errorf("highest number after delete: got %d, %v; want 1 (numbers are never reused)", max, err)
+	}
+}
+
+func TestDeleteChatTakesItsMessages(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	app, err := s.CreateApplication(ctx, "del", t0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Body != "second" {
-		t.Errorf("body: got %q, want the newest %q", m.Body, "second")
+	var ws []store.MessageWrite
+	for n := int64(1); n <= 5; n++ {
+		ws = append(ws, store.MessageWrite{AppID: app.ID, Chat: 2, Number: n, Body: "bye", Prov: prov(fmt.Sprint("m", n), time.Duration(n))})
 	}
-	if !m.CreatedAt.Equal(t0.Add(time.Millisecond)) {
-		t.Errorf("created_at: got %v, want the create's event time %v", m.CreatedAt, t0.Add(time.Millisecond))
-	}
-	// The chat.create arrives last: the row exists, it takes the chat.create's time.
-	var chatOuts []store.Outcome
-	err = s.InTx(ctx, func(tx *store.Tx) error {
-		chatOuts, err = tx.CreateChats(ctx, []store.ChatWrite{{AppID: id, Number: 1, Prov: prov("c1", -1000)}})
+	if err := s.InTx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.CreateChats(ctx, chatsFor(ws)); err != nil {
+			return err
+		}
+		_, err := tx.UpsertMessages(ctx, ws)
 		return err
-	})
-	if err != nil || len(chatOuts) != 1 || chatOuts[0] != store.Applied {
-		t.Fatalf("chat create: got %v, %v", chatOuts, err)
+	}); err != nil {
+		t.Fatal(err)
 	}
-	c, err := s.Chat(ctx, id, 1)
+	var o store.Outcome
+	var numbers []int64
+	if err := s.InTx(ctx, func(tx *store.Tx) error {
+		o, numbers, err = tx.DeleteChat(ctx, store.ChatWrite{AppID: app.ID, Number: 2, Prov: prov("d2", 100)})
+		return err
+	}); err != nil || o != store.Applied || len(numbers) != 5 {
+		t.Fatalf("delete chat: got %v, %v, %v; want applied with 5 messages", o, numbers, err)
+	}
+	if _, err := s.Chat(ctx, app.ID, 2); !errors.Is(err, chat.ErrNotFound) {
+		t.Errorf("read a deleted chat: got %v, want not found", err)
+	}
+	// A message created before the delete but delivered after it is born deleted.
+	late := store.MessageWrite{AppID: app.ID, Chat: 2, Number: 6, Body: "late", Prov: prov("m6", 6)}
+	if err := s.InTx(ctx, func(tx *store.Tx) error {
+		_, err := tx.UpsertMessages(ctx, []store.MessageWrite{late})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, total, err := s.Messages(ctx, app.ID, 2, chat.Page{Page: 1, PerPage: 10}); err != nil || total != 0 {
+		t.Errorf("messages of a deleted chat: got %d, %v; want 0", total, err)
+	}
+	rep, err := s.SyncCounts(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.CreatedAt.Equal(t0.Add(-1000 * time.Millisecond)) {
-		t.Errorf("chat created_at: got %v, want %v", c.CreatedAt, t0.Add(-1000*time.Millisecond))
+	a, _ := s.Application(ctx, app.App.Token)
+	if a.App.ChatsCount != 0 {
+		t.Errorf("chats_count after deleting the only chat: got %d (report %+v), want 0", a.App.ChatsCount, rep)
 	}
-	err = s.InTx(ctx, func(tx *store.Tx) error {
-		chatOuts, err = tx.CreateChats(ctx, []store.ChatWrite{{AppID: id, Number: 1, Prov: prov("c1", -1000)}})
-		return err
-	})
-	if err != nil || chatOuts[0] != store.Duplicate {
-		t.Fatalf("chat create replay: got %v, %v, want duplicate", chatOuts, err)
+	docs, err := s.SearchDocs(ctx, []store.MessageKey{{AppID: app.ID, Chat: 2, Number: 1}})
+	if err != nil || len(docs) != 0 {
+		t.Errorf("search docs of deleted messages: got %v, %v; want none (the index forgets them)", docs, err)
 	}
 }
 
@@ -166,15 +234,14 @@ func TestSyncCountsAndReads(t *testing.T) {
 			ws = append(ws, store.MessageWrite{AppID: app.ID, Chat: chatN, Number: n, Body: fmt.Sprintf("m %d %d", chatN, n), Prov: prov(fmt.Sprintf("e%d-%d", chatN, n), time.Duration(n))})
 		}
 	}
-	var rep store.WriteReport
 	if err := s.InTx(ctx, func(tx *store.Tx) error {
-		_, rep, err = tx.UpsertMessages(ctx, ws)
+		if _, err := tx.CreateChats(ctx, chatsFor(ws)); err != nil {
+			return err
+		}
+		_, err = tx.UpsertMessages(ctx, ws)
 		return err
 	}); err != nil {
 		t.Fatal(err)
-	}
-	if rep.ChatsAhead != 3 {
-		t.Errorf("chats ahead: got %d, want 3", rep.ChatsAhead)
 	}
 	got, err := s.SyncCounts(ctx)
 	if err != nil {
@@ -224,7 +291,10 @@ func TestLargeBatchesAreSplit(t *testing.T) {
 		ws = append(ws, store.MessageWrite{AppID: app.ID, Chat: 1, Number: n, Body: body, Prov: prov(fmt.Sprintf("big-%d", n), time.Duration(n))})
 	}
 	if err := s.InTx(ctx, func(tx *store.Tx) error {
-		_, _, err := tx.UpsertMessages(ctx, ws)
+		if _, err := tx.CreateChats(ctx, chatsFor(ws)); err != nil {
+			return err
+		}
+		_, err := tx.UpsertMessages(ctx, ws)
 		return err
 	}); err != nil {
 		t.Fatalf("write 300 large messages: %v", err)

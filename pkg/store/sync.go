@@ -27,13 +27,13 @@ func (s *Store) SyncCounts(ctx context.Context) (SyncReport, error) {
 	var rep SyncReport
 	if err := s.syncTable(ctx, &rep, countSpec{
 		table: "chats", column: "messages_count",
-		count: "SELECT COUNT(*) FROM messages m WHERE m.chat_id = t.id",
+		count: "SELECT COUNT(*) FROM messages m WHERE m.chat_id = t.id AND m.deleted_at IS NULL",
 	}, &rep.ChatsChecked, &rep.ChatsCorrected); err != nil {
 		return rep, err
 	}
 	if err := s.syncTable(ctx, &rep, countSpec{
 		table: "applications", column: "chats_count",
-		count: "SELECT COUNT(*) FROM chats c WHERE c.application_id = t.id",
+		count: "SELECT COUNT(*) FROM chats c WHERE c.application_id = t.id AND c.deleted_at IS NULL",
 	}, &rep.ApplicationsChecked, &rep.AppsCorrected); err != nil {
 		return rep, err
 	}

@@ -38,7 +38,13 @@ func TestRebuildCommand(t *testing.T) {
 		ws = append(ws, store.MessageWrite{AppID: app.ID, Chat: 1, Number: n, Body: fmt.Sprint("message ", n),
 			Prov: store.Provenance{EventID: fmt.Sprint("e", n), EventTime: now, ReadAt: now, WriteAt: now}})
 	}
-	if err := st.InTx(ctx, func(tx *store.Tx) error { _, _, err := tx.UpsertMessages(ctx, ws); return err }); err != nil {
+	if err := st.InTx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.CreateChats(ctx, []store.ChatWrite{{AppID: app.ID, Number: 1, Prov: ws[0].Prov}}); err != nil {
+			return err
+		}
+		_, err := tx.UpsertMessages(ctx, ws)
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	getenv := envOf(map[string]string{"MYSQL_DSN": dsn, "BLEVE_PATH": t.TempDir(), "LOG_LEVEL": "warn"})

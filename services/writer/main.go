@@ -114,7 +114,8 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 	return runErr
 }
 
-// maintain requeues the jobs of dead consumers and promotes due retries.
+// maintain requeues the jobs of dead consumers and promotes due retries and
+// parked jobs whose backoff passed.
 func maintain(ctx context.Context, q *queue.Queue, log *slog.Logger) {
 	promote := time.NewTicker(time.Second)
 	defer promote.Stop()
@@ -127,6 +128,9 @@ func maintain(ctx context.Context, q *queue.Queue, log *slog.Logger) {
 		case <-promote.C:
 			if _, err := q.PromoteDue(ctx, time.Now()); err != nil && ctx.Err() == nil {
 				log.Warn("promote retries", "err", err)
+			}
+			if _, err := q.PromoteParked(ctx, time.Now()); err != nil && ctx.Err() == nil {
+				log.Warn("promote parked jobs", "err", err)
 			}
 		case <-reap.C:
 			n, err := q.RequeueOrphans(ctx)

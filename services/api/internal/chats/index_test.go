@@ -170,7 +170,11 @@ func (f *fixture) write(t *testing.T, chatN int64, from, to int64, body string) 
 		keys = append(keys, w.Key())
 	}
 	err := f.st.InTx(ctx, func(tx *store.Tx) error {
-		if _, _, err := tx.UpsertMessages(ctx, ws); err != nil {
+		chat := store.ChatWrite{AppID: f.app.ID, Number: chatN, Prov: store.Provenance{EventID: fmt.Sprintf("chat-%d", chatN), EventTime: now, ReadAt: now, WriteAt: now}}
+		if _, err := tx.CreateChats(ctx, []store.ChatWrite{chat}); err != nil {
+			return err
+		}
+		if _, err := tx.UpsertMessages(ctx, ws); err != nil {
 			return err
 		}
 		return tx.QueueForIndex(ctx, keys)

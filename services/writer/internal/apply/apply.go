@@ -36,15 +36,27 @@ type Effects struct {
 	// Reindex lists the messages to send to the api after commit (the live,
 	// best-effort path): changed ones and duplicates.
 	Reindex []store.MessageKey
-	// Changed lists the messages whose write applied. The Applier queues them
-	// in the search outbox inside the same transaction, the durable path the
-	// api's catch-up drains; duplicates and stale writes changed nothing.
-	Changed    []store.MessageKey
-	ChatsAhead int // chat rows created because a message came first
+	// Changed lists the messages whose write applied (bodies and deletes).
+	// The Applier queues them in the search outbox inside the same
+	// transaction, the durable path the api's catch-up drains.
+	Changed []store.MessageKey
+	// Deleted lists the messages a delete removed, for the live reindex.
+	Deleted []store.MessageKey
+	// Created lists the parents (queue.ParentChat, queue.ParentMessage) whose
+	// row now exists, so events parked waiting for them run next.
+	Created []string
 }
 
-// Handlers maps job types to their handlers, in the order they run in a batch.
-var order = []string{queue.TypeChatCreate, queue.TypeMessageCreate, queue.TypeMessageUpdate}
+func (e *Effects) add(o Effects) {
+	e.Reindex = append(e.Reindex, o.Reindex...)
+	e.Changed = append(e.Changed, o.Changed...)
+	e.Deleted = append(e.Deleted, o.Deleted...)
+	e.Created = append(e.Created, o.Created...)
+}
+
+// order is the order job types run in within one batch: parents first, and
+// deletes last, since a delete is final.
+var order = []string{queue.TypeChatCreate, queue.TypeMessageCreate, queue.TypeMessageUpdate, queue.TypeMessageDelete, queue.TypeChatDelete}
 
 // Handlers returns the handler of every job type.
 func Handlers() map[string]Handler {
@@ -52,6 +64,8 @@ func Handlers() map[string]Handler {
 		queue.TypeChatCreate:    chatCreate{},
 		queue.TypeMessageCreate: messageCreate{},
 		queue.TypeMessageUpdate: messageUpdate{},
+		queue.TypeMessageDelete: messageDelete{},
+		queue.TypeChatDelete:    chatDelete{},
 	}
 }
 
@@ -121,9 +135,9 @@ func (a *Applier) Resolve(ctx context.Context, envs []queue.Envelope, readAt tim
 	return jobs, failed, nil
 }
 
-// Apply writes jobs in one transaction, each type through its handler, and
-// queues the messages they changed for the search index in the same
-// transaction.
+// Apply writes jobs in one transaction, each type through its handler,
+// queues the messages they changed for the search index and records every
+// outcome in the journal, all in the same transaction.
 func (a *Applier) Apply(ctx context.Context, jobs []Job) (Result, error) {
 	byType := map[string][]int{}
 	for i, j := range jobs {
@@ -140,8 +154,8 @@ func (a *Applier) Apply(ctx context.Context, jobs []Job) (Result, error) {
 			}
 			batch := make([]Job, len(idx))
 			for k, i := range idx {
+				jobs[i].Prov.WriteAt = writeAt
 				batch[k] = jobs[i]
-				batch[k].Prov.WriteAt = writeAt
 			}
 			outs, eff, err := a.handlers[typ].Apply(ctx, tx, batch)
 			if err != nil {
@@ -150,14 +164,16 @@ func (a *Applier) Apply(ctx context.Context, jobs []Job) (Result, error) {
 			for k, i := range idx {
 				res.Each[i] = outs[k]
 			}
-			res.Effects.Reindex = append(res.Effects.Reindex, eff.Reindex...)
-			res.Effects.Changed = append(res.Effects.Changed, eff.Changed...)
-			res.Effects.ChatsAhead += eff.ChatsAhead
+			res.Effects.add(eff)
 		}
 		if err := tx.QueueForIndex(ctx, res.Effects.Changed); err != nil {
 			return fmt.Errorf("apply: %w", err)
 		}
-		return nil
+		entries := make([]store.JournalEntry, len(jobs))
+		for i, j := range jobs {
+			entries[i] = JournalEntry(j, res.Each[i].String(), Detail(j.Env.Type, res.Each[i]))
+		}
+		return tx.Journal(ctx, entries)
 	})
 	if err != nil {
 		return Result{}, err
@@ -166,4 +182,57 @@ func (a *Applier) Apply(ctx context.Context, jobs []Job) (Result, error) {
 		res.Outcomes[o]++
 	}
 	return res, nil
+}
+
+// JournalEntry describes one delivery of a job for the journal.
+func JournalEntry(j Job, outcome, detail string) store.JournalEntry {
+	e := store.JournalEntry{
+		EventID: j.Env.ID, Type: j.Env.Type, AppID: j.AppID, Chat: j.Env.Chat, Message: j.Env.Message,
+		EventTime: j.Env.AcceptedAt(), ReadAt: j.Prov.ReadAt, Attempt: j.Env.Attempt,
+		Outcome: outcome, Detail: detail, TraceID: j.Env.Trace,
+	}
+	if outcome == store.OutcomeApplied || outcome == store.OutcomeDuplicate || outcome == store.OutcomeStale {
+		e.WrittenAt = j.Prov.WriteAt
+	}
+	if j.Env.Type == queue.TypeMessageCreate || j.Env.Type == queue.TypeMessageUpdate {
+		body := j.Env.Body
+		e.Body = &body
+	}
+	return e
+}
+
+// Out-of-order kinds, as the journal and the metrics name them.
+const (
+	KindMessageBeforeChat  = "message_before_chat"
+	KindUpdateBeforeCreate = "update_before_create"
+	KindDeleteBeforeCreate = "delete_before_create"
+	KindStaleUpdate        = "stale_update"
+	KindAfterDelete        = "after_delete"
+)
+
+// Detail names the out-of-order case an outcome reveals, or "".
+func Detail(typ string, o store.Outcome) string {
+	switch {
+	case o == store.ParkedNoChat && typ == queue.TypeChatDelete:
+		return KindDeleteBeforeCreate
+	case o == store.ParkedNoChat:
+		return KindMessageBeforeChat
+	case o == store.ParkedNoMessage && typ == queue.TypeMessageDelete:
+		return KindDeleteBeforeCreate
+	case o == store.ParkedNoMessage:
+		return KindUpdateBeforeCreate
+	case o == store.StaleDeleted:
+		return KindAfterDelete
+	case o == store.Stale:
+		return KindStaleUpdate
+	}
+	return ""
+}
+
+// Parent names the row a parked job waits for.
+func Parent(e queue.Envelope, o store.Outcome) string {
+	if o == store.ParkedNoMessage {
+		return queue.ParentMessage(e.App, e.Chat, e.Message)
+	}
+	return queue.ParentChat(e.App, e.Chat)
 }

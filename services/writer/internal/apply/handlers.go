@@ -3,6 +3,7 @@ package apply
 import (
 	"context"
 
+	"github.com/instachat/instachat/pkg/queue"
 	"github.com/instachat/instachat/pkg/store"
 )
 
@@ -14,7 +15,16 @@ func (chatCreate) Apply(ctx context.Context, tx *store.Tx, jobs []Job) ([]store.
 		ws[i] = store.ChatWrite{AppID: j.AppID, Number: j.Env.Chat, Prov: j.Prov}
 	}
 	outs, err := tx.CreateChats(ctx, ws)
-	return outs, Effects{}, err
+	if err != nil {
+		return nil, Effects{}, err
+	}
+	var eff Effects
+	for i, j := range jobs {
+		if outs[i] == store.Applied || outs[i] == store.Duplicate {
+			eff.Created = append(eff.Created, queue.ParentChat(j.Env.App, j.Env.Chat))
+		}
+	}
+	return outs, eff, nil
 }
 
 type messageCreate struct{}
@@ -24,27 +34,69 @@ func (messageCreate) Apply(ctx context.Context, tx *store.Tx, jobs []Job) ([]sto
 	for i, j := range jobs {
 		ws[i] = messageWrite(j)
 	}
-	outs, rep, err := tx.UpsertMessages(ctx, ws)
+	outs, err := tx.UpsertMessages(ctx, ws)
 	if err != nil {
 		return nil, Effects{}, err
 	}
-	return outs, Effects{Reindex: toReindex(ws, outs), Changed: applied(ws, outs), ChatsAhead: rep.ChatsAhead}, nil
+	eff := Effects{Reindex: toReindex(ws, outs), Changed: applied(ws, outs)}
+	for i, j := range jobs {
+		if outs[i] == store.Applied || outs[i] == store.Duplicate {
+			eff.Created = append(eff.Created, queue.ParentMessage(j.Env.App, j.Env.Chat, j.Env.Message))
+		}
+	}
+	return outs, eff, nil
 }
 
 type messageUpdate struct{}
 
 func (messageUpdate) Apply(ctx context.Context, tx *store.Tx, jobs []Job) ([]store.Outcome, Effects, error) {
+	return eachMessage(ctx, jobs, tx.UpdateMessage)
+}
+
+type messageDelete struct{}
+
+func (messageDelete) Apply(ctx context.Context, tx *store.Tx, jobs []Job) ([]store.Outcome, Effects, error) {
+	outs, eff, err := eachMessage(ctx, jobs, tx.DeleteMessage)
+	if err != nil {
+		return nil, Effects{}, err
+	}
+	eff.Deleted, eff.Reindex = eff.Changed, nil
+	return outs, eff, nil
+}
+
+// eachMessage applies one message write per job, in order.
+func eachMessage(ctx context.Context, jobs []Job, write func(context.Context, store.MessageWrite) (store.Outcome, error)) ([]store.Outcome, Effects, error) {
 	outs := make([]store.Outcome, len(jobs))
 	ws := make([]store.MessageWrite, len(jobs))
 	for i, j := range jobs {
 		ws[i] = messageWrite(j)
-		o, err := tx.UpdateMessage(ctx, ws[i])
+		o, err := write(ctx, ws[i])
 		if err != nil {
 			return nil, Effects{}, err
 		}
 		outs[i] = o
 	}
 	return outs, Effects{Reindex: toReindex(ws, outs), Changed: applied(ws, outs)}, nil
+}
+
+type chatDelete struct{}
+
+func (chatDelete) Apply(ctx context.Context, tx *store.Tx, jobs []Job) ([]store.Outcome, Effects, error) {
+	outs := make([]store.Outcome, len(jobs))
+	var eff Effects
+	for i, j := range jobs {
+		o, numbers, err := tx.DeleteChat(ctx, store.ChatWrite{AppID: j.AppID, Number: j.Env.Chat, Prov: j.Prov})
+		if err != nil {
+			return nil, Effects{}, err
+		}
+		outs[i] = o
+		for _, n := range numbers {
+			k := store.MessageKey{AppID: j.AppID, Chat: j.Env.Chat, Number: n}
+			eff.Changed = append(eff.Changed, k)
+			eff.Deleted = append(eff.Deleted, k)
+		}
+	}
+	return outs, eff, nil
 }
 
 func messageWrite(j Job) store.MessageWrite {
@@ -58,7 +110,7 @@ func messageWrite(j Job) store.MessageWrite {
 func toReindex(ws []store.MessageWrite, outs []store.Outcome) []store.MessageKey {
 	var keys []store.MessageKey
 	for i, w := range ws {
-		if outs[i] != store.Stale {
+		if outs[i] == store.Applied || outs[i] == store.Duplicate {
 			keys = append(keys, w.Key())
 		}
 	}

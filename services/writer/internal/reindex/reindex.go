@@ -28,7 +28,7 @@ type Client struct {
 	cfg  Config
 	http *http.Client
 	log  *slog.Logger
-	ch   chan []search.Doc
+	ch   chan batch
 }
 
 // New returns a Client; Run must be running for batches to be sent.
@@ -36,20 +36,26 @@ func New(cfg Config, log *slog.Logger) *Client {
 	if cfg.Buffer <= 0 {
 		cfg.Buffer = 1024
 	}
-	return &Client{cfg: cfg, http: &http.Client{Timeout: 30 * time.Second}, log: log, ch: make(chan []search.Doc, cfg.Buffer)}
+	return &Client{cfg: cfg, http: &http.Client{Timeout: 30 * time.Second}, log: log, ch: make(chan batch, cfg.Buffer)}
+}
+
+// batch is what one commit asks to reindex.
+type batch struct {
+	docs    []search.Doc
+	deleted []search.Key
 }
 
 // Enqueue hands a batch to the sender without blocking. It reports false when
-// the buffer is full and the batch was dropped.
-func (c *Client) Enqueue(docs []search.Doc) bool {
-	if len(docs) == 0 {
+// the buffer is full and the batch was dropped (the search outbox still has it).
+func (c *Client) Enqueue(docs []search.Doc, deleted []search.Key) bool {
+	if len(docs) == 0 && len(deleted) == 0 {
 		return true
 	}
 	select {
-	case c.ch <- docs:
+	case c.ch <- batch{docs: docs, deleted: deleted}:
 		return true
 	default:
-		c.log.Warn("reindex buffer full: batch dropped", "docs", len(docs))
+		c.log.Warn("reindex buffer full: batch dropped; the search outbox catches up", "docs", len(docs), "deleted", len(deleted))
 		return false
 	}
 }
@@ -66,23 +72,24 @@ const (
 // sends what is still buffered once more, for up to five seconds.
 func (c *Client) Run(ctx context.Context) {
 	for {
-		var docs []search.Doc
+		var b batch
 		select {
 		case <-ctx.Done():
 			c.drain(context.WithoutCancel(ctx))
 			return
-		case docs = <-c.ch:
+		case b = <-c.ch:
 		}
 	merge:
-		for len(docs) < maxCallDocs {
+		for len(b.docs)+len(b.deleted) < maxCallDocs {
 			select {
 			case more := <-c.ch:
-				docs = append(docs, more...)
+				b.docs = append(b.docs, more.docs...)
+				b.deleted = append(b.deleted, more.deleted...)
 			default:
 				break merge
 			}
 		}
-		for _, call := range split(docs) {
+		for _, call := range calls(b) {
 			c.sendWithRetry(ctx, call)
 		}
 	}
@@ -93,16 +100,29 @@ func (c *Client) drain(ctx context.Context) {
 	defer cancel()
 	for {
 		select {
-		case docs := <-c.ch:
-			for _, call := range split(docs) {
-				if err := c.Send(ctx, call); err != nil {
-					c.log.Warn("reindex at shutdown failed; the batch is left to the index catch-up", "docs", len(call), "err", err)
+		case b := <-c.ch:
+			for _, call := range calls(b) {
+				if err := c.Send(ctx, call.docs, call.deleted); err != nil {
+					c.log.Warn("reindex at shutdown failed; the search outbox catches up", "docs", len(call.docs), "err", err)
 				}
 			}
 		default:
 			return
 		}
 	}
+}
+
+// calls cuts a batch into calls within the limits; deletes ride on the first.
+func calls(b batch) []batch {
+	var out []batch
+	for _, docs := range split(b.docs) {
+		out = append(out, batch{docs: docs})
+	}
+	if len(out) == 0 {
+		out = append(out, batch{})
+	}
+	out[0].deleted = b.deleted
+	return out
 }
 
 // split cuts docs into calls within the limits.
@@ -122,10 +142,11 @@ func split(docs []search.Doc) [][]search.Doc {
 	return calls
 }
 
-func (c *Client) sendWithRetry(ctx context.Context, docs []search.Doc) {
+func (c *Client) sendWithRetry(ctx context.Context, b batch) {
+	docs := b.docs
 	wait := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		err := c.Send(ctx, docs)
+		err := c.Send(ctx, b.docs, b.deleted)
 		if err == nil {
 			return
 		}
@@ -150,10 +171,11 @@ func (c *Client) sendWithRetry(ctx context.Context, docs []search.Doc) {
 }
 
 // Send posts one batch and waits for the answer.
-func (c *Client) Send(ctx context.Context, docs []search.Doc) error {
+func (c *Client) Send(ctx context.Context, docs []search.Doc, deleted []search.Key) error {
 	body, err := json.Marshal(struct {
-		Docs []search.Doc `json:"docs"`
-	}{docs})
+		Docs    []search.Doc `json:"docs"`
+		Deleted []search.Key `json:"deleted,omitempty"`
+	}{docs, deleted})
 	if err != nil {
 		return fmt.Errorf("encode reindex batch: %w", err)
 	}

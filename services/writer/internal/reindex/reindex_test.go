@@ -75,7 +75,7 @@ func TestRetriesServerErrorsUntilAccepted(t *testing.T) {
 	api := &fakeAPI{statuses: []int{503, 500}}
 	c, stop := run(t, api)
 	defer stop()
-	c.Enqueue([]search.Doc{{AppID: 1, Chat: 2, Number: 3, Body: "hello", Version: 4}})
+	c.Enqueue([]search.Doc{{AppID: 1, Chat: 2, Number: 3, Body: "hello", Version: 4}}, nil)
 	waitFor(t, "batch accepted after two failures", func() bool {
 		_, docs, _ := api.snapshot()
 		return len(docs) == 1
@@ -95,9 +95,9 @@ func TestRefusedBatchDoesNotBlockTheNext(t *testing.T) {
 	api := &fakeAPI{statuses: []int{401}}
 	c, stop := run(t, api)
 	defer stop()
-	c.Enqueue([]search.Doc{{Number: 1}})
+	c.Enqueue([]search.Doc{{Number: 1}}, nil)
 	waitFor(t, "first batch refused", func() bool { calls, _, _ := api.snapshot(); return calls >= 1 })
-	c.Enqueue([]search.Doc{{Number: 2}})
+	c.Enqueue([]search.Doc{{Number: 2}}, nil)
 	waitFor(t, "second batch accepted", func() bool { _, docs, _ := api.snapshot(); return len(docs) == 1 })
 	calls, docs, _ := api.snapshot()
 	if calls != 2 || docs[0].Number != 2 {

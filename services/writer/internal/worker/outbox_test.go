@@ -101,10 +101,10 @@ func TestApplyQueuesOnlyAppliedMessageWritesForTheIndex(t *testing.T) {
 			reindex:  2, queued: []store.MessageKey{key(1, 1), key(1, 2)}, rows: 3,
 		},
 		{
-			name:     "an update ahead of its create and its chat applies",
+			name:     "an update ahead of its create and its chat is parked, writing nothing",
 			batch:    []queue.Envelope{env("u2", queue.TypeMessageUpdate, 2, 7, 30)},
-			outcomes: []store.Outcome{store.Applied},
-			reindex:  1, queued: []store.MessageKey{key(1, 1), key(1, 2), key(2, 7)}, rows: 4,
+			outcomes: []store.Outcome{store.ParkedNoChat},
+			reindex:  0, queued: []store.MessageKey{key(1, 1), key(1, 2)}, rows: 3,
 		},
 	}
 	for _, s := range steps {

@@ -21,9 +21,10 @@ type Config struct {
 	Block     time.Duration // how long one BLMOVE waits for work
 }
 
-// Reindexer receives the documents of committed messages.
+// Reindexer receives the documents of committed messages and the keys of
+// deleted ones.
 type Reindexer interface {
-	Enqueue(docs []search.Doc) bool
+	Enqueue(docs []search.Doc, deleted []search.Key) bool
 }
 
 // Worker consumes one partition.
@@ -136,6 +137,12 @@ func (w *Worker) step(ctx context.Context) error {
 			return err
 		}
 	}
+	// Parked jobs wait for their parent before the batch is acknowledged, so
+	// a crash in between redelivers them rather than losing them.
+	parked, err := w.park(ctx, res)
+	if err != nil {
+		return err
+	}
 	// Jobs that can never apply are kept on the dead list for inspection.
 	for _, raw := range undecodable {
 		if err := w.q.BuryRaw(ctx, w.consumer.Partition(), raw); err != nil {
@@ -144,18 +151,48 @@ func (w *Worker) step(ctx context.Context) error {
 		w.log.Warn("undecodable job moved to the dead list")
 		failed++
 	}
+	var deadEntries []store.JournalEntry
 	for i, cause := range bad {
 		if err := w.q.Bury(ctx, envs[i], cause); err != nil {
 			return err
 		}
 		w.log.Warn("job dead", "job", envs[i].ID, "type", envs[i].Type, "err", cause)
+		deadEntries = append(deadEntries, apply.JournalEntry(apply.Job{Env: envs[i], Prov: store.Provenance{ReadAt: readAt}}, store.OutcomeDead, cause.Error()))
 		failed++
 	}
-	if err := w.consumer.Ack(ctx, len(res.Jobs), failed); err != nil {
+	if err := w.store.JournalOutside(ctx, deadEntries); err != nil {
+		return err
+	}
+	if err := w.consumer.Ack(ctx, len(res.Jobs)-parked, failed); err != nil {
 		return err
 	}
 	w.observe(ctx, res)
 	return nil
+}
+
+// park sets aside the jobs whose parent row is missing, or buries those that
+// waited too often, and returns how many it parked or buried.
+func (w *Worker) park(ctx context.Context, res apply.Result) (int, error) {
+	n := 0
+	for i, j := range res.Jobs {
+		o := res.Each[i]
+		if !o.Parked() {
+			continue
+		}
+		n++
+		dead, err := w.q.Park(ctx, j.Env, apply.Parent(j.Env, o), time.Now())
+		if err != nil {
+			return n, err
+		}
+		if dead {
+			entry := apply.JournalEntry(j, store.OutcomeDead, "parent never arrived: "+apply.Detail(j.Env.Type, o))
+			if err := w.store.JournalOutside(ctx, []store.JournalEntry{entry}); err != nil {
+				return n, err
+			}
+			w.log.Warn("job dead: its parent never arrived", "job", j.Env.ID, "type", j.Env.Type)
+		}
+	}
+	return n, nil
 }
 
 // applyOneByOne applies each job in its own transaction; a job that fails
@@ -184,29 +221,47 @@ func (w *Worker) applyOneByOne(ctx context.Context, jobs []apply.Job, batchErr e
 			total.Outcomes[o] += n
 		}
 		total.Effects.Reindex = append(total.Effects.Reindex, res.Effects.Reindex...)
-		total.Effects.ChatsAhead += res.Effects.ChatsAhead
+		total.Effects.Deleted = append(total.Effects.Deleted, res.Effects.Deleted...)
+		total.Effects.Created = append(total.Effects.Created, res.Effects.Created...)
 	}
 	return total, failed, nil
 }
 
-// observe runs after commit: logs each job under its trace id and reindexes.
+// observe runs after commit: sends waiting events of the parents this batch
+// created back to be applied, logs each job under its trace id, counts the
+// out-of-order cases, and reindexes.
 func (w *Worker) observe(ctx context.Context, res apply.Result) {
-	if w.log.Enabled(ctx, slog.LevelDebug) {
-		for i, j := range res.Jobs {
+	if len(res.Effects.Created) > 0 {
+		if n, err := w.q.Unpark(ctx, w.consumer.Partition(), res.Effects.Created); err != nil {
+			w.log.Warn("unpark; the parked jobs retry after their backoff", "err", err)
+		} else if n > 0 {
+			w.log.Debug("unparked jobs whose parent committed", "jobs", n)
+		}
+	}
+	kinds := map[string]int{}
+	for i, j := range res.Jobs {
+		if k := apply.Detail(j.Env.Type, res.Each[i]); k != "" {
+			kinds[k]++
+		}
+		if w.log.Enabled(ctx, slog.LevelDebug) {
 			w.log.DebugContext(telemetry.WithTrace(ctx, j.Env.Trace), "job applied", "job", j.Env.ID, "type", j.Env.Type,
-				"chat", j.Env.Chat, "message", j.Env.Message, "outcome", res.Each[i].String(),
+				"chat", j.Env.Chat, "message", j.Env.Message, "outcome", res.Each[i].String(), "detail", apply.Detail(j.Env.Type, res.Each[i]),
 				"lag_ms", time.Since(j.Env.AcceptedAt()).Milliseconds())
 		}
 	}
 	w.log.Debug("batch committed", "jobs", len(res.Jobs), "applied", res.Outcomes[store.Applied],
-		"duplicate", res.Outcomes[store.Duplicate], "stale", res.Outcomes[store.Stale], "chats_ahead", res.Effects.ChatsAhead)
-	if len(res.Effects.Reindex) == 0 {
-		return
+		"duplicate", res.Outcomes[store.Duplicate], "stale", res.Outcomes[store.Stale]+res.Outcomes[store.StaleDeleted],
+		"parked", res.Outcomes[store.ParkedNoChat]+res.Outcomes[store.ParkedNoMessage], "out_of_order", kinds)
+	var deleted []search.Key
+	for _, k := range res.Effects.Deleted {
+		deleted = append(deleted, search.Key{AppID: k.AppID, Chat: k.Chat, Number: k.Number})
 	}
-	docs, err := w.store.SearchDocs(ctx, res.Effects.Reindex)
-	if err != nil {
-		w.log.Warn("read messages for reindex", "err", err)
-		return
+	var docs []search.Doc
+	if len(res.Effects.Reindex) > 0 {
+		var err error
+		if docs, err = w.store.SearchDocs(ctx, res.Effects.Reindex); err != nil {
+			w.log.Warn("read messages for reindex; the search outbox catches up", "err", err)
+		}
 	}
-	w.reindex.Enqueue(docs)
+	w.reindex.Enqueue(docs, deleted)
 }

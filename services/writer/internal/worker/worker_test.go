@@ -23,7 +23,7 @@ type docSink struct {
 	docs map[search.Key]search.Doc
 }
 
-func (s *docSink) Enqueue(docs []search.Doc) bool {
+func (s *docSink) Enqueue(docs []search.Doc, deleted []search.Key) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, d := range docs {
