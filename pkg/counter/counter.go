@@ -87,6 +87,7 @@ local chats = redis.call('GET', KEYS[1])
 if not chats then return -1 end
 local c = tonumber(ARGV[1])
 if c < 1 or c > tonumber(chats) then return -2 end
+if redis.call('SISMEMBER', KEYS[5], ARGV[1]) == 1 then return -2 end
 if redis.call('EXISTS', KEYS[2]) == 0 then
   local seeded = redis.call('GET', KEYS[4])
   if not seeded or c <= tonumber(seeded) then return -3 end
@@ -101,7 +102,8 @@ func (c *Counter) CreateMessage(ctx context.Context, e queue.Envelope) (int64, e
 	if err != nil {
 		return 0, err
 	}
-	keys := []string{c.keys.ChatCounter(e.App), c.keys.MessageCounter(e.App, e.Chat), c.keys.Pending(c.keys.Partition(e.App)), c.keys.ChatsSeeded(e.App)}
+	keys := []string{c.keys.ChatCounter(e.App), c.keys.MessageCounter(e.App, e.Chat), c.keys.Pending(c.keys.Partition(e.App)),
+		c.keys.ChatsSeeded(e.App), c.keys.ChatsDeleted(e.App)}
 	n, err := createMessageScript.Run(ctx, c.rdb, keys, e.Chat, prefix, suffix).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("assign message number: %w: %w", chat.ErrUnavailable, err)
@@ -109,32 +111,85 @@ func (c *Counter) CreateMessage(ctx context.Context, e queue.Envelope) (int64, e
 	return result(n, e)
 }
 
+// enqueueMessageJobScript checks that the chat and message were handed out
+// and not deleted, pushes the job, and for a delete (ARGV[4] = "1") records
+// the tombstone in the same step.
 var enqueueMessageJobScript = redis.NewScript(`
 local chats = redis.call('GET', KEYS[1])
 if not chats then return -1 end
 local c = tonumber(ARGV[1])
 if c < 1 or c > tonumber(chats) then return -2 end
+if redis.call('SISMEMBER', KEYS[4], ARGV[1]) == 1 then return -2 end
 local msgs = redis.call('GET', KEYS[2])
 if not msgs then return -3 end
 local m = tonumber(ARGV[2])
 if m < 1 or m > tonumber(msgs) then return -4 end
+if redis.call('SISMEMBER', KEYS[5], ARGV[2]) == 1 then return -4 end
+if ARGV[4] == '1' then redis.call('SADD', KEYS[5], ARGV[2]) end
 redis.call('LPUSH', KEYS[3], ARGV[3])
 return 0`)
 
 // EnqueueMessageJob checks that message e.Message of chat e.Chat was handed
-// out and enqueues e (an update) in the same step.
+// out and is not deleted, and enqueues e (an update or a delete) in the same
+// step. A delete also records the message's tombstone, so later changes are
+// refused at once.
 func (c *Counter) EnqueueMessageJob(ctx context.Context, e queue.Envelope) error {
 	raw, err := e.Encode()
 	if err != nil {
 		return err
 	}
-	keys := []string{c.keys.ChatCounter(e.App), c.keys.MessageCounter(e.App, e.Chat), c.keys.Pending(c.keys.Partition(e.App))}
-	n, err := enqueueMessageJobScript.Run(ctx, c.rdb, keys, e.Chat, e.Message, raw).Int64()
+	keys := []string{c.keys.ChatCounter(e.App), c.keys.MessageCounter(e.App, e.Chat), c.keys.Pending(c.keys.Partition(e.App)),
+		c.keys.ChatsDeleted(e.App), c.keys.MessagesDeleted(e.App, e.Chat)}
+	del := "0"
+	if e.Type == queue.TypeMessageDelete {
+		del = "1"
+	}
+	n, err := enqueueMessageJobScript.Run(ctx, c.rdb, keys, e.Chat, e.Message, raw, del).Int64()
 	if err != nil {
 		return fmt.Errorf("enqueue %s: %w: %w", e.Type, chat.ErrUnavailable, err)
 	}
 	_, err = result(n, e)
 	return err
+}
+
+var deleteChatScript = redis.NewScript(`
+local chats = redis.call('GET', KEYS[1])
+if not chats then return -1 end
+local c = tonumber(ARGV[1])
+if c < 1 or c > tonumber(chats) then return -2 end
+if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return -2 end
+redis.call('LPUSH', KEYS[3], ARGV[2])
+return 0`)
+
+// DeleteChat checks that chat e.Chat was handed out and is not deleted yet,
+// records its tombstone (new messages and changes are refused from now on)
+// and enqueues e, in one step.
+func (c *Counter) DeleteChat(ctx context.Context, e queue.Envelope) error {
+	raw, err := e.Encode()
+	if err != nil {
+		return err
+	}
+	keys := []string{c.keys.ChatCounter(e.App), c.keys.ChatsDeleted(e.App), c.keys.Pending(c.keys.Partition(e.App))}
+	n, err := deleteChatScript.Run(ctx, c.rdb, keys, e.Chat, raw).Int64()
+	if err != nil {
+		return fmt.Errorf("enqueue %s: %w: %w", e.Type, chat.ErrUnavailable, err)
+	}
+	_, err = result(n, e)
+	return err
+}
+
+// Deleted reports whether a chat, or a message of it when message > 0, has a
+// tombstone.
+func (c *Counter) Deleted(ctx context.Context, app string, chatNumber, message int64) (bool, error) {
+	key, member := c.keys.ChatsDeleted(app), chatNumber
+	if message > 0 {
+		key, member = c.keys.MessagesDeleted(app, chatNumber), message
+	}
+	ok, err := c.rdb.SIsMember(ctx, key, member).Result()
+	if err != nil {
+		return false, fmt.Errorf("read tombstone: %w: %w", chat.ErrUnavailable, err)
+	}
+	return ok, nil
 }
 
 // result turns a script's reply into a number or the error it stands for.

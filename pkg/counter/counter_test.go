@@ -392,3 +392,80 @@ func TestNewChatsNeedNoSeeding(t *testing.T) {
 	_, err = e.c.CreateMessage(ctx, e.messageJob(3, "hi"))
 	assertSeedError(t, err, 3)
 }
+
+func TestDeletesLeaveTombstones(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	e.seedApp(t, 0)
+	for range 2 {
+		if _, err := e.c.CreateChat(ctx, e.chatJob("")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		if _, err := e.c.CreateMessage(ctx, e.messageJob(1, "hi")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	job := func(typ string, chatN, msg int64) queue.Envelope {
+		j := e.messageJob(chatN, "x")
+		j.Type, j.Message = typ, msg
+		return j
+	}
+	if err := e.c.EnqueueMessageJob(ctx, job(queue.TypeMessageDelete, 1, 2)); err != nil {
+		t.Fatalf("delete message 2: %v", err)
+	}
+	tests := []struct {
+		name string
+		err  error
+	}{
+		{"update a deleted message", e.c.EnqueueMessageJob(ctx, job(queue.TypeMessageUpdate, 1, 2))},
+		{"delete it again", e.c.EnqueueMessageJob(ctx, job(queue.TypeMessageDelete, 1, 2))},
+	}
+	if err := e.c.DeleteChat(ctx, job(queue.TypeChatDelete, 1, 0)); err != nil {
+		t.Fatalf("delete chat 1: %v", err)
+	}
+	_, createErr := e.c.CreateMessage(ctx, e.messageJob(1, "after"))
+	tests = append(tests,
+		struct {
+			name string
+			err  error
+		}{"post to a deleted chat", createErr},
+		struct {
+			name string
+			err  error
+		}{"update in a deleted chat", e.c.EnqueueMessageJob(ctx, job(queue.TypeMessageUpdate, 1, 1))},
+		struct {
+			name string
+			err  error
+		}{"delete the chat again", e.c.DeleteChat(ctx, job(queue.TypeChatDelete, 1, 0))},
+	)
+	for _, tt := range tests {
+		if !errors.Is(tt.err, chat.ErrNotFound) {
+			t.Errorf("%s: got %v, want not found", tt.name, tt.err)
+		}
+	}
+	if gone, err := e.c.Deleted(ctx, e.app, 1, 0); err != nil || !gone {
+		t.Errorf("chat 1 tombstone: got %v, %v; want true", gone, err)
+	}
+	if gone, _ := e.c.Deleted(ctx, e.app, 2, 0); gone {
+		t.Errorf("chat 2 tombstone: got true, want false")
+	}
+	if n, err := e.c.CreateMessage(ctx, e.messageJob(2, "still open")); err != nil || n != 1 {
+		t.Errorf("post to chat 2: got %d, %v; want 1", n, err)
+	}
+	// Numbers are never reused: the next chat is 3.
+	if n, err := e.c.CreateChat(ctx, e.chatJob("")); err != nil || n != 3 {
+		t.Errorf("next chat after a delete: got %d, %v; want 3", n, err)
+	}
+	jobs := e.pending(t)
+	deletes := 0
+	for _, j := range jobs {
+		if j.Type == queue.TypeMessageDelete || j.Type == queue.TypeChatDelete {
+			deletes++
+		}
+	}
+	if deletes != 2 {
+		t.Errorf("queued deletes: got %d, want 2 (refused ones are not queued)", deletes)
+	}
+}

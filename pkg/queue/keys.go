@@ -54,6 +54,18 @@ func (k Keys) ChatsSeeded(app string) string {
 	return k.base(k.Partition(app)) + "app:" + app + ":chats:seeded"
 }
 
+// ChatsDeleted is the set of an application's deleted chat numbers: the api
+// refuses new messages and changes for them at once, before the writer has
+// applied the delete.
+func (k Keys) ChatsDeleted(app string) string {
+	return k.base(k.Partition(app)) + "app:" + app + ":chats:deleted"
+}
+
+// MessagesDeleted is the set of a chat's deleted message numbers.
+func (k Keys) MessagesDeleted(app string, chat int64) string {
+	return k.base(k.Partition(app)) + "app:" + app + ":chat:" + strconv.FormatInt(chat, 10) + ":deleted"
+}
+
 // MessageCounter holds the highest message number handed out for a chat.
 func (k Keys) MessageCounter(app string, chat int64) string {
 	return k.base(k.Partition(app)) + "app:" + app + ":chat:" + strconv.FormatInt(chat, 10) + ":messages"

@@ -100,13 +100,14 @@ func (w MessageWrite) Key() MessageKey {
 // Tx is one writer transaction. It runs at READ COMMITTED so optimistic
 // lock_version retries see the row a concurrent writer committed.
 type Tx struct {
-	db *gorm.DB
+	db       *gorm.DB
+	rowLocks bool
 }
 
 // InTx runs fn in one transaction and commits if it returns nil.
 func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	err := s.db.WithContext(ctx).Transaction(func(db *gorm.DB) error {
-		return fn(&Tx{db: db})
+		return fn(&Tx{db: db, rowLocks: s.rowLocks})
 	}, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 	if err != nil {
 		return wrap("writer transaction", err)
@@ -380,11 +381,21 @@ func (tx *Tx) messageStates(ctx context.Context, keys []msgID) (map[msgID]messag
 // which parent is missing when there is no row.
 func (tx *Tx) findMessage(ctx context.Context, w MessageWrite) (messageState, Outcome, bool, error) {
 	var rows []messageState
-	err := tx.db.WithContext(ctx).Raw(`SELECT m.id, m.chat_id, m.number, m.last_event_id, m.event_time, m.lock_version, m.deleted_at
-FROM messages m JOIN chats c ON c.id = m.chat_id WHERE c.application_id = ? AND c.number = ? AND m.number = ?`,
-		w.AppID, w.Chat, w.Number).Scan(&rows).Error
+	q := `SELECT m.id, m.chat_id, m.number, m.last_event_id, m.event_time, m.lock_version, m.deleted_at
+FROM messages m JOIN chats c ON c.id = m.chat_id WHERE c.application_id = ? AND c.number = ? AND m.number = ?`
+	err := tx.db.WithContext(ctx).Raw(q, w.AppID, w.Chat, w.Number).Scan(&rows).Error
 	if err != nil {
 		return messageState{}, 0, false, wrap("read message", err)
+	}
+	if len(rows) == 1 && tx.rowLocks {
+		// Lock this message's row only (not its chat) until the transaction ends.
+		id := rows[0].ID
+		rows = rows[:0]
+		err := tx.db.WithContext(ctx).Raw(`SELECT id, chat_id, number, last_event_id, event_time, lock_version, deleted_at
+FROM messages WHERE id = ? FOR UPDATE`, id).Scan(&rows).Error
+		if err != nil {
+			return messageState{}, 0, false, wrap("lock message", err)
+		}
 	}
 	if len(rows) == 1 {
 		return rows[0], 0, true, nil

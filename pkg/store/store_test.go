@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -302,5 +303,51 @@ func TestLargeBatchesAreSplit(t *testing.T) {
 	msgs, total, err := s.Messages(ctx, app.ID, 1, chat.Page{Page: 3, PerPage: 100})
 	if err != nil || total != 300 || len(msgs) != 100 || msgs[99].Body != body {
 		t.Fatalf("read back: got total %d, %d messages, %v; want 300 intact", total, len(msgs), err)
+	}
+}
+
+func TestConcurrentUpdatesNewestWins(t *testing.T) {
+	for _, rowLocks := range []bool{false, true} {
+		t.Run(fmt.Sprintf("row locks %v", rowLocks), func(t *testing.T) {
+			ctx := context.Background()
+			s, err := store.Open(ctx, store.Config{DSN: testenv.MySQLDSN(t), RowLocks: rowLocks})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			app, err := s.CreateApplication(ctx, "hot", t0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			create := store.MessageWrite{AppID: app.ID, Chat: 1, Number: 1, Body: "v0", Prov: prov("c", 0)}
+			if err := s.InTx(ctx, func(tx *store.Tx) error {
+				if _, err := tx.CreateChats(ctx, chatsFor([]store.MessageWrite{create})); err != nil {
+					return err
+				}
+				_, err := tx.UpsertMessages(ctx, []store.MessageWrite{create})
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			errs := make(chan error, 40)
+			for i := 1; i <= 40; i++ {
+				wg.Go(func() {
+					w := store.MessageWrite{AppID: app.ID, Chat: 1, Number: 1, Body: fmt.Sprint("v", i), Prov: prov(fmt.Sprintf("u%02d", i), time.Duration(i))}
+					errs <- s.InTx(ctx, func(tx *store.Tx) error { _, err := tx.UpdateMessage(ctx, w); return err })
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Errorf("update: %v", err)
+				}
+			}
+			m, err := s.Message(ctx, app.ID, 1, 1)
+			if err != nil || m.Body != "v40" {
+				t.Errorf("body after 40 concurrent updates: got %q, %v; want the newest, v40", m.Body, err)
+			}
+		})
 	}
 }

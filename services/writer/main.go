@@ -48,6 +48,7 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 	apiURL := env.String("API_URL", "http://127.0.0.1:8080")
 	internalToken := env.Required("INTERNAL_TOKEN", "the secret presented to the api's /internal/reindex")
 	wcfg := worker.Config{BatchSize: env.Int("WRITER_BATCH_SIZE", 500), Block: env.Duration("WRITER_BLOCK", 2*time.Second)}
+	common.Store.RowLocks = env.String("WRITER_ROW_LOCKS", "false") == "true"
 	if err := env.Err(); err != nil {
 		return err
 	}

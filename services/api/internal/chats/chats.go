@@ -201,3 +201,33 @@ func (s *Service) withSeeding(ctx context.Context, token string, step func() (in
 	}
 	return 0, fmt.Errorf("seed counters: still missing: %w", chat.ErrUnavailable)
 }
+
+// DeleteMessage queues the deletion of a message. From now on the api refuses
+// changes to it; the writer removes it from reads, counts and search.
+func (s *Service) DeleteMessage(ctx context.Context, token string, chatNumber, number int64, trace string) (Accepted, error) {
+	if !chat.ValidToken(token) {
+		return Accepted{}, chat.NotFound("application")
+	}
+	e := s.envelope(queue.TypeMessageDelete, token, trace)
+	e.Chat, e.Message = chatNumber, number
+	_, err := s.withSeeding(ctx, token, func() (int64, error) { return 0, s.counter.EnqueueMessageJob(ctx, e) })
+	if err != nil {
+		return Accepted{}, err
+	}
+	return Accepted{Number: number, AcceptedAt: e.AcceptedAt()}, nil
+}
+
+// DeleteChat queues the deletion of a chat and its messages. New messages
+// and changes to it are refused from now on; its number is never reused.
+func (s *Service) DeleteChat(ctx context.Context, token string, chatNumber int64, trace string) (Accepted, error) {
+	if !chat.ValidToken(token) {
+		return Accepted{}, chat.NotFound("application")
+	}
+	e := s.envelope(queue.TypeChatDelete, token, trace)
+	e.Chat = chatNumber
+	_, err := s.withSeeding(ctx, token, func() (int64, error) { return 0, s.counter.DeleteChat(ctx, e) })
+	if err != nil {
+		return Accepted{}, err
+	}
+	return Accepted{Number: chatNumber, AcceptedAt: e.AcceptedAt()}, nil
+}

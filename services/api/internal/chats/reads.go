@@ -52,6 +52,11 @@ func (s *Service) Chat(ctx context.Context, token string, number int64) (ChatVie
 	if !ok {
 		return ChatView{}, chat.NotFound("chat")
 	}
+	if gone, err := s.counter.Deleted(ctx, chat.TokenDigest(token), number, 0); err != nil {
+		return ChatView{}, err
+	} else if gone {
+		return ChatView{}, chat.NotFound("chat")
+	}
 	return ChatView{Chat: chat.Chat{Number: number}, Pending: true}, nil
 }
 
@@ -109,6 +114,14 @@ func (s *Service) Message(ctx context.Context, token string, chatNumber, number 
 	}
 	if chatNumber > chats || number > msgs {
 		return MessageView{}, chat.NotFound("message")
+	}
+	// Deleted before the writer wrote it: gone, not pending.
+	for _, m := range []int64{0, number} {
+		if gone, err := s.counter.Deleted(ctx, chat.TokenDigest(token), chatNumber, m); err != nil {
+			return MessageView{}, err
+		} else if gone {
+			return MessageView{}, chat.NotFound("message")
+		}
 	}
 	return MessageView{Message: chat.Message{ChatNumber: chatNumber, Number: number}, Pending: true}, nil
 }

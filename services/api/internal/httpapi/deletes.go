@@ -1,0 +1,68 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+)
+
+// DeleteResponse acknowledges a queued delete.
+type DeleteResponse struct {
+	Number int64  `json:"number" example:"3"`
+	Status string `json:"status" example:"deleting"`
+}
+
+// deleteChat godoc
+//
+//	@Summary		Delete a chat and its messages
+//	@Description	Queued like a create: the answer is 202 at once. From then on the chat's messages cannot be posted, changed or deleted (404); once the writer has applied it, the chat and its messages are gone from reads and search, and counts drop at the next sync. Numbers are never reused.
+//	@Tags			chats
+//	@Produce		json
+//	@Param			token	path		string	true	"application token"
+//	@Param			number	path		int		true	"chat number"
+//	@Success		202		{object}	DeleteResponse
+//	@Failure		400		{object}	ErrorResponse	"number is not a positive integer"
+//	@Failure		404		{object}	ErrorResponse	"unknown token or chat, or already deleted"
+//	@Failure		503		{object}	ErrorResponse	"Redis unavailable"
+//	@Router			/applications/{token}/chats/{number} [delete]
+func (h *handlers) deleteChat(c *gin.Context) {
+	n, ok := pathNumber(c, "number", "chat")
+	if !ok {
+		return
+	}
+	if _, err := h.svc.DeleteChat(c, c.Param("token"), n, traceID(c)); err != nil {
+		h.respondErr(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, DeleteResponse{Number: n, Status: "deleting"})
+}
+
+// deleteMessage godoc
+//
+//	@Summary		Delete a message
+//	@Description	Queued like a create: the answer is 202 at once, and later changes to the message are refused (404). Once the writer has applied it, the message is gone from reads and search, and counts drop at the next sync. Numbers are never reused.
+//	@Tags			messages
+//	@Produce		json
+//	@Param			token	path		string	true	"application token"
+//	@Param			number	path		int		true	"chat number"
+//	@Param			message	path		int		true	"message number"
+//	@Success		202		{object}	DeleteResponse
+//	@Failure		400		{object}	ErrorResponse	"number is not a positive integer"
+//	@Failure		404		{object}	ErrorResponse	"unknown token, chat or message, or already deleted"
+//	@Failure		503		{object}	ErrorResponse	"Redis unavailable"
+//	@Router			/applications/{token}/chats/{number}/messages/{message} [delete]
+func (h *handlers) deleteMessage(c *gin.Context) {
+	chatN, ok := pathNumber(c, "number", "chat")
+	if !ok {
+		return
+	}
+	n, ok := pathNumber(c, "message", "message")
+	if !ok {
+		return
+	}
+	if _, err := h.svc.DeleteMessage(c, c.Param("token"), chatN, n, traceID(c)); err != nil {
+		h.respondErr(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, DeleteResponse{Number: n, Status: "deleting"})
+}
