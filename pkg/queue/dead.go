@@ -1,9 +1,365 @@
 package queue
 
-import "context"
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrNotReplayable is returned when a dead job does not decode: there is no
+// envelope to give back to a writer. Inspect it and discard it.
+var ErrNotReplayable = errors.New("the dead job does not decode as a job envelope, so it cannot be replayed; inspect and discard it")
+
+// ErrPartition is returned for a partition outside 0..Partitions()-1 (or -1
+// where "every partition" is allowed).
+var ErrPartition = errors.New("no such queue partition")
+
+// deadChunk is how many dead jobs one LRANGE reads while scanning.
+const deadChunk = 500
+
+// DeadJob is one job in a dead list.
+type DeadJob struct {
+	// Partition is the partition whose dead list holds the job.
+	Partition int
+	// Raw is the job exactly as it is stored.
+	Raw string
+	// Envelope is the decoded job; zero when Decoded is false.
+	Envelope Envelope
+	// Decoded reports whether Raw is a valid envelope.
+	Decoded bool
+	// ID names the job for ReplayDead and DiscardDead: the event id, or for
+	// a job that does not decode "raw-" and a digest of its content.
+	ID string
+}
+
+// newDeadJob decodes a stored dead job.
+func newDeadJob(p int, raw string) DeadJob {
+	j := DeadJob{Partition: p, Raw: raw}
+	if e, err := Decode(raw); err == nil {
+		j.Envelope, j.Decoded, j.ID = e, true, e.ID
+		return j
+	}
+	sum := sha256.Sum256([]byte(raw))
+	j.ID = "raw-" + hex.EncodeToString(sum[:8])
+	return j
+}
 
 // BuryRaw moves a job that does not even decode to partition p's dead list
 // exactly as it was queued, so it can be inspected.
 func (q *Queue) BuryRaw(ctx context.Context, p int, raw string) error {
 	return q.bury(ctx, p, raw)
+}
+
+// deadPartitions returns the partitions that partition names: one, or all
+// for -1.
+func (q *Queue) deadPartitions(partition int) ([]int, error) {
+	n := q.keys.Partitions()
+	if partition == -1 {
+		all := make([]int, n)
+		for i := range all {
+			all[i] = i
+		}
+		return all, nil
+	}
+	if partition < 0 || partition >= n {
+		return nil, fmt.Errorf("partition %d (there are %d, numbered from 0): %w", partition, n, ErrPartition)
+	}
+	return []int{partition}, nil
+}
+
+// Dead lists dead jobs of one partition, or of all for partition -1, newest
+// first, skipping offset jobs and returning at most limit, with the total.
+// A limit of 0 only counts them.
+//
+// Each partition's list is in burial order. Across partitions the lists are
+// interleaved by rank: the newest job of every partition (in partition
+// order), then the second newest of each, and so on. Jobs are spread over
+// partitions by a hash, so the first page shows the latest failures of the
+// whole queue without reading every list. The lists may change between
+// pages; a listing is a view, not a snapshot.
+func (q *Queue) Dead(ctx context.Context, partition, offset, limit int) ([]DeadJob, int64, error) {
+	parts, err := q.deadPartitions(partition)
+	if err != nil {
+		return nil, 0, err
+	}
+	lens := make([]int64, len(parts))
+	pipe := q.rdb.Pipeline()
+	cmds := make([]*redis.IntCmd, len(parts))
+	for i, p := range parts {
+		cmds[i] = pipe.LLen(ctx, q.keys.Dead(p))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, 0, fmt.Errorf("count dead jobs: %w", err)
+	}
+	var total int64
+	for i, c := range cmds {
+		lens[i] = c.Val()
+		total += lens[i]
+	}
+	if offset < 0 {
+		offset = 0
+	}
+	if limit <= 0 || int64(offset) >= total {
+		return []DeadJob{}, total, nil
+	}
+
+	// The first rank row that holds position offset, and how many jobs of
+	// that row come before it.
+	rank := firstRank(lens, int64(offset))
+	skip := int64(offset) - countBelow(lens, rank)
+	// Every row below the longest list holds at least one job, so skip+limit
+	// rows are enough.
+	last := rank + skip + int64(limit) - 1
+	pipe = q.rdb.Pipeline()
+	rows := make([]*redis.StringSliceCmd, len(parts))
+	for i, p := range parts {
+		if lens[i] > rank {
+			rows[i] = pipe.LRange(ctx, q.keys.Dead(p), rank, last)
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, 0, fmt.Errorf("read dead jobs: %w", err)
+	}
+	out := make([]DeadJob, 0, min(int64(limit), total-int64(offset)))
+	for r := int64(0); r <= last-rank && len(out) < limit; r++ {
+		for i, p := range parts {
+			if rows[i] == nil || r >= int64(len(rows[i].Val())) {
+				continue
+			}
+			if skip > 0 {
+				skip--
+				continue
+			}
+			out = append(out, newDeadJob(p, rows[i].Val()[r]))
+			if len(out) == limit {
+				break
+			}
+		}
+	}
+	return out, total, nil
+}
+
+// countBelow is how many jobs rank rows 0..rank-1 hold.
+func countBelow(lens []int64, rank int64) int64 {
+	var n int64
+	for _, l := range lens {
+		n += min(l, rank)
+	}
+	return n
+}
+
+// firstRank is the largest rank whose rows below it hold at most offset jobs:
+// the row where position offset lies. offset must be below the total.
+func firstRank(lens []int64, offset int64) int64 {
+	lo, hi := int64(0), int64(0)
+	for _, l := range lens {
+		hi = max(hi, l)
+	}
+	for lo < hi {
+		mid := lo + (hi-lo+1)/2
+		if countBelow(lens, mid) <= offset {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return lo
+}
+
+// findDead scans the dead lists for the job named id, newest first, and
+// returns it; ok is false when no dead job has that id.
+func (q *Queue) findDead(ctx context.Context, id string) (job DeadJob, ok bool, err error) {
+	for p := 0; p < q.keys.Partitions(); p++ {
+		for start := int64(0); ; start += deadChunk {
+			raws, err := q.rdb.LRange(ctx, q.keys.Dead(p), start, start+deadChunk-1).Result()
+			if err != nil {
+				return DeadJob{}, false, fmt.Errorf("scan dead jobs of partition %d: %w", p, err)
+			}
+			for _, raw := range raws {
+				if j := newDeadJob(p, raw); j.ID == id {
+					return j, true, nil
+				}
+			}
+			if len(raws) < deadChunk {
+				break
+			}
+		}
+	}
+	return DeadJob{}, false, nil
+}
+
+// moveDeadScript removes each ARGV pair's first element (the job as stored)
+// from the dead list and, only if it was still there, pushes the second (the
+// job to replay; empty to discard) to the consuming end of the pending list
+// and counts it in the stats field ARGV[1]. So two concurrent replays of the
+// same job never queue it twice. It returns how many jobs it removed.
+var moveDeadScript = redis.NewScript(`
+local moved = 0
+for i = 2, #ARGV, 2 do
+  if redis.call('LREM', KEYS[1], 1, ARGV[i]) > 0 then
+    if ARGV[i + 1] ~= '' then redis.call('RPUSH', KEYS[2], ARGV[i + 1]) end
+    moved = moved + 1
+  end
+end
+if moved > 0 then redis.call('HINCRBY', KEYS[3], ARGV[1], moved) end
+return moved`)
+
+// moveDead runs moveDeadScript on partition p for pairs of (stored, replay).
+func (q *Queue) moveDead(ctx context.Context, p int, field string, pairs []string) (int, error) {
+	keys := []string{q.keys.Dead(p), q.keys.Pending(p), q.keys.Stats(p)}
+	n, err := moveDeadScript.Run(ctx, q.rdb, keys, append([]any{field}, toAny(pairs)...)...).Int()
+	if err != nil {
+		return 0, fmt.Errorf("move dead jobs of partition %d: %w", p, err)
+	}
+	return n, nil
+}
+
+func toAny(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
+}
+
+// replayable returns the job to queue again for a dead job: a fresh start,
+// with its attempts reset and the last error cleared.
+func replayable(j DeadJob) (string, error) {
+	if !j.Decoded {
+		return "", fmt.Errorf("replay dead job %s: %w", j.ID, ErrNotReplayable)
+	}
+	e := j.Envelope
+	e.Attempt, e.Error = 0, ""
+	return e.Encode()
+}
+
+// ReplayDead moves the dead job named id back to the consuming end of its
+// partition's pending list with its attempts reset, so the writer's next
+// attempt starts afresh. It reports false when no dead job has that id
+// (including when a concurrent replay or discard took it first), and
+// ErrNotReplayable for a job that does not decode. If several dead jobs share
+// the id, the newest moves.
+func (q *Queue) ReplayDead(ctx context.Context, id string) (bool, error) {
+	j, ok, err := q.findDead(ctx, id)
+	if err != nil || !ok {
+		return false, err
+	}
+	raw, err := replayable(j)
+	if err != nil {
+		return false, err
+	}
+	n, err := q.moveDead(ctx, j.Partition, "replayed", []string{j.Raw, raw})
+	if err != nil {
+		return false, fmt.Errorf("replay dead job %s: %w", id, err)
+	}
+	return n == 1, nil
+}
+
+// DiscardDead deletes the dead job named id. It reports false when no dead
+// job has that id. Jobs that do not decode can be discarded too.
+func (q *Queue) DiscardDead(ctx context.Context, id string) (bool, error) {
+	j, ok, err := q.findDead(ctx, id)
+	if err != nil || !ok {
+		return false, err
+	}
+	n, err := q.moveDead(ctx, j.Partition, "discarded", []string{j.Raw, ""})
+	if err != nil {
+		return false, fmt.Errorf("discard dead job %s: %w", id, err)
+	}
+	return n == 1, nil
+}
+
+// ReplayAllDead replays every dead job that decodes, of one partition or of
+// all for -1, and returns how many it queued again. Jobs that do not decode
+// stay in the dead list. Within a partition the oldest dead job is taken
+// first. It looks at as many jobs as the list held when it started, so jobs
+// that die again while it runs are not replayed twice.
+func (q *Queue) ReplayAllDead(ctx context.Context, partition int) (int, error) {
+	parts, err := q.deadPartitions(partition)
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, p := range parts {
+		n, err := q.replayPartition(ctx, p)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// replayPartition replays partition p's decodable dead jobs, a chunk per
+// script run. It walks the list from the newest end: each job is pushed to
+// the consuming end, so the oldest, pushed last, is taken first.
+func (q *Queue) replayPartition(ctx context.Context, p int) (int, error) {
+	size, err := q.rdb.LLen(ctx, q.keys.Dead(p)).Result()
+	if err != nil {
+		return 0, fmt.Errorf("count dead jobs of partition %d: %w", p, err)
+	}
+	moved := 0
+	// start skips the jobs kept (those that do not decode); replayed ones
+	// leave the list, so the next chunk begins where this one's kept end.
+	var start, seen int64
+	for seen < size {
+		raws, err := q.rdb.LRange(ctx, q.keys.Dead(p), start, start+min(deadChunk, size-seen)-1).Result()
+		if err != nil {
+			return moved, fmt.Errorf("read dead jobs of partition %d: %w", p, err)
+		}
+		if len(raws) == 0 {
+			break
+		}
+		seen += int64(len(raws))
+		pairs := make([]string, 0, 2*len(raws))
+		for _, raw := range raws {
+			j := newDeadJob(p, raw)
+			again, err := replayable(j)
+			if err != nil {
+				start++
+				continue
+			}
+			pairs = append(pairs, raw, again)
+		}
+		if len(pairs) == 0 {
+			continue
+		}
+		n, err := q.moveDead(ctx, p, "replayed", pairs)
+		moved += n
+		if err != nil {
+			return moved, fmt.Errorf("replay dead jobs: %w", err)
+		}
+	}
+	return moved, nil
+}
+
+// discardAllScript empties a dead list and counts what it removed.
+var discardAllScript = redis.NewScript(`
+local n = redis.call('LLEN', KEYS[1])
+if n > 0 then
+  redis.call('DEL', KEYS[1])
+  redis.call('HINCRBY', KEYS[2], 'discarded', n)
+end
+return n`)
+
+// DiscardAllDead deletes every dead job of one partition, or of all for -1,
+// whether it decodes or not, and returns how many it deleted.
+func (q *Queue) DiscardAllDead(ctx context.Context, partition int) (int, error) {
+	parts, err := q.deadPartitions(partition)
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, p := range parts {
+		n, err := discardAllScript.Run(ctx, q.rdb, []string{q.keys.Dead(p), q.keys.Stats(p)}).Int()
+		if err != nil {
+			return total, fmt.Errorf("discard dead jobs of partition %d: %w", p, err)
+		}
+		total += n
+	}
+	return total, nil
 }

@@ -351,3 +351,24 @@ func TestConcurrentUpdatesNewestWins(t *testing.T) {
 		})
 	}
 }
+
+func TestJournalWriteAndPurge(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	body := "hello"
+	old := store.JournalEntry{EventID: "e-old", Type: "message.create", AppID: 1, Chat: 1, Message: 1, Body: &body,
+		EventTime: t0, ReadAt: t0, WrittenAt: t0, Outcome: store.OutcomeApplied}
+	if err := s.InTx(ctx, func(tx *store.Tx) error { return tx.Journal(ctx, []store.JournalEntry{old}) }); err != nil {
+		t.Fatalf("journal in a transaction: %v", err)
+	}
+	if err := s.JournalOutside(ctx, []store.JournalEntry{{EventID: "e-dead", Type: "chat.create", EventTime: t0, ReadAt: t0,
+		Outcome: store.OutcomeDead, Detail: strings.Repeat("x", 300)}}); err != nil {
+		t.Fatalf("journal outside (detail over 255 characters is cut): %v", err)
+	}
+	if n, err := s.PurgeJournal(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+		t.Fatalf("purge with a cutoff before both: got %d, %v; want 0", n, err)
+	}
+	if n, err := s.PurgeJournal(ctx, time.Now().Add(time.Minute)); err != nil || n != 2 {
+		t.Fatalf("purge with a cutoff after both: got %d, %v; want 2", n, err)
+	}
+}

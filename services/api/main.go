@@ -5,10 +5,15 @@
 //	@title						InstaChat API
 //	@version					1.0
 //	@description				Chat back end: applications (addressed by a secret token), chats numbered 1, 2, 3… per application, messages numbered 1, 2, 3… per chat. Creates answer at once with the number; the write happens in the background. Errors are JSON {"error": "…"}.
-//	@BasePath					/api/v1
+//	@BasePath					/
 //	@schemes					http
 //	@accept						json
 //	@produce					json
+//	@securityDefinitions.basic	AdminAuth
+//	@securityDefinitions.apikey	AdminBearer
+//	@in							header
+//	@name						Authorization
+//	@description				"Bearer " followed by ADMIN_TOKEN, or HTTP Basic auth (AdminAuth) with ADMIN_TOKEN as the password. Opens /admin/*.
 package main
 
 import (
@@ -28,6 +33,7 @@ import (
 
 	"github.com/instachat/instachat/pkg/config"
 	"github.com/instachat/instachat/pkg/counter"
+	"github.com/instachat/instachat/pkg/queue"
 	"github.com/instachat/instachat/pkg/search"
 	"github.com/instachat/instachat/pkg/store"
 	"github.com/instachat/instachat/pkg/telemetry"
@@ -73,6 +79,7 @@ func serve(ctx context.Context, getenv func(string) string, out io.Writer) error
 	common := config.ReadCommon(env, "api")
 	addr := env.String("HTTP_ADDR", ":8080")
 	internalToken := env.Required("INTERNAL_TOKEN", "the secret the writer presents to /internal/reindex")
+	adminToken := env.String("ADMIN_TOKEN", "") // empty: the /admin endpoints are off
 	engineCfg := readEngineConfig(env)
 	catchUpInterval := env.Duration("SEARCH_CATCHUP_INTERVAL", time.Second)
 	if err := env.Err(); err != nil {
@@ -100,13 +107,14 @@ func serve(ctx context.Context, getenv func(string) string, out io.Writer) error
 	defer engine.Close()
 
 	svc := chats.New(st, counter.New(rdb, common.Keys()), engine, log)
+	q := queue.New(rdb, common.Keys(), common.Queue) // the admin endpoints' dead jobs
 	var background sync.WaitGroup
 	defer background.Wait() // before the engine closes
 	defer stopBackground()  // before the wait
 	background.Go(func() { indexInBackground(bgCtx, svc, engine, ready, catchUpInterval, log) })
 	srv := &http.Server{
 		Addr:              addr,
-		Handler:           httpapi.NewServer(httpapi.Config{InternalToken: internalToken, Version: version}, svc, log),
+		Handler:           httpapi.NewServer(httpapi.Config{InternalToken: internalToken, AdminToken: adminToken, Version: version}, svc, q, log),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,

@@ -1,7 +1,8 @@
 // Command cron runs InstaChat's periodic jobs on robfig/cron schedules: the
 // counter sync (chats_count and messages_count, hourly by default) and the
 // recovery of jobs left by dead writers. Every job also runs once from the
-// command line: `cron sync`, `cron requeue`.
+// command line: `cron sync`, `cron requeue`; `cron dead …` lists, replays and
+// discards dead jobs.
 package main
 
 import (
@@ -42,7 +43,9 @@ const usage = `usage: cron [command]
 
 With no command, cron runs the schedules until stopped. Commands run one job once:
   sync      set chats_count and messages_count from the rows in MySQL
-  requeue   move the jobs of dead writers back to their queues`
+  requeue   move the jobs of dead writers back to their queues
+  purge     delete journal entries older than JOURNAL_RETENTION
+  dead      list, replay or discard dead jobs (cron dead help)`
 
 func run(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
 	env := config.NewEnv(getenv)
@@ -50,10 +53,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	addr := env.String("HTTP_ADDR", ":8082")
 	syncSpec := env.String("SYNC_SCHEDULE", "@hourly")
 	requeueSpec := env.String("REQUEUE_SCHEDULE", "@every 30s")
+	purgeSpec := env.String("PURGE_SCHEDULE", "@every 1h")
+	retention := env.Duration("JOURNAL_RETENTION", 7*24*time.Hour)
 	if err := env.Err(); err != nil {
 		return err
 	}
-	if len(args) > 1 || len(args) == 1 && args[0] != "sync" && args[0] != "requeue" {
+	if len(args) > 0 && args[0] == "dead" {
+		// The dead-letter tooling needs Redis only: it works while MySQL is down.
+		rdb := redis.NewClient(&common.Redis)
+		defer rdb.Close()
+		return runDead(ctx, queue.New(rdb, common.Keys(), common.Queue), args[1:], out, time.Now())
+	}
+	if len(args) > 1 || len(args) == 1 && args[0] != "sync" && args[0] != "requeue" && args[0] != "purge" {
 		return errors.New(usage)
 	}
 	log := telemetry.NewLogger(out, common.Log)
@@ -64,7 +75,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	defer st.Close()
 	rdb := redis.NewClient(&common.Redis)
 	defer rdb.Close()
-	jobs := &jobs{store: st, queue: queue.New(rdb, common.Keys(), common.Queue), log: log}
+	jobs := &jobs{store: st, queue: queue.New(rdb, common.Keys(), common.Queue), log: log, retention: retention}
 
 	if len(args) == 1 {
 		switch args[0] {
@@ -72,6 +83,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 			return jobs.sync(ctx)
 		case "requeue":
 			return jobs.requeue(ctx)
+		case "purge":
+			return jobs.purge(ctx)
 		}
 	}
 
@@ -81,6 +94,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	}
 	if _, err := c.AddFunc(requeueSpec, func() { _ = jobs.requeue(ctx) }); err != nil {
 		return fmt.Errorf("REQUEUE_SCHEDULE %q: %w", requeueSpec, err)
+	}
+	if _, err := c.AddFunc(purgeSpec, func() { _ = jobs.purge(ctx) }); err != nil {
+		return fmt.Errorf("PURGE_SCHEDULE %q: %w", purgeSpec, err)
 	}
 	srv := &http.Server{Addr: addr, ReadHeaderTimeout: 5 * time.Second, Handler: health.Handler(version, []health.Check{
 		{Name: "mysql", Run: st.Ping},
@@ -109,9 +125,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 
 // jobs are the scheduled jobs; each logs its own result.
 type jobs struct {
-	store *store.Store
-	queue *queue.Queue
-	log   *slog.Logger
+	store     *store.Store
+	queue     *queue.Queue
+	log       *slog.Logger
+	retention time.Duration // how long the event journal keeps entries
+}
+
+// purge keeps the event journal bounded.
+func (j *jobs) purge(ctx context.Context) error {
+	n, err := j.store.PurgeJournal(ctx, time.Now().Add(-j.retention))
+	if err != nil {
+		j.log.Error("journal purge failed", "err", err)
+		return err
+	}
+	j.log.Info("journal purged", "entries", n, "retention", j.retention.String())
+	return nil
 }
 
 func (j *jobs) sync(ctx context.Context) error {

@@ -327,6 +327,48 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("deletes remove messages and chats for good", func(t *testing.T) {
+		// Chat 2 holds the round-trip messages (1..3); message 1 says "final edit kiwi".
+		r := s.do(http.MethodDelete, base+"/chats/2/messages/1", "", "")
+		if r.status != http.StatusAccepted {
+			t.Fatalf("delete message: got %d %s, want 202", r.status, r.raw)
+		}
+		if r := s.do(http.MethodPatch, base+"/chats/2/messages/1", "application/json", `{"body":"too late"}`); r.status != http.StatusNotFound {
+			t.Errorf("update a deleted message: got %d, want 404", r.status)
+		}
+		if r := s.do(http.MethodDelete, base+"/chats/2/messages/1", "", ""); r.status != http.StatusNotFound {
+			t.Errorf("delete it twice: got %d, want 404", r.status)
+		}
+		eventually(t, 30*time.Second, "message gone from reads and search", func() (bool, string) {
+			g := s.get(base + "/chats/2/messages/1")
+			sr := s.get(base + "/chats/2/messages/search?q=kiw")
+			return g.status == http.StatusNotFound && sr.status == http.StatusOK && num(t, sr, "total") == 0, g.raw + sr.raw
+		})
+		s.runOnce("cron", "sync")
+		before := s.get(base)
+		c := s.do(http.MethodDelete, base+"/chats/2", "", "")
+		if c.status != http.StatusAccepted {
+			t.Fatalf("delete chat: got %d %s, want 202", c.status, c.raw)
+		}
+		if r := s.postJSON(base+"/chats/2/messages", map[string]string{"body": "into a deleted chat"}); r.status != http.StatusNotFound {
+			t.Errorf("post to a deleted chat: got %d, want 404", r.status)
+		}
+		eventually(t, 30*time.Second, "chat and its messages gone", func() (bool, string) {
+			g := s.get(base + "/chats/2")
+			m := s.get(base + "/chats/2/messages/2")
+			return g.status == http.StatusNotFound && m.status == http.StatusNotFound, g.raw + m.raw
+		})
+		s.runOnce("cron", "sync")
+		after := s.get(base)
+		if got, want := num(t, after, "chats_count"), num(t, before, "chats_count")-1; got != want {
+			t.Errorf("chats_count after deleting a chat and a sync: got %d, want %d", got, want)
+		}
+		n := s.do(http.MethodPost, base+"/chats", "", "")
+		if n.status != http.StatusCreated || num(t, n, "number") <= 3 {
+			t.Errorf("next chat number after a delete: got %d %s, want a new number above 3", n.status, n.raw)
+		}
+	})
+
 	t.Run("health, readiness and Swagger", func(t *testing.T) {
 		for _, path := range []string{"/healthz", "/readyz", "/swagger/index.html", "/swagger/doc.json"} {
 			if r := s.get(path); r.status != http.StatusOK {

@@ -21,7 +21,331 @@ const docTemplate = `{
     "host": "{{.Host}}",
     "basePath": "{{.BasePath}}",
     "paths": {
-        "/applications": {
+        "/admin/dead": {
+            "get": {
+                "security": [
+                    {
+                        "AdminAuth": []
+                    },
+                    {
+                        "AdminBearer": []
+                    }
+                ],
+                "description": "Jobs that used up their attempts, newest first: the newest of every partition, then the second newest of each, and so on. Served at /admin/dead, outside /api/v1. Jobs that do not decode show their id and decoded=false only.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "admin"
+                ],
+                "summary": "List dead jobs",
+                "parameters": [
+                    {
+                        "type": "integer",
+                        "description": "one partition (default: all)",
+                        "name": "partition",
+                        "in": "query"
+                    },
+                    {
+                        "maximum": 100000,
+                        "minimum": 1,
+                        "type": "integer",
+                        "default": 1,
+                        "description": "page, from 1",
+                        "name": "page",
+                        "in": "query"
+                    },
+                    {
+                        "maximum": 100,
+                        "minimum": 1,
+                        "type": "integer",
+                        "default": 20,
+                        "description": "items per page",
+                        "name": "per_page",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.DeadJobList"
+                        }
+                    },
+                    "400": {
+                        "description": "bad partition or pagination",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                        }
+                    },
+                    "401": {
+                        "description": "missing or wrong ADMIN_TOKEN",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                        }
+                    },
+                    "403": {
+                        "description": "admin endpoints disabled (no ADMIN_TOKEN)",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                        }
+                    },
+                    "503": {
+                        "description": "Redis unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                        }
+                    }
+                }
+            },
+            "delete": {
+                "security": [
+                    {
+                        "AdminAuth": []
+                    },
+                    {
+                        "AdminBearer": []
+                    }
+                ],
+                "description": "Deletes every dead job (of one partition, or all), including those that do not decode. Served under /admin, outside /api/v1.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "admin"
+                ],
+                "summary": "Discard every dead job",
+                "parameters": [
+                    {
+                        "type": "integer",
+                        "description": "one partition (default: all)",
+                        "name": "partition",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.DiscardAllResult"
+                        }
+                    },
+                    "400": {
+                        "description": "bad partition",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                        }
+                    },
+                    "401": {
+                        "description": "missing or wrong ADMIN_TOKEN",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                        }
+                    },
+                    "403": {
+                        "description": "admin endpoints disabled (no ADMIN_TOKEN)",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                        }
+                    },
+                    "503": {
+                        "description": "Redis unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                        }
+                    }
+                }
+            }
+        },
+        "/admin/dead/replay-all": {
+            "post": {
+                "security": [
+                    {
+                        "AdminAuth": []
+                    },
+                    {
+                        "AdminBearer": []
+                    }
+                ],
+                "description": "Queues every dead job that decodes again (of one partition, or all), oldest first, with attempts reset. Jobs that do not decode stay. Served under /admin, outside /api/v1.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "admin"
+                ],
+                "summary": "Replay every dead job",
+                "parameters": [
+                    {
+                        "type": "integer",
+                        "description": "one partition (default: all)",
+                        "name": "partition",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ReplayAllResult"
+                        }
+                    },
+                    "400": {
+                        "description": "bad partition",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                        }
+                    },
+                    "401": {
+                        "description": "missing or wrong ADMIN_TOKEN",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                        }
+                    },
+                    "403": {
+                        "description": "admin endpoints disabled (no ADMIN_TOKEN)",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                        }
+                    },
+                    "503": {
+                        "description": "Redis unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                        }
+                    }
+                }
+            }
+        },
+        "/admin/dead/{id}": {
+            "delete": {
+                "security": [
+                    {
+                        "AdminAuth": []
+                    },
+                    {
+                        "AdminBearer": []
+                    }
+                ],
+                "description": "Deletes the dead job for good. Served under /admin, outside /api/v1.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "admin"
+                ],
+                "summary": "Discard a dead job",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "dead job id (from the list)",
+                        "name": "id",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.DiscardResult"
+                        }
+                    },
+                    "401": {
+                        "description": "missing or wrong ADMIN_TOKEN",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                        }
+                    },
+                    "403": {
+                        "description": "admin endpoints disabled (no ADMIN_TOKEN)",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                        }
+                    },
+                    "404": {
+                        "description": "no dead job has this id",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                        }
+                    },
+                    "503": {
+                        "description": "Redis unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                        }
+                    }
+                }
+            }
+        },
+        "/admin/dead/{id}/replay": {
+            "post": {
+                "security": [
+                    {
+                        "AdminAuth": []
+                    },
+                    {
+                        "AdminBearer": []
+                    }
+                ],
+                "description": "Queues the dead job again at the front of its queue, with its attempts reset. Served under /admin, outside /api/v1.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "admin"
+                ],
+                "summary": "Replay a dead job",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "dead job id (from the list)",
+                        "name": "id",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ReplayResult"
+                        }
+                    },
+                    "401": {
+                        "description": "missing or wrong ADMIN_TOKEN",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                        }
+                    },
+                    "403": {
+                        "description": "admin endpoints disabled (no ADMIN_TOKEN)",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                        }
+                    },
+                    "404": {
+                        "description": "no dead job has this id",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                        }
+                    },
+                    "409": {
+                        "description": "the job does not decode and cannot be replayed",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                        }
+                    },
+                    "503": {
+                        "description": "Redis unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                        }
+                    }
+                }
+            }
+        },
+        "/api/v1/applications": {
             "post": {
                 "description": "Creates an application and returns its secret token, the only way to address it. The body is {\"name\": …} or, as Rails clients send it, {\"application\": {\"name\": …}}. Names are 1–255 characters.",
                 "consumes": [
@@ -79,7 +403,7 @@ const docTemplate = `{
                 }
             }
         },
-        "/applications/{token}": {
+        "/api/v1/applications/{token}": {
             "get": {
                 "produces": [
                     "application/json"
@@ -243,7 +567,7 @@ const docTemplate = `{
                 }
             }
         },
-        "/applications/{token}/chats": {
+        "/api/v1/applications/{token}/chats": {
             "get": {
                 "description": "Persisted chats in ascending number order.",
                 "produces": [
@@ -341,7 +665,7 @@ const docTemplate = `{
                 }
             }
         },
-        "/applications/{token}/chats/{number}": {
+        "/api/v1/applications/{token}/chats/{number}": {
             "get": {
                 "description": "A chat number that was handed out never answers 404: until its row is written the chat comes back with status \"pending\".",
                 "produces": [
@@ -387,9 +711,61 @@ const docTemplate = `{
                         }
                     }
                 }
+            },
+            "delete": {
+                "description": "Queued like a create: the answer is 202 at once. From then on the chat's messages cannot be posted, changed or deleted (404); once the writer has applied it, the chat and its messages are gone from reads and search, and counts drop at the next sync. Numbers are never reused.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "chats"
+                ],
+                "summary": "Delete a chat and its messages",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "application token",
+                        "name": "token",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "integer",
+                        "description": "chat number",
+                        "name": "number",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "202": {
+                        "description": "Accepted",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.DeleteResponse"
+                        }
+                    },
+                    "400": {
+                        "description": "number is not a positive integer",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                        }
+                    },
+                    "404": {
+                        "description": "unknown token or chat, or already deleted",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                        }
+                    },
+                    "503": {
+                        "description": "Redis unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                        }
+                    }
+                }
             }
         },
-        "/applications/{token}/chats/{number}/messages": {
+        "/api/v1/applications/{token}/chats/{number}/messages": {
             "get": {
                 "description": "Persisted messages in ascending number order. With keyword= (as the original InstaChat clients send it) this is a search, like /search?q=.",
                 "produces": [
@@ -537,7 +913,7 @@ const docTemplate = `{
                 }
             }
         },
-        "/applications/{token}/chats/{number}/messages/search": {
+        "/api/v1/applications/{token}/chats/{number}/messages/search": {
             "get": {
                 "description": "Case-insensitive partial matching: each word finds messages with a word that begins with it (\"hel\" finds \"Hello\"); several words must all match. Only this chat's messages; best match first; paginated with a total. Newly written messages become searchable within about a second.",
                 "produces": [
@@ -621,7 +997,7 @@ const docTemplate = `{
                 }
             }
         },
-        "/applications/{token}/chats/{number}/messages/{message}": {
+        "/api/v1/applications/{token}/chats/{number}/messages/{message}": {
             "get": {
                 "description": "A message number that was handed out never answers 404: until its row is written it comes back with status \"pending\" and no body.",
                 "produces": [
@@ -740,6 +1116,65 @@ const docTemplate = `{
                     },
                     "415": {
                         "description": "Content-Type is not application/json",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                        }
+                    },
+                    "503": {
+                        "description": "Redis unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                        }
+                    }
+                }
+            },
+            "delete": {
+                "description": "Queued like a create: the answer is 202 at once, and later changes to the message are refused (404). Once the writer has applied it, the message is gone from reads and search, and counts drop at the next sync. Numbers are never reused.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "messages"
+                ],
+                "summary": "Delete a message",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "application token",
+                        "name": "token",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "integer",
+                        "description": "chat number",
+                        "name": "number",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "integer",
+                        "description": "message number",
+                        "name": "message",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "202": {
+                        "description": "Accepted",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.DeleteResponse"
+                        }
+                    },
+                    "400": {
+                        "description": "number is not a positive integer",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                        }
+                    },
+                    "404": {
+                        "description": "unknown token, chat or message, or already deleted",
                         "schema": {
                             "$ref": "#/definitions/httpapi.ErrorResponse"
                         }
@@ -967,6 +1402,110 @@ const docTemplate = `{
                 }
             }
         },
+        "httpapi.DeadJob": {
+            "type": "object",
+            "properties": {
+                "attempt": {
+                    "type": "integer",
+                    "example": 25
+                },
+                "body": {
+                    "type": "string",
+                    "example": "Hello, world"
+                },
+                "chat": {
+                    "type": "integer",
+                    "example": 1
+                },
+                "decoded": {
+                    "description": "Decoded is false for a job that is not a valid envelope: it can be\ndiscarded, not replayed, and its content is not shown.",
+                    "type": "boolean",
+                    "example": true
+                },
+                "error": {
+                    "type": "string",
+                    "example": "apply message 1/42: lock wait timeout"
+                },
+                "event_time": {
+                    "description": "EventTime is when the api accepted the job.",
+                    "type": "string"
+                },
+                "id": {
+                    "type": "string",
+                    "example": "0190f5a8c3e1a2b3c4d5e6f708192a3b"
+                },
+                "message": {
+                    "type": "integer",
+                    "example": 42
+                },
+                "partition": {
+                    "type": "integer",
+                    "example": 3
+                },
+                "trace": {
+                    "type": "string",
+                    "example": "4bf92f3577b34da6a3ce929d0e0e4736"
+                },
+                "type": {
+                    "type": "string",
+                    "example": "message.create"
+                }
+            }
+        },
+        "httpapi.DeadJobList": {
+            "type": "object",
+            "properties": {
+                "jobs": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/httpapi.DeadJob"
+                    }
+                },
+                "page": {
+                    "type": "integer",
+                    "example": 1
+                },
+                "per_page": {
+                    "type": "integer",
+                    "example": 20
+                },
+                "total": {
+                    "type": "integer",
+                    "example": 42
+                }
+            }
+        },
+        "httpapi.DeleteResponse": {
+            "type": "object",
+            "properties": {
+                "number": {
+                    "type": "integer",
+                    "example": 3
+                },
+                "status": {
+                    "type": "string",
+                    "example": "deleting"
+                }
+            }
+        },
+        "httpapi.DiscardAllResult": {
+            "type": "object",
+            "properties": {
+                "discarded": {
+                    "type": "integer",
+                    "example": 12
+                }
+            }
+        },
+        "httpapi.DiscardResult": {
+            "type": "object",
+            "properties": {
+                "discarded": {
+                    "type": "boolean",
+                    "example": true
+                }
+            }
+        },
         "httpapi.ErrorResponse": {
             "type": "object",
             "properties": {
@@ -1096,6 +1635,39 @@ const docTemplate = `{
                     "example": "v1.0.0"
                 }
             }
+        },
+        "httpapi.ReplayAllResult": {
+            "type": "object",
+            "properties": {
+                "remaining": {
+                    "type": "integer",
+                    "example": 0
+                },
+                "replayed": {
+                    "type": "integer",
+                    "example": 12
+                }
+            }
+        },
+        "httpapi.ReplayResult": {
+            "type": "object",
+            "properties": {
+                "replayed": {
+                    "type": "boolean",
+                    "example": true
+                }
+            }
+        }
+    },
+    "securityDefinitions": {
+        "AdminAuth": {
+            "type": "basic"
+        },
+        "AdminBearer": {
+            "description": "\"Bearer \" followed by ADMIN_TOKEN, or HTTP Basic auth (AdminAuth) with ADMIN_TOKEN as the password. Opens /admin/*.",
+            "type": "apiKey",
+            "name": "Authorization",
+            "in": "header"
         }
     }
 }`
@@ -1104,7 +1676,7 @@ const docTemplate = `{
 var SwaggerInfo = &swag.Spec{
 	Version:          "1.0",
 	Host:             "",
-	BasePath:         "/api/v1",
+	BasePath:         "/",
 	Schemes:          []string{"http"},
 	Title:            "InstaChat API",
 	Description:      "Chat back end: applications (addressed by a secret token), chats numbered 1, 2, 3… per application, messages numbered 1, 2, 3… per chat. Creates answer at once with the number; the write happens in the background. Errors are JSON {\"error\": \"…\"}.",

@@ -24,7 +24,7 @@ type DeleteResponse struct {
 //	@Failure		400		{object}	ErrorResponse	"number is not a positive integer"
 //	@Failure		404		{object}	ErrorResponse	"unknown token or chat, or already deleted"
 //	@Failure		503		{object}	ErrorResponse	"Redis unavailable"
-//	@Router			/applications/{token}/chats/{number} [delete]
+//	@Router			/api/v1/applications/{token}/chats/{number} [delete]
 func (h *handlers) deleteChat(c *gin.Context) {
 	n, ok := pathNumber(c, "number", "chat")
 	if !ok {
@@ -50,7 +50,7 @@ func (h *handlers) deleteChat(c *gin.Context) {
 //	@Failure		400		{object}	ErrorResponse	"number is not a positive integer"
 //	@Failure		404		{object}	ErrorResponse	"unknown token, chat or message, or already deleted"
 //	@Failure		503		{object}	ErrorResponse	"Redis unavailable"
-//	@Router			/applications/{token}/chats/{number}/messages/{message} [delete]
+//	@Router			/api/v1/applications/{token}/chats/{number}/messages/{message} [delete]
 func (h *handlers) deleteMessage(c *gin.Context) {
 	chatN, ok := pathNumber(c, "number", "chat")
 	if !ok {

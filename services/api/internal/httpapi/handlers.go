@@ -25,7 +25,7 @@ import (
 //	@Failure		413		{object}	ErrorResponse	"request body too large"
 //	@Failure		415		{object}	ErrorResponse	"Content-Type is not application/json"
 //	@Failure		503		{object}	ErrorResponse	"MySQL unavailable"
-//	@Router			/applications [post]
+//	@Router			/api/v1/applications [post]
 func (h *handlers) createApplication(c *gin.Context) {
 	var req ApplicationRequest
 	if !bindJSON(c, &req) {
@@ -53,7 +53,7 @@ func (h *handlers) createApplication(c *gin.Context) {
 //	@Success	200		{object}	ApplicationResponse
 //	@Failure	404		{object}	ErrorResponse	"unknown token"
 //	@Failure	503		{object}	ErrorResponse	"MySQL unavailable"
-//	@Router		/applications/{token} [get]
+//	@Router		/api/v1/applications/{token} [get]
 func (h *handlers) getApplication(c *gin.Context) {
 	app, err := h.svc.Application(c, c.Param("token"))
 	if err != nil {
@@ -76,8 +76,8 @@ func (h *handlers) getApplication(c *gin.Context) {
 //	@Failure	404		{object}	ErrorResponse	"unknown token"
 //	@Failure	409		{object}	ErrorResponse	"concurrent changes kept winning"
 //	@Failure	415		{object}	ErrorResponse	"Content-Type is not application/json"
-//	@Router		/applications/{token} [put]
-//	@Router		/applications/{token} [patch]
+//	@Router		/api/v1/applications/{token} [put]
+//	@Router		/api/v1/applications/{token} [patch]
 func (h *handlers) updateApplication(c *gin.Context) {
 	var req ApplicationRequest
 	if !bindJSON(c, &req) {
@@ -106,7 +106,7 @@ func (h *handlers) updateApplication(c *gin.Context) {
 //	@Success		201		{object}	ChatResponse
 //	@Failure		404		{object}	ErrorResponse	"unknown token"
 //	@Failure		503		{object}	ErrorResponse	"Redis unavailable"
-//	@Router			/applications/{token}/chats [post]
+//	@Router			/api/v1/applications/{token}/chats [post]
 func (h *handlers) createChat(c *gin.Context) {
 	acc, err := h.svc.CreateChat(c, c.Param("token"), traceID(c))
 	if err != nil {
@@ -128,7 +128,7 @@ func (h *handlers) createChat(c *gin.Context) {
 //	@Success		200			{object}	ChatList
 //	@Failure		400			{object}	ErrorResponse	"bad pagination"
 //	@Failure		404			{object}	ErrorResponse	"unknown token"
-//	@Router			/applications/{token}/chats [get]
+//	@Router			/api/v1/applications/{token}/chats [get]
 func (h *handlers) listChats(c *gin.Context) {
 	p, ok := pageParams(c)
 	if !ok {
@@ -157,7 +157,7 @@ func (h *handlers) listChats(c *gin.Context) {
 //	@Success		200		{object}	ChatResponse
 //	@Failure		400		{object}	ErrorResponse	"number is not a positive integer"
 //	@Failure		404		{object}	ErrorResponse	"unknown token or chat"
-//	@Router			/applications/{token}/chats/{number} [get]
+//	@Router			/api/v1/applications/{token}/chats/{number} [get]
 func (h *handlers) getChat(c *gin.Context) {
 	n, ok := pathNumber(c, "number", "chat")
 	if !ok {
@@ -187,7 +187,7 @@ func (h *handlers) getChat(c *gin.Context) {
 //	@Failure		413		{object}	ErrorResponse	"request body too large"
 //	@Failure		415		{object}	ErrorResponse	"Content-Type is not application/json"
 //	@Failure		503		{object}	ErrorResponse	"Redis unavailable"
-//	@Router			/applications/{token}/chats/{number}/messages [post]
+//	@Router			/api/v1/applications/{token}/chats/{number}/messages [post]
 func (h *handlers) createMessage(c *gin.Context) {
 	chatN, ok := pathNumber(c, "number", "chat")
 	if !ok {
@@ -232,7 +232,7 @@ func messageBody(c *gin.Context) (string, bool) {
 //	@Success		200			{object}	MessageList
 //	@Failure		400			{object}	ErrorResponse	"bad pagination or number"
 //	@Failure		404			{object}	ErrorResponse	"unknown token or chat"
-//	@Router			/applications/{token}/chats/{number}/messages [get]
+//	@Router			/api/v1/applications/{token}/chats/{number}/messages [get]
 func (h *handlers) listMessages(c *gin.Context) {
 	if kw, ok := c.GetQuery("keyword"); ok {
 		h.search(c, kw)
@@ -270,7 +270,7 @@ func (h *handlers) listMessages(c *gin.Context) {
 //	@Failure		400			{object}	ErrorResponse	"missing query, bad pagination or number"
 //	@Failure		404			{object}	ErrorResponse	"unknown token"
 //	@Failure		503			{object}	ErrorResponse	"search engine unavailable"
-//	@Router			/applications/{token}/chats/{number}/messages/search [get]
+//	@Router			/api/v1/applications/{token}/chats/{number}/messages/search [get]
 func (h *handlers) searchMessages(c *gin.Context) {
 	q, ok := c.GetQuery("q")
 	if !ok {
@@ -308,7 +308,7 @@ func (h *handlers) search(c *gin.Context, q string) {
 //	@Success		200		{object}	MessageResponse
 //	@Failure		400		{object}	ErrorResponse	"number is not a positive integer"
 //	@Failure		404		{object}	ErrorResponse	"unknown token, chat or message"
-//	@Router			/applications/{token}/chats/{number}/messages/{message} [get]
+//	@Router			/api/v1/applications/{token}/chats/{number}/messages/{message} [get]
 func (h *handlers) getMessage(c *gin.Context) {
 	chatN, ok := pathNumber(c, "number", "chat")
 	if !ok {
@@ -346,8 +346,8 @@ func (h *handlers) getMessage(c *gin.Context) {
 //	@Failure		404		{object}	ErrorResponse	"unknown token, chat or message"
 //	@Failure		415		{object}	ErrorResponse	"Content-Type is not application/json"
 //	@Failure		503		{object}	ErrorResponse	"Redis unavailable"
-//	@Router			/applications/{token}/chats/{number}/messages/{message} [put]
-//	@Router			/applications/{token}/chats/{number}/messages/{message} [patch]
+//	@Router			/api/v1/applications/{token}/chats/{number}/messages/{message} [put]
+//	@Router			/api/v1/applications/{token}/chats/{number}/messages/{message} [patch]
 func (h *handlers) updateMessage(c *gin.Context) {
 	chatN, ok := pathNumber(c, "number", "chat")
 	if !ok {

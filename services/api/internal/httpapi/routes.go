@@ -24,6 +24,7 @@ func addRoutes(r *gin.Engine, h *handlers) {
 	app.POST("/chats", h.createChat)
 	app.GET("/chats", h.listChats)
 	app.GET("/chats/:number", h.getChat)
+	app.DELETE("/chats/:number", h.deleteChat)
 
 	msgs := app.Group("/chats/:number/messages")
 	msgs.POST("", h.createMessage)
@@ -32,7 +33,15 @@ func addRoutes(r *gin.Engine, h *handlers) {
 	msgs.GET("/:message", h.getMessage)
 	msgs.PUT("/:message", h.updateMessage)
 	msgs.PATCH("/:message", h.updateMessage)
+	msgs.DELETE("/:message", h.deleteMessage)
 
 	internal := r.Group("/internal", h.requireInternalToken)
 	internal.POST("/reindex", h.reindex)
+
+	admin := r.Group("/admin", h.requireAdmin)
+	admin.GET("/dead", h.listDead)
+	admin.DELETE("/dead", h.discardAllDead)
+	admin.POST("/dead/replay-all", h.replayAllDead)
+	admin.POST("/dead/:id/replay", h.replayDead)
+	admin.DELETE("/dead/:id", h.discardDead)
 }

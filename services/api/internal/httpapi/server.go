@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/instachat/instachat/pkg/queue"
 	"github.com/instachat/instachat/services/api/internal/chats"
 )
 
@@ -16,12 +17,15 @@ import (
 type Config struct {
 	// InternalToken is the shared secret the writer presents to /internal/*.
 	InternalToken string
+	// AdminToken is the secret that opens /admin/*; empty turns them off.
+	AdminToken string
 	// Version is reported by /healthz.
 	Version string
 }
 
-// NewServer returns the api's http.Handler.
-func NewServer(cfg Config, svc *chats.Service, log *slog.Logger) http.Handler {
+// NewServer returns the api's http.Handler. The queue serves the admin
+// endpoints (dead jobs).
+func NewServer(cfg Config, svc *chats.Service, q *queue.Queue, log *slog.Logger) http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
@@ -29,13 +33,14 @@ func NewServer(cfg Config, svc *chats.Service, log *slog.Logger) http.Handler {
 	r.Use(traceMiddleware(), logMiddleware(log), recoverMiddleware(log))
 	r.NoRoute(func(c *gin.Context) { fail(c, http.StatusNotFound, "no such route") })
 	r.NoMethod(func(c *gin.Context) { fail(c, http.StatusMethodNotAllowed, "method not allowed on this route") })
-	h := &handlers{svc: svc, cfg: cfg, log: log}
+	h := &handlers{svc: svc, queue: q, cfg: cfg, log: log}
 	addRoutes(r, h)
 	return r
 }
 
 type handlers struct {
-	svc *chats.Service
-	cfg Config
-	log *slog.Logger
+	svc   *chats.Service
+	queue *queue.Queue
+	cfg   Config
+	log   *slog.Logger
 }

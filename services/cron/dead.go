@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/instachat/instachat/pkg/queue"
+)
+
+const deadUsage = `usage: cron dead list [-partition N] [-offset N] [-limit N]
+       cron dead replay ID | -all [-partition N]
+       cron dead discard ID | -all [-partition N]
+
+list     show dead jobs, newest first (partition -1, the default, means all)
+replay   queue a dead job again with its attempts reset (-all: every job that decodes)
+discard  delete a dead job for good (-all: every dead job)`
+
+// runDead runs `cron dead …`: the dead-letter tooling, which needs Redis only.
+func runDead(ctx context.Context, q *queue.Queue, args []string, out io.Writer, now time.Time) error {
+	if len(args) == 0 {
+		return errors.New(deadUsage)
+	}
+	switch args[0] {
+	case "list":
+		return deadList(ctx, q, args[1:], out, now)
+	case "replay":
+		return deadReplay(ctx, q, args[1:], out)
+	case "discard":
+		return deadDiscard(ctx, q, args[1:], out)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprintln(out, deadUsage)
+		return nil
+	}
+	return fmt.Errorf("unknown dead command %q\n%s", args[0], deadUsage)
+}
+
+// newFlags returns a flag set that reports errors to the caller instead of
+// printing them.
+func newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return fs
+}
+
+// checkPartition refuses a partition the queue does not have (-1 is all).
+func checkPartition(q *queue.Queue, p int) error {
+	if n := q.Keys().Partitions(); p < -1 || p >= n {
+		return fmt.Errorf("-partition %d: there are %d partitions, 0 to %d (-1 for all)\n%s", p, n, n-1, deadUsage)
+	}
+	return nil
+}
+
+// deadList prints one page of dead jobs as a table. It never prints a job's
+// raw content, which for a job that does not decode could hold anything.
+func deadList(ctx context.Context, q *queue.Queue, args []string, out io.Writer, now time.Time) error {
+	fs := newFlags("dead list")
+	partition := fs.Int("partition", -1, "partition to list, -1 for all")
+	offset := fs.Int("offset", 0, "jobs to skip")
+	limit := fs.Int("limit", 50, "jobs to show")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("dead list: %w\n%s", err, deadUsage)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("dead list: unexpected argument %q\n%s", fs.Arg(0), deadUsage)
+	}
+	if *offset < 0 || *limit < 1 {
+		return fmt.Errorf("dead list: -offset must be at least 0 and -limit at least 1\n%s", deadUsage)
+	}
+	if err := checkPartition(q, *partition); err != nil {
+		return err
+	}
+	jobs, total, err := q.Dead(ctx, *partition, *offset, *limit)
+	if err != nil {
+		return fmt.Errorf("list dead jobs: %w", err)
+	}
+	if len(jobs) == 0 {
+		fmt.Fprintf(out, "no dead jobs to show (%d in total)\n", total)
+		return nil
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "PARTITION\tID\tTYPE\tCHAT\tMESSAGE\tATTEMPT\tAGE\tLAST ERROR")
+	for _, j := range jobs {
+		if !j.Decoded {
+			fmt.Fprintf(tw, "%d\t%s\t(undecodable)\t-\t-\t-\t-\tdoes not decode as a job (%d bytes); discard it\n", j.Partition, j.ID, len(j.Raw))
+			continue
+		}
+		e := j.Envelope
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%d\t%s\t%s\n", j.Partition, j.ID, e.Type, e.Chat, messageColumn(e.Message),
+			e.Attempt, age(now.Sub(e.AcceptedAt())), oneLine(e.Error, 100))
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write dead jobs: %w", err)
+	}
+	fmt.Fprintf(out, "%d–%d of %d dead jobs; age is since the api accepted the job\n", *offset+1, *offset+len(jobs), total)
+	return nil
+}
+
+func messageColumn(n int64) string {
+	if n == 0 {
+		return "-"
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// age prints a duration in its largest units: 42s, 7m, 3h05m, 2d04h.
+func age(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "0s"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 24*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%dd%02dh", int(d.Hours())/24, int(d.Hours())%24)
+}
+
+// oneLine keeps a table row on one line, cutting s at n runes.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
+
+// deadTarget is what replay and discard act on: one id, or every job of a
+// partition (-1: all partitions).
+type deadTarget struct {
+	id        string
+	all       bool
+	partition int
+}
+
+func parseTarget(q *queue.Queue, cmd string, args []string) (deadTarget, error) {
+	fs := newFlags("dead " + cmd)
+	all := fs.Bool("all", false, "every dead job")
+	partition := fs.Int("partition", -1, "with -all: only this partition")
+	if err := fs.Parse(args); err != nil {
+		return deadTarget{}, fmt.Errorf("dead %s: %w\n%s", cmd, err, deadUsage)
+	}
+	t := deadTarget{all: *all, partition: *partition}
+	switch {
+	case t.all && fs.NArg() > 0:
+		return deadTarget{}, fmt.Errorf("dead %s: give an ID or -all, not both\n%s", cmd, deadUsage)
+	case !t.all && fs.NArg() != 1:
+		return deadTarget{}, fmt.Errorf("dead %s: give one job ID (from `cron dead list`) or -all\n%s", cmd, deadUsage)
+	case !t.all && t.partition != -1:
+		return deadTarget{}, fmt.Errorf("dead %s: -partition goes with -all only\n%s", cmd, deadUsage)
+	}
+	if !t.all {
+		t.id = fs.Arg(0)
+	}
+	return t, checkPartition(q, t.partition)
+}
+
+// deadReplay queues one dead job, or all that decode, again.
+func deadReplay(ctx context.Context, q *queue.Queue, args []string, out io.Writer) error {
+	t, err := parseTarget(q, "replay", args)
+	if err != nil {
+		return err
+	}
+	if !t.all {
+		ok, err := q.ReplayDead(ctx, t.id)
+		if err != nil {
+			return fmt.Errorf("replay %s: %w", t.id, err)
+		}
+		if !ok {
+			return fmt.Errorf("replay %s: no dead job has this id (see `cron dead list`)", t.id)
+		}
+		fmt.Fprintf(out, "replayed %s: it is queued again with its attempts reset\n", t.id)
+		return nil
+	}
+	n, err := q.ReplayAllDead(ctx, t.partition)
+	if err != nil {
+		return fmt.Errorf("replay dead jobs (%d replayed before the error): %w", n, err)
+	}
+	_, left, err := q.Dead(ctx, t.partition, 0, 0)
+	if err != nil {
+		return fmt.Errorf("count dead jobs left: %w", err)
+	}
+	fmt.Fprintf(out, "replayed %d dead jobs\n", n)
+	if left > 0 {
+		fmt.Fprintf(out, "%d dead jobs remain: they do not decode (or died meanwhile); inspect them with `cron dead list` and discard them\n", left)
+	}
+	return nil
+}
+
+// deadDiscard deletes one dead job, or all of them.
+func deadDiscard(ctx context.Context, q *queue.Queue, args []string, out io.Writer) error {
+	t, err := parseTarget(q, "discard", args)
+	if err != nil {
+		return err
+	}
+	if !t.all {
+		ok, err := q.DiscardDead(ctx, t.id)
+		if err != nil {
+			return fmt.Errorf("discard %s: %w", t.id, err)
+		}
+		if !ok {
+			return fmt.Errorf("discard %s: no dead job has this id (see `cron dead list`)", t.id)
+		}
+		fmt.Fprintf(out, "discarded %s\n", t.id)
+		return nil
+	}
+	n, err := q.DiscardAllDead(ctx, t.partition)
+	if err != nil {
+		return fmt.Errorf("discard dead jobs (%d discarded before the error): %w", n, err)
+	}
+	fmt.Fprintf(out, "discarded %d dead jobs\n", n)
+	return nil
+}

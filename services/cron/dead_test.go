@@ -1,0 +1,193 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/instachat/instachat/pkg/queue"
+	"github.com/instachat/instachat/pkg/testenv"
+)
+
+// deadQueue returns a two-partition queue on a fresh key prefix and an
+// application key of each partition.
+func deadQueue(t *testing.T) (*queue.Queue, *redis.Client, [2]string) {
+	t.Helper()
+	rdb, prefix := testenv.Redis(t)
+	q := queue.New(rdb, queue.NewKeys(prefix, 2), queue.DefaultConfig())
+	var apps [2]string
+	for i := 0; apps[0] == "" || apps[1] == ""; i++ {
+		// Jobs written before token digests carried the token itself: a
+		// listing must not show an application key at all.
+		app := fmt.Sprintf("secret-token-%04d", i)
+		if apps[q.Keys().Partition(app)] == "" {
+			apps[q.Keys().Partition(app)] = app
+		}
+	}
+	return q, rdb, apps
+}
+
+// buryJob buries a message job with id and message number n, accepted at.
+func buryJob(t *testing.T, q *queue.Queue, app, id string, n int64, at time.Time) {
+	t.Helper()
+	e := queue.Envelope{ID: id, Type: queue.TypeMessageCreate, App: app, Body: "hello", Time: at.UnixMicro(), Chat: 3, Message: n, Attempt: 24}
+	if err := q.Bury(t.Context(), e, errors.New("chat 3 is\nmissing")); err != nil {
+		t.Fatalf("Bury(%s): %v", id, err)
+	}
+}
+
+// dead runs `cron dead args…` and returns its output.
+func dead(t *testing.T, q *queue.Queue, now time.Time, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	err := runDead(t.Context(), q, args, &out, now)
+	return out.String(), err
+}
+
+func TestDeadList(t *testing.T) {
+	q, _, apps := deadQueue(t)
+	now := time.Now()
+	buryJob(t, q, apps[0], "ev-old", 1, now.Add(-50*time.Hour))
+	buryJob(t, q, apps[1], "ev-new", 2, now.Add(-90*time.Second))
+	const garbage = `{"token": "another-secret"`
+	if err := q.BuryRaw(t.Context(), 0, garbage); err != nil {
+		t.Fatal(err)
+	}
+
+	out, err := dead(t, q, now, "list")
+	if err != nil {
+		t.Fatalf("dead list: %v", err)
+	}
+	for _, want := range []string{"PARTITION", "LAST ERROR", "ev-old", "ev-new", "message.create", "25", "2d02h", "1m", "chat 3 is missing", "(undecodable)", "raw-", "1–3 of 3 dead jobs"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dead list: output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, secret := range []string{apps[0], apps[1], "another-secret"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("dead list: output shows %q:\n%s", secret, out)
+		}
+	}
+
+	out, err = dead(t, q, now, "list", "-partition", "1")
+	if err != nil || !strings.Contains(out, "ev-new") || strings.Contains(out, "ev-old") {
+		t.Errorf("dead list -partition 1: got %v:\n%s\nwant ev-new only", err, out)
+	}
+	out, err = dead(t, q, now, "list", "-partition", "0", "-limit", "1")
+	if err != nil || !strings.Contains(out, "(undecodable)") || strings.Contains(out, "ev-old") || !strings.Contains(out, "1–1 of 2") {
+		t.Errorf("dead list -partition 0 -limit 1: got %v:\n%s\nwant the newest job of partition 0 only", err, out)
+	}
+	out, err = dead(t, q, now, "list", "-offset", "10")
+	if err != nil || !strings.Contains(out, "no dead jobs to show (3 in total)") {
+		t.Errorf("dead list -offset 10: got %v:\n%s", err, out)
+	}
+}
+
+func TestDeadBadArguments(t *testing.T) {
+	q, _, _ := deadQueue(t)
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{nil, "usage: cron dead"},
+		{[]string{"bury"}, `unknown dead command "bury"`},
+		{[]string{"list", "-partition", "2"}, "there are 2 partitions"},
+		{[]string{"list", "-partition", "-2"}, "there are 2 partitions"},
+		{[]string{"list", "-limit", "0"}, "-limit at least 1"},
+		{[]string{"list", "-limit", "many"}, "invalid value"},
+		{[]string{"list", "extra"}, `unexpected argument "extra"`},
+		{[]string{"list", "-colour"}, "flag provided but not defined"},
+		{[]string{"replay"}, "give one job ID"},
+		{[]string{"replay", "a", "b"}, "give one job ID"},
+		{[]string{"replay", "-all", "a"}, "not both"},
+		{[]string{"replay", "-partition", "1", "a"}, "-partition goes with -all only"},
+		{[]string{"discard", "-all", "-partition", "5"}, "there are 2 partitions"},
+		{[]string{"replay", "nope"}, "no dead job has this id"},
+		{[]string{"discard", "nope"}, "no dead job has this id"},
+	}
+	for _, tt := range tests {
+		out, err := dead(t, q, time.Now(), tt.args...)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("dead %v: got error %v (output %q), want one containing %q", tt.args, err, out, tt.want)
+		}
+	}
+	if out, err := dead(t, q, time.Now(), "help"); err != nil || !strings.Contains(out, "usage: cron dead") {
+		t.Errorf("dead help: got %v, %q; want the usage", err, out)
+	}
+}
+
+func TestDeadReplayAndDiscard(t *testing.T) {
+	q, rdb, apps := deadQueue(t)
+	now := time.Now()
+	buryJob(t, q, apps[0], "ev-1", 1, now)
+	buryJob(t, q, apps[0], "ev-2", 2, now)
+	buryJob(t, q, apps[1], "ev-3", 3, now)
+	buryJob(t, q, apps[1], "ev-4", 4, now)
+	if err := q.BuryRaw(t.Context(), 1, "garbage"); err != nil {
+		t.Fatal(err)
+	}
+	jobs, _, err := q.Dead(t.Context(), 1, 0, 1)
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("Dead: %v", err)
+	}
+	garbageID := jobs[0].ID
+
+	out, err := dead(t, q, now, "replay", "ev-1")
+	if err != nil || !strings.Contains(out, "replayed ev-1") {
+		t.Fatalf("dead replay ev-1: got %v, %q", err, out)
+	}
+	raw, err := rdb.RPop(t.Context(), q.Keys().Pending(0)).Result()
+	if err != nil {
+		t.Fatalf("pending of partition 0 after replay: %v", err)
+	}
+	if e, err := queue.Decode(raw); err != nil || e.ID != "ev-1" || e.Attempt != 0 || e.Error != "" {
+		t.Errorf("replayed job: got %+v, %v; want ev-1 with attempts reset", e, err)
+	}
+	if _, err := dead(t, q, now, "replay", garbageID); err == nil || !strings.Contains(err.Error(), "cannot be replayed") {
+		t.Errorf("dead replay of an undecodable job: got %v, want an error saying it cannot be replayed", err)
+	}
+
+	out, err = dead(t, q, now, "discard", "ev-2")
+	if err != nil || !strings.Contains(out, "discarded ev-2") {
+		t.Errorf("dead discard ev-2: got %v, %q", err, out)
+	}
+
+	out, err = dead(t, q, now, "replay", "-all")
+	if err != nil || !strings.Contains(out, "replayed 2 dead jobs") || !strings.Contains(out, "1 dead jobs remain") {
+		t.Errorf("dead replay -all: got %v, %q; want 2 replayed and 1 left", err, out)
+	}
+	if n := rdb.LLen(t.Context(), q.Keys().Pending(1)).Val(); n != 2 {
+		t.Errorf("pending of partition 1: got %d jobs, want 2", n)
+	}
+
+	out, err = dead(t, q, now, "discard", "-all", "-partition", "1")
+	if err != nil || !strings.Contains(out, "discarded 1 dead jobs") {
+		t.Errorf("dead discard -all -partition 1: got %v, %q", err, out)
+	}
+	if _, total, _ := q.Dead(t.Context(), -1, 0, 1); total != 0 {
+		t.Errorf("dead jobs left: got %d, want 0", total)
+	}
+}
+
+func TestAge(t *testing.T) {
+	tests := []struct {
+		d    time.Duration
+		want string
+	}{
+		{-time.Second, "0s"},
+		{42 * time.Second, "42s"},
+		{7*time.Minute + 30*time.Second, "7m"},
+		{3*time.Hour + 5*time.Minute, "3h05m"},
+		{52 * time.Hour, "2d04h"},
+	}
+	for _, tt := range tests {
+		if got := age(tt.d); got != tt.want {
+			t.Errorf("age(%v): got %q, want %q", tt.d, got, tt.want)
+		}
+	}
+}
