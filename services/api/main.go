@@ -106,15 +106,18 @@ func serve(ctx context.Context, getenv func(string) string, out io.Writer) error
 	}
 	defer engine.Close()
 
-	svc := chats.New(st, counter.New(rdb, common.Keys()), engine, log)
+	metrics := telemetry.NewRegistry()
+	measured := search.WithMetrics(engine, metrics)
+	svc := chats.New(st, counter.New(rdb, common.Keys()), measured, log)
 	q := queue.New(rdb, common.Keys(), common.Queue) // the admin endpoints' dead jobs
+	metrics.MustRegister(queue.NewCollector(q))
 	var background sync.WaitGroup
 	defer background.Wait() // before the engine closes
 	defer stopBackground()  // before the wait
 	background.Go(func() { indexInBackground(bgCtx, svc, engine, ready, catchUpInterval, log) })
 	srv := &http.Server{
 		Addr:              addr,
-		Handler:           httpapi.NewServer(httpapi.Config{InternalToken: internalToken, AdminToken: adminToken, Version: version}, svc, q, log),
+		Handler:           httpapi.NewServer(httpapi.Config{InternalToken: internalToken, AdminToken: adminToken, Version: version, Metrics: metrics}, svc, q, log),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,

@@ -47,7 +47,8 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 	addr := env.String("HTTP_ADDR", ":8081")
 	apiURL := env.String("API_URL", "http://127.0.0.1:8080")
 	internalToken := env.Required("INTERNAL_TOKEN", "the secret presented to the api's /internal/reindex")
-	wcfg := worker.Config{BatchSize: env.Int("WRITER_BATCH_SIZE", 500), Block: env.Duration("WRITER_BLOCK", 2*time.Second)}
+	metrics := telemetry.NewRegistry()
+	wcfg := worker.Config{BatchSize: env.Int("WRITER_BATCH_SIZE", 500), Block: env.Duration("WRITER_BLOCK", 2*time.Second), Metrics: worker.NewMetrics(metrics)}
 	common.Store.RowLocks = env.String("WRITER_ROW_LOCKS", "false") == "true"
 	if err := env.Err(); err != nil {
 		return err
@@ -64,6 +65,7 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 	rdb := redis.NewClient(&common.Redis)
 	defer rdb.Close()
 	q := queue.New(rdb, common.Keys(), common.Queue)
+	metrics.MustRegister(queue.NewCollector(q))
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -92,7 +94,7 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 	srv := &http.Server{Addr: addr, Handler: health.Handler(version, []health.Check{
 		{Name: "mysql", Run: st.Ping},
 		{Name: "redis", Run: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
-	}, nil), ReadHeaderTimeout: 5 * time.Second}
+	}, telemetry.MetricsMux(metrics)), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("health server: %w", err)

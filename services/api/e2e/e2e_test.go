@@ -369,11 +369,30 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
-	t.Run("health, readiness and Swagger", func(t *testing.T) {
-		for _, path := range []string{"/healthz", "/readyz", "/swagger/index.html", "/swagger/doc.json"} {
+	t.Run("health, readiness, metrics and Swagger", func(t *testing.T) {
+		for _, path := range []string{"/healthz", "/readyz", "/swagger/index.html", "/swagger/doc.json", "/metrics"} {
 			if r := s.get(path); r.status != http.StatusOK {
 				t.Errorf("GET %s: got %d, want 200", path, r.status)
 			}
+		}
+		// The api restarted in an earlier subtest: make the series move again.
+		if r := s.postJSON(base+"/chats/1/messages", map[string]string{"body": "metrics"}); r.status != http.StatusCreated {
+			t.Fatalf("post: got %d", r.status)
+		}
+		s.get(base + "/chats/1/messages/search?q=metr")
+		m := s.get("/metrics").raw
+		for _, series := range []string{
+			`instachat_http_requests_total{method="POST",route="/api/v1/applications/:token/chats/:number/messages",status="201"}`,
+			`instachat_queue_jobs{partition="0",state="pending"}`,
+			`instachat_search_duration_seconds_count{backend="bleve",op="search"}`,
+			"go_goroutines", "process_resident_memory_bytes",
+		} {
+			if !strings.Contains(m, series) {
+				t.Errorf("api /metrics lacks %s", series)
+			}
+		}
+		if strings.Contains(m, token) {
+			t.Errorf("api /metrics contains an application token")
 		}
 		cronPort := freePort(t)
 		s.start("cron", "HTTP_ADDR=127.0.0.1:"+cronPort, "SYNC_SCHEDULE=@every 1h")

@@ -8,8 +8,10 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/instachat/instachat/pkg/queue"
+	"github.com/instachat/instachat/pkg/telemetry"
 	"github.com/instachat/instachat/services/api/internal/chats"
 )
 
@@ -21,6 +23,8 @@ type Config struct {
 	AdminToken string
 	// Version is reported by /healthz.
 	Version string
+	// Metrics, when set, receives the HTTP metrics and is served at /metrics.
+	Metrics *prometheus.Registry
 }
 
 // NewServer returns the api's http.Handler. The queue serves the admin
@@ -31,6 +35,10 @@ func NewServer(cfg Config, svc *chats.Service, q *queue.Queue, log *slog.Logger)
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
 	r.Use(traceMiddleware(), logMiddleware(log), recoverMiddleware(log))
+	if cfg.Metrics != nil {
+		r.Use(newHTTPMetrics(cfg.Metrics).middleware())
+		r.GET("/metrics", gin.WrapH(telemetry.MetricsHandler(cfg.Metrics)))
+	}
 	r.NoRoute(func(c *gin.Context) { fail(c, http.StatusNotFound, "no such route") })
 	r.NoMethod(func(c *gin.Context) { fail(c, http.StatusMethodNotAllowed, "method not allowed on this route") })
 	h := &handlers{svc: svc, queue: q, cfg: cfg, log: log}

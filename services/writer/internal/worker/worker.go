@@ -19,6 +19,7 @@ import (
 type Config struct {
 	BatchSize int           // jobs per transaction
 	Block     time.Duration // how long one BLMOVE waits for work
+	Metrics   *Metrics      // optional
 }
 
 // Reindexer receives the documents of committed messages and the keys of
@@ -129,8 +130,10 @@ func (w *Worker) step(ctx context.Context) error {
 	res, err := w.applier.Apply(ctx, jobs)
 	if err != nil {
 		if store.Transient(err) {
+			w.cfg.Metrics.failed("transient")
 			return err
 		}
+		w.cfg.Metrics.failed("job")
 		// One bad job must not hold up the others: apply them one by one.
 		res, failed, err = w.applyOneByOne(ctx, jobs, err)
 		if err != nil {
@@ -157,6 +160,7 @@ func (w *Worker) step(ctx context.Context) error {
 			return err
 		}
 		w.log.Warn("job dead", "job", envs[i].ID, "type", envs[i].Type, "err", cause)
+		w.cfg.Metrics.job(envs[i].Type, store.OutcomeDead)
 		deadEntries = append(deadEntries, apply.JournalEntry(apply.Job{Env: envs[i], Prov: store.Provenance{ReadAt: readAt}}, store.OutcomeDead, cause.Error()))
 		failed++
 	}
@@ -211,6 +215,11 @@ func (w *Worker) applyOneByOne(ctx context.Context, jobs []apply.Job, batchErr e
 			if rerr != nil {
 				return apply.Result{}, 0, rerr
 			}
+			if dead {
+				w.cfg.Metrics.job(j.Env.Type, store.OutcomeDead)
+			} else {
+				w.cfg.Metrics.job(j.Env.Type, "retried")
+			}
 			w.log.WarnContext(telemetry.WithTrace(ctx, j.Env.Trace), "job failed", "job", j.Env.ID, "type", j.Env.Type, "attempt", j.Env.Attempt+1, "dead", dead, "err", err)
 			failed++
 			continue
@@ -231,6 +240,7 @@ func (w *Worker) applyOneByOne(ctx context.Context, jobs []apply.Job, batchErr e
 // created back to be applied, logs each job under its trace id, counts the
 // out-of-order cases, and reindexes.
 func (w *Worker) observe(ctx context.Context, res apply.Result) {
+	w.cfg.Metrics.committed(res, time.Now())
 	if len(res.Effects.Created) > 0 {
 		if n, err := w.q.Unpark(ctx, w.consumer.Partition(), res.Effects.Created); err != nil {
 			w.log.Warn("unpark; the parked jobs retry after their backoff", "err", err)
