@@ -30,6 +30,10 @@ run: build services ## start the whole system: api on :8080, writer, cron (Ctrl-
 sync: build ## run the counter sync once against the configured database
 	@bin/cron sync
 
+.PHONY: reconcile
+reconcile: build ## replay the event journal and compare it with MySQL (exit 3: differences; ARGS=-repair fixes, ARGS=-json)
+	@bin/cron reconcile $(ARGS)
+
 .PHONY: reindex
 reindex: build ## rebuild the search index from MySQL with a progress bar (resumes; ARGS=-restart starts over)
 	@bin/api rebuild $(ARGS)

@@ -33,6 +33,12 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if len(os.Args) > 1 && os.Args[1] == "reconcile" {
+		// Its own exit status: 3 tells scripts that differences were found.
+		code := reconcileMain(ctx, os.Args[2:], os.Getenv, os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "cron:", err)
 		os.Exit(1)
@@ -45,6 +51,7 @@ With no command, cron runs the schedules until stopped. Commands run one job onc
   sync      set chats_count and messages_count from the rows in MySQL
   requeue   move the jobs of dead writers back to their queues
   purge     delete journal entries older than JOURNAL_RETENTION
+  reconcile replay the event journal and compare it with MySQL (cron reconcile -h)
   dead      list, replay or discard dead jobs (cron dead help)`
 
 func run(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {

@@ -217,6 +217,10 @@ func (w *Worker) applyOneByOne(ctx context.Context, jobs []apply.Job, batchErr e
 			}
 			if dead {
 				w.cfg.Metrics.job(j.Env.Type, store.OutcomeDead)
+				entry := apply.JournalEntry(j, store.OutcomeDead, err.Error())
+				if jerr := w.store.JournalOutside(ctx, []store.JournalEntry{entry}); jerr != nil {
+					return apply.Result{}, 0, jerr
+				}
 			} else {
 				w.cfg.Metrics.job(j.Env.Type, "retried")
 			}

@@ -1,0 +1,132 @@
+package reconcile
+
+import (
+	"time"
+
+	"github.com/instachat/instachat/pkg/queue"
+	"github.com/instachat/instachat/pkg/store"
+)
+
+// ref names the event that last wrote a row.
+type ref struct {
+	id string
+	at time.Time
+}
+
+// newer reports whether r wins over o the way the writer decides: the newest
+// event time wins, ties go to the larger event id.
+func (r ref) newer(o ref) bool {
+	if !r.at.Equal(o.at) {
+		return r.at.After(o.at)
+	}
+	return r.id > o.id
+}
+
+// row is the state the replay expects of a chat or message row.
+type row struct {
+	exists    bool
+	createdAt time.Time
+	deletedAt *time.Time
+	last      ref
+	body      string // messages only
+}
+
+func (r *row) deleted() bool { return r.deletedAt != nil }
+
+// replay is one chat's expected state, built by applying its events in
+// event order with the writer's rules. An event whose parent does not exist
+// yet waits, as the writer parks it, and runs once the parent is created.
+type replay struct {
+	chat     row
+	seeded   bool // the chat row was taken as given: its creation is not in the journal
+	messages map[int64]*row
+	waitChat []store.ReplayEvent           // events waiting for chat.create
+	waitMsg  map[int64][]store.ReplayEvent // events waiting for their message.create
+	ids      map[string]bool               // every event that took effect
+}
+
+func newReplay() *replay {
+	return &replay{messages: map[int64]*row{}, waitMsg: map[int64][]store.ReplayEvent{}, ids: map[string]bool{}}
+}
+
+// seed takes the chat row as it is, for a chat whose creation the journal
+// no longer holds: its messages can still be replayed against it.
+func (r *replay) seed(c store.StoredRow) {
+	r.seeded = true
+	r.chat = row{exists: true, createdAt: c.CreatedAt, deletedAt: c.DeletedAt, last: ref{id: c.LastEventID, at: c.EventTime}}
+}
+
+func (r *replay) message(n int64) *row {
+	m := r.messages[n]
+	if m == nil {
+		m = &row{}
+		r.messages[n] = m
+	}
+	return m
+}
+
+// apply applies one event. A deleted row is final: later events are stale,
+// as the writer's are.
+func (r *replay) apply(e store.ReplayEvent) {
+	r.ids[e.EventID] = true
+	at := e.EventTime
+	ev := ref{id: e.EventID, at: at}
+	if e.Type == queue.TypeChatCreate {
+		if !r.chat.exists {
+			r.chat = row{exists: true, createdAt: at, last: ev}
+		}
+		waiting := r.waitChat
+		r.waitChat = nil
+		for _, w := range waiting {
+			r.apply(w)
+		}
+		return
+	}
+	if !r.chat.exists {
+		r.waitChat = append(r.waitChat, e)
+		return
+	}
+	switch e.Type {
+	case queue.TypeChatDelete:
+		if r.chat.deleted() {
+			return
+		}
+		r.chat.deletedAt, r.chat.last = &at, ev
+		for _, m := range r.messages {
+			if m.exists && !m.deleted() {
+				m.deletedAt = &at
+			}
+		}
+	case queue.TypeMessageCreate:
+		m := r.message(e.Message)
+		switch {
+		case !m.exists:
+			// A message created into a deleted chat is born deleted.
+			*m = row{exists: true, createdAt: at, deletedAt: r.chat.deletedAt, last: ev, body: e.Body}
+			waiting := r.waitMsg[e.Message]
+			delete(r.waitMsg, e.Message)
+			for _, w := range waiting {
+				r.apply(w)
+			}
+		case !m.deleted() && ev.newer(m.last):
+			m.body, m.last = e.Body, ev
+		}
+	case queue.TypeMessageUpdate, queue.TypeMessageDelete:
+		m := r.message(e.Message)
+		switch {
+		case !m.exists:
+			r.waitMsg[e.Message] = append(r.waitMsg[e.Message], e)
+		case m.deleted():
+		case e.Type == queue.TypeMessageDelete:
+			m.deletedAt, m.last = &at, ev
+		case ev.newer(m.last):
+			m.body, m.last = e.Body, ev
+		}
+	}
+}
+
+// created reports whether the replay created message n.
+func (r *replay) created(n int64) bool {
+	m := r.messages[n]
+	return m != nil && m.exists
+}
