@@ -82,7 +82,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	defer st.Close()
 	rdb := redis.NewClient(&common.Redis)
 	defer rdb.Close()
-	jobs := &jobs{store: st, queue: queue.New(rdb, common.Keys(), common.Queue), log: log, retention: retention}
+	metrics := telemetry.NewRegistry()
+	jobs := &jobs{store: st, queue: queue.New(rdb, common.Keys(), common.Queue), log: log, retention: retention,
+		metrics: newSyncMetrics(metrics)}
+	metrics.MustRegister(queue.NewCollector(jobs.queue))
 
 	if len(args) == 1 {
 		switch args[0] {
@@ -108,7 +111,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	srv := &http.Server{Addr: addr, ReadHeaderTimeout: 5 * time.Second, Handler: health.Handler(version, []health.Check{
 		{Name: "mysql", Run: st.Ping},
 		{Name: "redis", Run: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
-	}, nil)}
+	}, telemetry.MetricsMux(metrics))}
 	errc := make(chan error, 1)
 	go func() {
 		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -136,6 +139,7 @@ type jobs struct {
 	queue     *queue.Queue
 	log       *slog.Logger
 	retention time.Duration // how long the event journal keeps entries
+	metrics   *syncMetrics
 }
 
 // purge keeps the event journal bounded.
@@ -152,6 +156,7 @@ func (j *jobs) purge(ctx context.Context) error {
 func (j *jobs) sync(ctx context.Context) error {
 	start := time.Now()
 	rep, err := j.store.SyncCounts(ctx)
+	j.metrics.observe(start, rep.ChatsCorrected, rep.AppsCorrected, rep.Drift, err)
 	if err != nil {
 		j.log.Error("counter sync failed", "err", err)
 		return err
