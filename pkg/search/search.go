@@ -19,6 +19,9 @@ type Doc struct {
 	Number  int64  `json:"number"`  // message number within the chat
 	Body    string `json:"body"`    // message text
 	Version int64  `json:"version"` // grows with every change; a lower version never replaces a higher one
+	// Trace is the trace id of the request that last changed the message,
+	// carried only so logs can follow it; engines ignore it.
+	Trace string `json:"trace,omitempty"`
 }
 
 // Key names one message in the index.

@@ -159,6 +159,37 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("one trace id follows a message through api, writer and index", func(t *testing.T) {
+		r := s.postJSON(base+"/chats/1/messages", map[string]string{"body": "traced message"})
+		trace := r.header.Get("X-Request-ID")
+		if r.status != http.StatusCreated || len(trace) != 32 {
+			t.Fatalf("post: got %d, trace id %q", r.status, trace)
+		}
+		steps := []struct{ service, msg string }{
+			{"api", "msg=request"}, {"writer", `msg="job applied"`}, {"writer", `msg="reindex sent"`}, {"api", "msg=indexed"},
+		}
+		eventually(t, 30*time.Second, "the trace id in every step's log", func() (bool, string) {
+			for _, st := range steps {
+				found := false
+				for _, line := range strings.Split(s.logOf(st.service), "\n") {
+					if strings.Contains(line, "trace_id="+trace) && strings.Contains(line, st.msg) {
+						found = true
+						break
+					}
+				}
+				if !found {
+					return false, fmt.Sprintf("no %s line with %s in %s.log", st.msg, trace, st.service)
+				}
+			}
+			return true, ""
+		})
+		for _, name := range []string{"api", "writer"} {
+			if strings.Contains(s.logOf(name), token) {
+				t.Errorf("%s.log contains the application token", name)
+			}
+		}
+	})
+
 	t.Run("text round-trips intact", func(t *testing.T) {
 		texts := []string{
 			`Ünïcode "double" 'single' \backslash\ <tag> & 🚀👩‍👩‍👧 日本語`,

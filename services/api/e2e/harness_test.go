@@ -229,6 +229,7 @@ func (s *system) waitReady(url string) {
 
 // response is a decoded answer.
 type response struct {
+	header http.Header
 	status int
 	body   map[string]any
 	raw    string
@@ -255,7 +256,7 @@ func (s *system) do(method, path, contentType, body string) response {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	r := response{status: resp.StatusCode, raw: string(b)}
+	r := response{status: resp.StatusCode, raw: string(b), header: resp.Header}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	_ = dec.Decode(&r.body)
@@ -326,4 +327,10 @@ func (s *system) assertNoTokenInRedis(token string) {
 	if lists == 0 {
 		s.t.Errorf("no Redis list under %s: the check looked at nothing", s.prefix)
 	}
+}
+
+// logOf returns what a service has logged so far.
+func (s *system) logOf(name string) string {
+	b, _ := os.ReadFile(filepath.Join(s.dir, name+".log"))
+	return string(b)
 }

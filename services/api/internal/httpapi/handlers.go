@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"crypto/subtle"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/instachat/instachat/pkg/search"
+	"github.com/instachat/instachat/pkg/telemetry"
 )
 
 // createApplication godoc
@@ -386,6 +388,11 @@ func (h *handlers) reindex(c *gin.Context) {
 	if err := h.svc.Reindex(c, req.Docs, req.Deleted); err != nil {
 		h.respondErr(c, err)
 		return
+	}
+	if h.log.Enabled(c, slog.LevelDebug) {
+		for _, d := range req.Docs {
+			h.log.DebugContext(telemetry.WithTrace(c, d.Trace), "indexed", "chat", d.Chat, "message", d.Number, "version", d.Version)
+		}
 	}
 	c.JSON(http.StatusOK, gin.H{"indexed": len(req.Docs), "deleted": len(req.Deleted)})
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/instachat/instachat/pkg/search"
+	"github.com/instachat/instachat/pkg/telemetry"
 )
 
 // Config says where the api is.
@@ -148,6 +149,11 @@ func (c *Client) sendWithRetry(ctx context.Context, b batch) {
 	for attempt := 1; ; attempt++ {
 		err := c.Send(ctx, b.docs, b.deleted)
 		if err == nil {
+			if c.log.Enabled(ctx, slog.LevelDebug) {
+				for _, d := range b.docs {
+					c.log.DebugContext(telemetry.WithTrace(ctx, d.Trace), "reindex sent", "chat", d.Chat, "message", d.Number, "version", d.Version)
+				}
+			}
 			return
 		}
 		var perm *permanentError
