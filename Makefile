@@ -42,6 +42,10 @@ reindex: build ## rebuild the search index from MySQL with a progress bar (resum
 test: vet ## vet, then unit, integration and end-to-end tests with -race in every module
 	@for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test $(GOTEST_FLAGS) ./...) || exit 1; done
 
+.PHONY: chaos
+chaos: ## the long fault-injection test alone: 25,000 writes through writer kills, Redis restarts, MySQL cuts
+	@cd services/api && CHAOS=long go test -race -count=1 -timeout 30m -run '^TestChaos$$' -v ./e2e
+
 .PHONY: vet
 vet: ## gofmt check and go vet in every module
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -97,6 +97,12 @@ func ReadCommon(e *Env, service string) Common {
 			Password: e.String("REDIS_PASSWORD", ""),
 			DB:       e.Int("REDIS_DB", 0),
 			PoolSize: e.Int("REDIS_POOL_SIZE", 64),
+			// No automatic resends: a command whose reply was lost may
+			// already have run, and running a number-assigning script or a
+			// BLMOVE twice hands out a number twice or strands a job. Our
+			// callers retry what is safe to retry (the writer re-reads its
+			// processing list; a client gets 503 and tries again).
+			MaxRetries: -1,
 		},
 		KeyPrefix:  e.String("REDIS_KEY_PREFIX", "ic:"),
 		Partitions: e.Int("QUEUE_PARTITIONS", 8),

@@ -44,4 +44,14 @@ func addRoutes(r *gin.Engine, h *handlers) {
 	admin.POST("/dead/replay-all", h.replayAllDead)
 	admin.POST("/dead/:id/replay", h.replayDead)
 	admin.DELETE("/dead/:id", h.discardDead)
+
+	// The queue dashboard: an HTML page for browsers (Basic auth prompts),
+	// its embedded assets, and the forms that retry or discard dead jobs.
+	queues := admin.Group("/queues")
+	queues.GET("", gin.WrapH(h.dashboard.Page()))
+	queues.GET("/assets/*file", gin.WrapH(h.dashboard.Assets()))
+	queues.POST("/dead/retry", gin.WrapH(h.dashboard.Retry()))
+	queues.POST("/dead/discard", gin.WrapH(h.dashboard.Discard()))
+	queues.POST("/dead/retry-all", gin.WrapH(h.dashboard.RetryAll()))
+	queues.POST("/dead/discard-all", gin.WrapH(h.dashboard.DiscardAll()))
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/instachat/instachat/pkg/queue"
 	"github.com/instachat/instachat/pkg/telemetry"
 	"github.com/instachat/instachat/services/api/internal/chats"
+	"github.com/instachat/instachat/services/api/internal/dashboard"
 )
 
 // Config holds what the HTTP layer needs besides the service.
@@ -28,7 +29,7 @@ type Config struct {
 }
 
 // NewServer returns the api's http.Handler. The queue serves the admin
-// endpoints (dead jobs).
+// endpoints (dead jobs) and the queue dashboard.
 func NewServer(cfg Config, svc *chats.Service, q *queue.Queue, log *slog.Logger) http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
@@ -41,14 +42,16 @@ func NewServer(cfg Config, svc *chats.Service, q *queue.Queue, log *slog.Logger)
 	}
 	r.NoRoute(func(c *gin.Context) { fail(c, http.StatusNotFound, "no such route") })
 	r.NoMethod(func(c *gin.Context) { fail(c, http.StatusMethodNotAllowed, "method not allowed on this route") })
-	h := &handlers{svc: svc, queue: q, cfg: cfg, log: log}
+	h := &handlers{svc: svc, queue: q, cfg: cfg, log: log,
+		dashboard: dashboard.New(dashboard.Config{Path: "/admin/queues", AdminToken: cfg.AdminToken}, q, log)}
 	addRoutes(r, h)
 	return r
 }
 
 type handlers struct {
-	svc   *chats.Service
-	queue *queue.Queue
-	cfg   Config
-	log   *slog.Logger
+	svc       *chats.Service
+	queue     *queue.Queue
+	cfg       Config
+	log       *slog.Logger
+	dashboard *dashboard.Dashboard
 }

@@ -170,6 +170,7 @@ func (w *Worker) step(ctx context.Context) error {
 	if err := w.consumer.Ack(ctx, len(res.Jobs)-parked, failed); err != nil {
 		return err
 	}
+	w.recordCompleted(ctx, res, failed)
 	w.observe(ctx, res)
 	return nil
 }
@@ -285,4 +286,19 @@ func (w *Worker) observe(ctx context.Context, res apply.Result) {
 		}
 	}
 	w.reindex.Enqueue(docs, deleted)
+}
+
+// recordCompleted feeds the queue dashboard's recent jobs and throughput
+// chart. The batch is already acknowledged, so a failure is only logged.
+func (w *Worker) recordCompleted(ctx context.Context, res apply.Result, failed int) {
+	done := make([]queue.Completed, 0, len(res.Jobs))
+	for i, j := range res.Jobs {
+		if res.Each[i].Parked() {
+			continue // waiting for its parent, not completed
+		}
+		done = append(done, queue.CompletedFrom(j.Env, res.Each[i].String()))
+	}
+	if err := w.q.RecordCompleted(ctx, w.consumer.Partition(), done, failed, time.Now()); err != nil {
+		w.log.Warn("record completed jobs for the dashboard", "err", err)
+	}
 }

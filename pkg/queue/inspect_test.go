@@ -1,0 +1,156 @@
+package queue_test
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/instachat/instachat/pkg/queue"
+)
+
+func jobIDs(t *testing.T, q *queue.Queue, state queue.State, partition, offset, limit int) ([]string, int64) {
+	t.Helper()
+	jobs, total, err := q.Jobs(t.Context(), state, partition, offset, limit)
+	if err != nil {
+		t.Fatalf("Jobs(%s, %d, %d, %d): %v", state, partition, offset, limit, err)
+	}
+	ids := make([]string, len(jobs))
+	for i, j := range jobs {
+		ids[i] = j.ID
+	}
+	return ids, total
+}
+
+func TestJobsPerState(t *testing.T) {
+	q, rdb := newQueue(t, 2, queue.DefaultConfig())
+	ctx := t.Context()
+	app0, app1 := tokenFor(t, q.Keys(), 0), tokenFor(t, q.Keys(), 1)
+	now := time.Now()
+	at := func(app string, n int64, age time.Duration) queue.Envelope {
+		e := job(app, n)
+		e.Time = now.Add(-age).UnixMicro()
+		return e
+	}
+	// Pending: 1 and 3 in partition 0, 2 in partition 1; oldest first across partitions.
+	for _, e := range []queue.Envelope{at(app0, 1, 5*time.Minute), at(app1, 2, 4*time.Minute), at(app0, 3, 3*time.Minute)} {
+		if err := q.Push(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Processing: a live consumer takes job 10; a dead one (no heartbeat) holds job 11.
+	for _, e := range []queue.Envelope{at(app1, 10, time.Hour), at(app1, 11, 2*time.Hour)} {
+		if err := q.Push(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Partition 1's pending list now reads (consuming end first) 2, 10, 11.
+	live := newConsumer(t, q, 1)
+	if got := fetch(t, live, 2); len(got) != 2 {
+		t.Fatalf("fetch: got %d jobs, want 2 (jobs 2 and 10)", len(got))
+	}
+	gone := newConsumer(t, q, 1)
+	if got := fetch(t, gone, 1); len(got) != 1 {
+		t.Fatalf("fetch: got %d jobs, want 1 (job 11)", len(got))
+	}
+	if err := rdb.Del(ctx, q.Keys().Heartbeat(1, gone.Name())).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// Retry: two jobs due at different times.
+	if _, err := q.Retry(ctx, at(app0, 20, time.Minute), errors.New("later"), now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Retry(ctx, at(app1, 21, time.Minute), errors.New("sooner"), now); err != nil {
+		t.Fatal(err)
+	}
+	// Parked: two events waiting for one chat.
+	for _, n := range []int64{30, 31} {
+		if _, err := q.Park(ctx, at(app0, n, time.Minute), queue.ParentChat(app0, 9), now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Dead: one.
+	bury(t, q, app1, 40, 25)
+
+	tests := []struct {
+		state                    queue.State
+		partition, offset, limit int
+		want                     []string
+		total                    int64
+	}{
+		{queue.StatePending, -1, 0, 10, []string{"event-1", "event-3"}, 2},
+		{queue.StatePending, 0, 1, 10, []string{"event-3"}, 2},
+		{queue.StatePending, -1, 0, 0, []string{}, 2},
+		{queue.StateProcessing, -1, 0, 10, []string{"event-11", "event-10", "event-2"}, 3},
+		{queue.StateProcessing, -1, 1, 1, []string{"event-10"}, 3},
+		{queue.StateProcessing, 0, 0, 10, []string{}, 0},
+		{queue.StateRetry, -1, 0, 10, []string{"event-21", "event-20"}, 2},
+		{queue.StateParked, -1, 0, 10, []string{"event-30", "event-31"}, 2},
+		{queue.StateParked, 1, 0, 10, []string{}, 0},
+		{queue.StateDead, -1, 0, 10, []string{"event-40"}, 1},
+	}
+	for _, tt := range tests {
+		got, total := jobIDs(t, q, tt.state, tt.partition, tt.offset, tt.limit)
+		if !slices.Equal(got, tt.want) || total != tt.total {
+			t.Errorf("Jobs(%s, %d, %d, %d): got %v total %d, want %v total %d", tt.state, tt.partition, tt.offset, tt.limit, got, total, tt.want, tt.total)
+		}
+	}
+
+	procs, _, err := q.Jobs(ctx, queue.StateProcessing, -1, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range procs {
+		wantAlive := j.ID != "event-11"
+		wantConsumer := live.Name()
+		if !wantAlive {
+			wantConsumer = gone.Name()
+		}
+		if j.Alive != wantAlive || j.Consumer != wantConsumer || j.Partition != 1 || !j.Decoded {
+			t.Errorf("processing job %s: got consumer %s alive %v partition %d, want %s alive %v partition 1", j.ID, j.Consumer, j.Alive, j.Partition, wantConsumer, wantAlive)
+		}
+	}
+	retries, _, err := q.Jobs(ctx, queue.StateRetry, -1, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(retries) != 2 || !retries[0].Due.Before(retries[1].Due) || retries[0].Envelope.Error != "sooner" {
+		t.Errorf("retry jobs: got %+v, want the sooner one first with its due time and error", retries)
+	}
+	parked, _, err := q.Jobs(ctx, queue.StateParked, -1, 0, 1)
+	if err != nil || len(parked) != 1 || parked[0].Parent != queue.ParentChat(app0, 9) || parked[0].Due.IsZero() {
+		t.Errorf("parked jobs: got %+v, %v; want one waiting for chat 9 with a due time", parked, err)
+	}
+
+	if _, _, err := q.Jobs(ctx, "nope", -1, 0, 10); !errors.Is(err, queue.ErrState) {
+		t.Errorf("Jobs(nope): got %v, want ErrState", err)
+	}
+	if _, _, err := q.Jobs(ctx, queue.StatePending, 2, 0, 10); !errors.Is(err, queue.ErrPartition) {
+		t.Errorf("Jobs(partition 2 of 2): got %v, want ErrPartition", err)
+	}
+}
+
+func TestJobsUndecodable(t *testing.T) {
+	q, rdb := newQueue(t, 1, queue.DefaultConfig())
+	if err := rdb.LPush(t.Context(), q.Keys().Pending(0), "not json").Err(); err != nil {
+		t.Fatal(err)
+	}
+	jobs, total, err := q.Jobs(t.Context(), queue.StatePending, -1, 0, 10)
+	if err != nil || total != 1 || len(jobs) != 1 || jobs[0].Decoded || len(jobs[0].ID) < 5 || jobs[0].ID[:4] != "raw-" {
+		t.Errorf("Jobs(pending) with a bad job: got %+v total %d, %v; want one undecoded raw-… job", jobs, total, err)
+	}
+}
+
+func TestStats(t *testing.T) {
+	q, _ := newQueue(t, 2, queue.DefaultConfig())
+	app := tokenFor(t, q.Keys(), 1)
+	bury(t, q, app, 1, 25)
+	bury(t, q, app, 2, 25)
+	got, err := q.Stats(t.Context(), 1)
+	if err != nil || got["dead"] != 2 || got["processed"] != 0 {
+		t.Errorf("Stats(1): got %v, %v; want dead 2 and no processed", got, err)
+	}
+	if got, err := q.Stats(t.Context(), 0); err != nil || len(got) != 0 {
+		t.Errorf("Stats(0): got %v, %v; want empty", got, err)
+	}
+}
