@@ -1,0 +1,196 @@
+package deploycheck
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/compose-spec/compose-go/v2/loader"
+	"github.com/compose-spec/compose-go/v2/types"
+)
+
+// loadCompose loads docker-compose.yml the way `docker compose` does: schema
+// validation, interpolation, merging of the YAML anchors, consistency checks.
+// The environment is empty, so every ${VAR:-default} takes its default.
+func loadCompose(t *testing.T) *types.Project {
+	t.Helper()
+	dir, err := filepath.Abs(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	details := types.ConfigDetails{
+		WorkingDir:  dir,
+		ConfigFiles: []types.ConfigFile{{Filename: filepath.Join(dir, "docker-compose.yml")}},
+		Environment: types.Mapping{},
+	}
+	p, err := loader.LoadWithContext(context.Background(), details, func(o *loader.Options) {
+		o.SetProjectName("instachat", true)
+		o.ResolvePaths = true
+	})
+	if err != nil {
+		t.Fatalf("docker-compose.yml does not load: %v", err)
+	}
+	return p
+}
+
+func TestComposeServices(t *testing.T) {
+	p := loadCompose(t)
+	want := []string{"mysql", "redis", "elasticsearch", "api", "writer", "cron", "prometheus", "grafana"}
+	if got := sortedKeys(p.Services); !slices.Equal(got, sortedStrings(want)) {
+		t.Errorf("services: got %v, want %v", got, sortedStrings(want))
+	}
+	for name, img := range map[string]string{"mysql": "mysql:8", "redis": "redis:7", "elasticsearch": "elasticsearch:7.17",
+		"prometheus": "prom/prometheus:", "grafana": "grafana/grafana:"} {
+		if got := p.Services[name].Image; !strings.Contains(got, img) {
+			t.Errorf("%s image: got %q, want one containing %q", name, got, img)
+		}
+	}
+	redis := p.Services["redis"].Command
+	if i := slices.Index(redis, "--appendonly"); i < 0 || i+1 >= len(redis) || redis[i+1] != "yes" {
+		t.Errorf("redis command: got %q, want --appendonly yes (the counters and queues must survive a restart)", redis)
+	}
+	if i := slices.Index(redis, "--maxmemory-policy"); i < 0 || i+1 >= len(redis) || redis[i+1] != "noeviction" {
+		t.Errorf("redis command: got %q, want --maxmemory-policy noeviction", redis)
+	}
+}
+
+func TestComposeHealthAndStartOrder(t *testing.T) {
+	p := loadCompose(t)
+	env := readEnv(t)
+	for name, svc := range p.Services {
+		if hc := svc.HealthCheck; hc == nil || hc.Disable || len(hc.Test) == 0 {
+			t.Errorf("%s: no health check", name)
+		}
+		for dep, d := range svc.DependsOn {
+			target, ok := p.Services[dep]
+			if !ok {
+				t.Errorf("%s depends on %s, which is not a service", name, dep)
+				continue
+			}
+			if d.Condition == types.ServiceConditionHealthy && target.HealthCheck == nil {
+				t.Errorf("%s waits for %s to be healthy, but %s has no health check", name, dep, dep)
+			}
+		}
+	}
+	for _, svc := range services {
+		hc := p.Services[svc].HealthCheck
+		if hc == nil {
+			continue
+		}
+		url := "http://127.0.0.1:" + port(t, env, svc) + "/readyz"
+		if !slices.Contains(hc.Test, url) {
+			t.Errorf("%s health check: got %q, want it to GET %s", svc, hc.Test, url)
+		}
+	}
+	healthy := types.ServiceConditionHealthy
+	for _, tc := range []struct {
+		svc       string
+		condition string
+		deps      []string
+	}{
+		{"api", healthy, []string{"mysql", "redis", "elasticsearch"}},
+		{"writer", healthy, []string{"mysql", "redis", "api"}},
+		{"cron", healthy, []string{"mysql", "redis"}},
+		{"prometheus", types.ServiceConditionStarted, []string{"api", "writer", "cron"}},
+		{"grafana", healthy, []string{"prometheus"}},
+	} {
+		got := p.Services[tc.svc].DependsOn
+		for _, dep := range tc.deps {
+			if d, ok := got[dep]; !ok || d.Condition != tc.condition {
+				t.Errorf("%s depends_on %s: got %+v, want condition %s", tc.svc, dep, d, tc.condition)
+			}
+		}
+	}
+}
+
+// TestComposeEnvironment checks that every variable the compose file gives
+// an InstaChat service is one that service reads (a typo or a variable of
+// another service would be silently ignored), and that the settings the
+// services must share agree.
+func TestComposeEnvironment(t *testing.T) {
+	p := loadCompose(t)
+	env := readEnv(t)
+	for _, svc := range services {
+		given := p.Services[svc].Environment
+		if len(given) == 0 {
+			t.Errorf("%s: no environment", svc)
+		}
+		for _, name := range sortedKeys(given) {
+			if _, ok := env[svc][name]; !ok {
+				t.Errorf("compose gives %s %s, which it does not read (it reads %v)", svc, name, sortedKeys(env[svc]))
+			}
+			if given[name] == nil {
+				t.Errorf("%s: %s has no value (taken from the host environment)", svc, name)
+			}
+		}
+	}
+	value := func(svc, name string) string {
+		if v := p.Services[svc].Environment[name]; v != nil {
+			return *v
+		}
+		return ""
+	}
+	for _, name := range []string{"REDIS_KEY_PREFIX", "QUEUE_PARTITIONS", "MYSQL_DSN", "REDIS_ADDR"} {
+		if a, w, c := value("api", name), value("writer", name), value("cron", name); a == "" || a != w || a != c {
+			t.Errorf("%s must be set and agree across the services: api %q, writer %q, cron %q", name, a, w, c)
+		}
+	}
+	if a, w := value("api", "INTERNAL_TOKEN"), value("writer", "INTERNAL_TOKEN"); a == "" || a != w {
+		t.Errorf("INTERNAL_TOKEN: api %q, writer %q, want the same secret", a, w)
+	}
+	if got := value("api", "ADMIN_TOKEN"); got != "change-me-dev-only" {
+		t.Errorf("api ADMIN_TOKEN without ADMIN_TOKEN in the environment: got %q, want the dev default change-me-dev-only", got)
+	}
+	if got, want := value("writer", "API_URL"), "http://api:"+port(t, env, "api"); got != want {
+		t.Errorf("writer API_URL: got %q, want %q", got, want)
+	}
+}
+
+// TestComposeMounts checks that the configuration the compose file mounts
+// into Prometheus and Grafana exists in the repository and lands where their
+// configuration expects it.
+func TestComposeMounts(t *testing.T) {
+	p := loadCompose(t)
+	dir, _ := filepath.Abs(root)
+	targets := map[string]string{} // container path -> repository path
+	for _, name := range []string{"prometheus", "grafana"} {
+		for _, v := range p.Services[name].Volumes {
+			if v.Type != types.VolumeTypeBind {
+				continue
+			}
+			rel, err := filepath.Rel(dir, v.Source)
+			if err != nil || strings.HasPrefix(rel, "..") {
+				t.Errorf("%s mounts %s from outside the repository", name, v.Source)
+				continue
+			}
+			if _, err := os.Stat(v.Source); err != nil {
+				t.Errorf("%s mounts %s, which does not exist", name, rel)
+			}
+			if !v.ReadOnly {
+				t.Errorf("%s mounts %s read-write; configuration should be read-only", name, rel)
+			}
+			targets[v.Target] = filepath.ToSlash(rel)
+		}
+	}
+	for target, want := range map[string]string{
+		"/etc/prometheus/prometheus.yml": "deploy/prometheus/prometheus.yml",
+		"/etc/grafana/provisioning":      "deploy/grafana/provisioning",
+		grafanaDashboardsDir(t):          "deploy/grafana/dashboards",
+	} {
+		if got := targets[target]; got != want {
+			t.Errorf("container path %s: got %q mounted, want %s", target, got, want)
+		}
+	}
+	if !slices.Contains(p.Services["prometheus"].Command, "--config.file=/etc/prometheus/prometheus.yml") {
+		t.Errorf("prometheus command: got %q, want --config.file=/etc/prometheus/prometheus.yml", p.Services["prometheus"].Command)
+	}
+}
+
+func sortedStrings(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
+}

@@ -1,0 +1,144 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/instachat/instachat/pkg/chat"
+	"github.com/instachat/instachat/pkg/deploycheck"
+	"github.com/instachat/instachat/pkg/queue"
+)
+
+// TestDashboardMetricsAreExported runs the three services, drives a little
+// of everything the Grafana dashboard shows (requests, jobs, an out-of-order
+// event, searches that fail, counter syncs), scrapes every /metrics endpoint
+// and checks that each metric the dashboard queries
+// (deploycheck.DashboardMetrics, derived from its PromQL) is exported by at
+// least one service. A vector series appears only once something happened,
+// so each one is provoked on purpose.
+func TestDashboardMetricsAreExported(t *testing.T) {
+	// Elasticsearch on a port where nothing listens: the api starts anyway,
+	// and its search and index calls fail, which fills
+	// instachat_search_errors_total next to the latency histogram.
+	s := newSystemWith(t, "SEARCH_BACKEND=elasticsearch", "ELASTICSEARCH_URL=http://127.0.0.1:"+freePort(t))
+	writerURL := s.restartOnKnownPort("writer")
+	// A sync every second, so the counter sync series exist.
+	cronURL := s.restartOnKnownPort("cron", "SYNC_SCHEDULE=@every 1s")
+
+	created := s.postJSON("/api/v1/applications", map[string]string{"name": "grafana"})
+	token, _ := created.body["token"].(string)
+	if created.status != http.StatusCreated || token == "" {
+		t.Fatalf("create application: got %d %s, want 201 with a token", created.status, created.raw)
+	}
+	base := "/api/v1/applications/" + token
+	if r := s.do(http.MethodPost, base+"/chats", "", ""); r.status != http.StatusCreated {
+		t.Fatalf("create chat: got %d %s, want 201", r.status, r.raw)
+	}
+	for i := range 3 {
+		if r := s.postJSON(base+"/chats/1/messages", map[string]string{"body": fmt.Sprintf("hello grafana %d", i)}); r.status != http.StatusCreated {
+			t.Fatalf("post message: got %d %s, want 201", r.status, r.raw)
+		}
+	}
+	eventually(t, 30*time.Second, "message 3 persisted", func() (bool, string) {
+		r := s.get(base + "/chats/1/messages/3")
+		return r.body["status"] == "persisted", r.raw
+	})
+	s.pushStaleUpdate(token)
+	if r := s.get(base + "/chats/1/messages/search?q=hel"); r.status != http.StatusServiceUnavailable {
+		t.Errorf("search with Elasticsearch down: got %d %s, want 503", r.status, r.raw)
+	}
+
+	endpoints := map[string]string{"api": s.apiURL + "/metrics", "writer": writerURL + "/metrics", "cron": cronURL + "/metrics"}
+	eventually(t, 30*time.Second, "every dashboard metric exported", func() (bool, string) {
+		exported := map[string][]string{} // series name -> services
+		for svc, u := range endpoints {
+			names, err := scrape(u)
+			if err != nil {
+				return false, err.Error()
+			}
+			for n := range names {
+				exported[n] = append(exported[n], svc)
+			}
+		}
+		var missing []string
+		for _, m := range deploycheck.DashboardMetrics {
+			// A histogram family shows as its _bucket series.
+			if len(exported[m]) == 0 && len(exported[m+"_bucket"]) == 0 {
+				missing = append(missing, m)
+			}
+		}
+		return len(missing) == 0, fmt.Sprintf("not exported by any service: %v", missing)
+	})
+	if len(deploycheck.DashboardMetrics) < 10 {
+		t.Errorf("deploycheck.DashboardMetrics has %d names; the check looked at almost nothing", len(deploycheck.DashboardMetrics))
+	}
+}
+
+// restartOnKnownPort (re)starts a service on a port the test knows, with
+// extra settings, and returns its base URL once it is ready. The harness
+// starts the writer on a port it does not keep, hence the restart.
+func (s *system) restartOnKnownPort(name string, extra ...string) string {
+	s.t.Helper()
+	s.stop(name)
+	addr := "127.0.0.1:" + freePort(s.t)
+	s.start(name, append([]string{"HTTP_ADDR=" + addr}, extra...)...)
+	s.waitReady("http://" + addr + "/readyz")
+	return "http://" + addr
+}
+
+// pushStaleUpdate queues an update of message 1 that is an hour older than
+// its create, as a late redelivery would be: the writer must count it as an
+// out-of-order stale_update and leave the row alone.
+func (s *system) pushStaleUpdate(token string) {
+	s.t.Helper()
+	then := time.Now().Add(-time.Hour)
+	e := queue.Envelope{ID: queue.NewEventID(then), Type: queue.TypeMessageUpdate, App: chat.TokenDigest(token),
+		Chat: 1, Message: 1, Body: "stale body", Time: then.UnixMicro()}
+	raw, err := e.Encode()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	keys := queue.NewKeys(s.prefix, 8)
+	if err := s.rdb.LPush(context.Background(), keys.Pending(keys.Partition(e.App)), raw).Err(); err != nil {
+		s.t.Fatalf("push a stale update: %v", err)
+	}
+}
+
+// scrape returns the series names one /metrics endpoint exports (the text
+// exposition format: a name, then labels or a space, then the value).
+func scrape(u string) (map[string]bool, error) {
+	resp, err := client.Get(u)
+	if err != nil {
+		return nil, fmt.Errorf("scrape %s: %w", u, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return nil, fmt.Errorf("scrape %s: %d %s", u, resp.StatusCode, b)
+	}
+	names := map[string]bool{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if i := strings.IndexAny(line, "{ "); i > 0 {
+			names[line[:i]] = true
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("scrape %s: %w", u, err)
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("scrape %s: no series", u)
+	}
+	return names, nil
+}
