@@ -22,6 +22,9 @@ type Doc struct {
 	// Trace is the trace id of the request that last changed the message,
 	// carried only so logs can follow it; engines ignore it.
 	Trace string `json:"trace,omitempty"`
+	// Accepted is when the api accepted the change (Unix microseconds), so
+	// the indexer can measure the lag to searchable; engines ignore it.
+	Accepted int64 `json:"accepted,omitempty"`
 }
 
 // Key names one message in the index.

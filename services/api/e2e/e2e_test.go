@@ -416,6 +416,7 @@ func TestEndToEnd(t *testing.T) {
 			`instachat_http_requests_total{method="POST",route="/api/v1/applications/:token/chats/:number/messages",status="201"}`,
 			`instachat_queue_jobs{partition="0",state="pending"}`,
 			`instachat_search_duration_seconds_count{backend="bleve",op="search"}`,
+			"instachat_job_searchable_lag_seconds_count",
 			"go_goroutines", "process_resident_memory_bytes",
 		} {
 			if !strings.Contains(m, series) {

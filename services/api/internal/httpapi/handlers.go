@@ -389,6 +389,11 @@ func (h *handlers) reindex(c *gin.Context) {
 		h.respondErr(c, err)
 		return
 	}
+	accepted := make([]int64, len(req.Docs))
+	for i, d := range req.Docs {
+		accepted[i] = d.Accepted
+	}
+	h.metrics.indexed(accepted, time.Now())
 	if h.log.Enabled(c, slog.LevelDebug) {
 		for _, d := range req.Docs {
 			h.log.DebugContext(telemetry.WithTrace(c, d.Trace), "indexed", "chat", d.Chat, "message", d.Number, "version", d.Version)

@@ -12,8 +12,9 @@ import (
 
 // httpMetrics counts requests and their latency by route template and status.
 type httpMetrics struct {
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
+	requests   *prometheus.CounterVec
+	latency    *prometheus.HistogramVec
+	searchable prometheus.Histogram
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
@@ -26,7 +27,11 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 			Buckets: telemetry.LatencyBuckets,
 		}, []string{"route", "method", "status"}),
 	}
-	reg.MustRegister(m.requests, m.latency)
+	m.searchable = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "instachat_job_searchable_lag_seconds", Help: "Time from the api accepting a message change to the index holding it (live reindex path).",
+		Buckets: telemetry.LagBuckets,
+	})
+	reg.MustRegister(m.requests, m.latency, m.searchable)
 	return m
 }
 
@@ -43,5 +48,17 @@ func (m *httpMetrics) middleware() gin.HandlerFunc {
 		status := strconv.Itoa(c.Writer.Status())
 		m.requests.WithLabelValues(route, c.Request.Method, status).Inc()
 		m.latency.WithLabelValues(route, c.Request.Method, status).Observe(time.Since(start).Seconds())
+	}
+}
+
+// indexed records how long indexed documents took to become searchable.
+func (m *httpMetrics) indexed(accepted []int64, now time.Time) {
+	if m == nil {
+		return
+	}
+	for _, a := range accepted {
+		if a > 0 {
+			m.searchable.Observe(now.Sub(time.UnixMicro(a)).Seconds())
+		}
 	}
 }

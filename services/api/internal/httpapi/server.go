@@ -36,19 +36,22 @@ func NewServer(cfg Config, svc *chats.Service, q *queue.Queue, log *slog.Logger)
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
 	r.Use(traceMiddleware(), logMiddleware(log), recoverMiddleware(log))
+	var metrics *httpMetrics
 	if cfg.Metrics != nil {
-		r.Use(newHTTPMetrics(cfg.Metrics).middleware())
+		metrics = newHTTPMetrics(cfg.Metrics)
+		r.Use(metrics.middleware())
 		r.GET("/metrics", gin.WrapH(telemetry.MetricsHandler(cfg.Metrics)))
 	}
 	r.NoRoute(func(c *gin.Context) { fail(c, http.StatusNotFound, "no such route") })
 	r.NoMethod(func(c *gin.Context) { fail(c, http.StatusMethodNotAllowed, "method not allowed on this route") })
-	h := &handlers{svc: svc, queue: q, cfg: cfg, log: log,
+	h := &handlers{svc: svc, queue: q, cfg: cfg, log: log, metrics: metrics,
 		dashboard: dashboard.New(dashboard.Config{Path: "/admin/queues", AdminToken: cfg.AdminToken}, q, log)}
 	addRoutes(r, h)
 	return r
 }
 
 type handlers struct {
+	metrics   *httpMetrics // nil without cfg.Metrics
 	svc       *chats.Service
 	queue     *queue.Queue
 	cfg       Config

@@ -277,12 +277,13 @@ func (w *Worker) observe(ctx context.Context, res apply.Result) {
 		if docs, err = w.store.SearchDocs(ctx, res.Effects.Reindex); err != nil {
 			w.log.Warn("read messages for reindex; the search outbox catches up", "err", err)
 		}
-		traces := map[store.MessageKey]string{}
+		byKey := map[store.MessageKey]apply.Job{}
 		for _, j := range res.Jobs {
-			traces[store.MessageKey{AppID: j.AppID, Chat: j.Env.Chat, Number: j.Env.Message}] = j.Env.Trace
+			byKey[store.MessageKey{AppID: j.AppID, Chat: j.Env.Chat, Number: j.Env.Message}] = j
 		}
 		for i, d := range docs {
-			docs[i].Trace = traces[store.MessageKey{AppID: d.AppID, Chat: d.Chat, Number: d.Number}]
+			j := byKey[store.MessageKey{AppID: d.AppID, Chat: d.Chat, Number: d.Number}]
+			docs[i].Trace, docs[i].Accepted = j.Env.Trace, j.Env.Time
 		}
 	}
 	w.reindex.Enqueue(docs, deleted)
