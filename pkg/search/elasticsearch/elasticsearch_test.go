@@ -2,10 +2,7 @@ package elasticsearch
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"net/http"
-	"net/url"
 	"os"
 	"slices"
 	"testing"
@@ -28,39 +25,13 @@ func serverURL(t *testing.T) string {
 	return u
 }
 
-// isZinc reports whether the server is ZincSearch rather than Elasticsearch.
-func isZinc(t *testing.T, raw string) bool {
-	t.Helper()
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, _ := http.NewRequest(http.MethodGet, raw+"/", nil)
-	if u.User != nil {
-		pass, _ := u.User.Password()
-		req.SetBasicAuth(u.User.Username(), pass)
-		u.User = nil
-		req.URL, _ = url.Parse(u.String() + "/")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("reach %s: %v", u.Host, err)
-	}
-	defer resp.Body.Close()
-	var info struct {
-		Name string `json:"name"`
-	}
-	_ = json.NewDecoder(resp.Body).Decode(&info)
-	return info.Name == "zinc"
-}
-
 // config returns a config with a fresh alias, adapted to the server: Zinc has
 // no asciifolding token filter, so it runs with accents kept (the suite does
 // not test folding; the bleve-only tests do).
 func config(t *testing.T) Config {
 	t.Helper()
 	u := serverURL(t)
-	return Config{URL: u, Alias: testenv.Name("ictest-"), KeepAccents: isZinc(t, u)}
+	return Config{URL: u, Alias: testenv.Name("ictest-"), KeepAccents: testenv.IsZinc(t, u)}
 }
 
 func openTest(t *testing.T, cfg Config, version int) *Engine {
@@ -80,7 +51,7 @@ func openTest(t *testing.T, cfg Config, version int) *Engine {
 func TestConformance(t *testing.T) {
 	u := serverURL(t)
 	var opts []searchtest.Option
-	if isZinc(t, u) {
+	if testenv.IsZinc(t, u) {
 		opts = append(opts,
 			searchtest.Skip("stale version", "ZincSearch ignores version_type=external, so it cannot refuse an older version; Elasticsearch answers 409, which the engine treats as stale"),
 			searchtest.Skip("ranking", "ZincSearch does not order hits by _score when a sort is given"),

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -31,7 +30,7 @@ func TestSearchCatchesUpAfterOutage(t *testing.T) {
 		"SEARCH_BACKEND=elasticsearch",
 		"ELASTICSEARCH_URL="+u.String(),
 		"ELASTICSEARCH_INDEX="+testenv.Name("ictest-e2e-"),
-		"ELASTICSEARCH_ASCII_FOLDING="+fmt.Sprint(!isZinc(t, raw)),
+		"ELASTICSEARCH_ASCII_FOLDING="+fmt.Sprint(!testenv.IsZinc(t, raw)),
 		"ELASTICSEARCH_TIMEOUT=2s",
 	)
 	app := s.postJSON("/api/v1/applications", map[string]string{"name": "catch-up"})
@@ -88,27 +87,4 @@ func TestSearchCatchesUpAfterOutage(t *testing.T) {
 	_, n := searchTotal()
 	t.Logf("search engine cut off for %d creates: %d of %d messages searchable %.1fs after it came back, with no manual action",
 		during, n, before+during, time.Since(start).Seconds())
-}
-
-// isZinc reports whether the server at raw is ZincSearch.
-func isZinc(t *testing.T, raw string) bool {
-	t.Helper()
-	u, _ := url.Parse(raw)
-	req, _ := http.NewRequest(http.MethodGet, raw+"/", nil)
-	if u.User != nil {
-		pass, _ := u.User.Password()
-		req.SetBasicAuth(u.User.Username(), pass)
-		u.User = nil
-		req.URL, _ = url.Parse(u.String() + "/")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("reach search server: %v", err)
-	}
-	defer resp.Body.Close()
-	var info struct {
-		Name string `json:"name"`
-	}
-	_ = json.NewDecoder(resp.Body).Decode(&info)
-	return info.Name == "zinc"
 }
