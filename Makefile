@@ -2,7 +2,7 @@
 SHELL   := /bin/bash
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
-MODULES := pkg services/api services/writer services/cron
+MODULES := pkg services/api services/writer services/cron services/bench
 SERVICES := api writer cron
 GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 
@@ -41,6 +41,11 @@ reindex: build ## rebuild the search index from MySQL with a progress bar (resum
 .PHONY: test
 test: vet ## vet, then unit, integration and end-to-end tests with -race in every module
 	@for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test $(GOTEST_FLAGS) ./...) || exit 1; done
+
+.PHONY: bench
+bench: ## load-test a fresh system: steady 60 s, then a backlog drain; report in docs/benchmarks (BENCH_ARGS adds flags, e.g. BENCH_ARGS="-rate 1000")
+	@go run ./services/bench -scenario steady -duration 60s $(BENCH_ARGS)
+	@go run ./services/bench -scenario backlog $(BENCH_ARGS)
 
 .PHONY: chaos
 chaos: ## the long fault-injection test alone: 25,000 writes through writer kills, Redis restarts, MySQL cuts

@@ -1,0 +1,196 @@
+// Command bench is InstaChat's load generator: it starts its own system
+// (api, writer, cron on a fresh database and key prefix), drives the api over
+// HTTP at an open-loop constant arrival rate, runs the same create load
+// against a minimal reference endpoint, and writes a Markdown report with
+// charts to docs/benchmarks/.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// config is what the flags say.
+type config struct {
+	scenario    string
+	rate        float64
+	duration    time.Duration
+	apps, chats int
+	mix         mix
+	mixText     string
+	api         string
+	backlog     int
+	maxInFlight int
+	step        time.Duration
+	stepFactor  float64
+	p99Limit    time.Duration
+	out         string
+	mysqlDSN    string
+	redis       string
+	args        []string
+}
+
+func parseFlags(args []string, getenv func(string) string) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.StringVar(&c.scenario, "scenario", "steady", "steady, ramp or backlog")
+	fs.Float64Var(&c.rate, "rate", 500, "requests per second (ramp: the first step)")
+	fs.DurationVar(&c.duration, "duration", 60*time.Second, "length of a steady run")
+	fs.IntVar(&c.apps, "apps", 4, "applications to create")
+	fs.IntVar(&c.chats, "chats", 25, "chats per application")
+	fs.StringVar(&c.mixText, "mix", "create=80,update=10,read=5,search=5", "endpoint weights")
+	fs.StringVar(&c.api, "api", "", "api base URL of an already running system (default: start one; backlog always starts one)")
+	fs.IntVar(&c.backlog, "backlog", 200000, "jobs to queue in the backlog scenario")
+	fs.IntVar(&c.maxInFlight, "max-inflight", 2000, "cap on requests in flight")
+	fs.DurationVar(&c.step, "step", 10*time.Second, "ramp: length of a step")
+	fs.Float64Var(&c.stepFactor, "step-factor", 1.25, "ramp: rate multiplier per step")
+	fs.DurationVar(&c.p99Limit, "p99-limit", 50*time.Millisecond, "ramp: create p99 a step must stay under")
+	fs.StringVar(&c.out, "out", "docs/benchmarks", "report directory (relative to the repository root)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	var err error
+	if c.mix, err = parseMix(c.mixText); err != nil {
+		return c, err
+	}
+	switch c.scenario {
+	case "steady", "ramp", "backlog":
+	default:
+		return c, fmt.Errorf("unknown scenario %q (want steady, ramp or backlog)", c.scenario)
+	}
+	if c.rate <= 0 || c.apps <= 0 || c.chats <= 0 || c.backlog <= 0 || c.maxInFlight <= 0 {
+		return c, errors.New("-rate, -apps, -chats, -backlog and -max-inflight must be positive")
+	}
+	if c.api != "" {
+		return c, errors.New("-api (an already running system) is not supported yet: the harness starts its own")
+	}
+	c.mysqlDSN = getenv("MYSQL_DSN")
+	if c.mysqlDSN == "" {
+		c.mysqlDSN = "root:@tcp(127.0.0.1:3306)/"
+	}
+	c.redis = getenv("REDIS_ADDR")
+	if c.redis == "" {
+		c.redis = "127.0.0.1:6379"
+	}
+	c.args = args
+	return c, nil
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseFlags(args, getenv)
+	if err != nil {
+		return err
+	}
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	sys, err := startSystem(ctx, systemConfig{root: root, mysqlDSN: cfg.mysqlDSN, redis: cfg.redis}, stderr)
+	if err != nil {
+		return err
+	}
+	defer sys.close(stderr)
+	names := []string{"api", "cron"}
+	if cfg.scenario != "backlog" {
+		names = append(names, "writer")
+	}
+	for _, n := range names {
+		if err := sys.start(ctx, n); err != nil {
+			return err
+		}
+	}
+	rep := &report{cfg: cfg, started: time.Now()}
+	switch cfg.scenario {
+	case "steady":
+		err = runSteady(ctx, cfg, sys, rep, stderr)
+	case "ramp":
+		err = runRamp(ctx, cfg, sys, rep, stderr)
+	case "backlog":
+		err = runBacklog(ctx, cfg, sys, rep, stderr)
+	}
+	if err != nil {
+		return err
+	}
+	rep.usage = sys.usage()
+	path, err := rep.write(filepath.Join(root, cfg.out))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "report: %s\n", path)
+	return nil
+}
+
+// repoRoot walks up from the working directory to the one holding go.work.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("go.work not found above the working directory: run from the repository")
+		}
+		dir = parent
+	}
+}
+
+func newClient(maxConns int) *http.Client {
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		MaxIdleConns: maxConns, MaxIdleConnsPerHost: maxConns, IdleConnTimeout: 90 * time.Second,
+	}}
+}
+
+// progress redraws one status line on w at most 5 times a second until ctx ends.
+func progress(ctx context.Context, w io.Writer, label string, rec *recorder, total int) {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	start := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(w)
+			return
+		case <-t.C:
+			el := time.Since(start).Seconds()
+			n := rec.done.Load()
+			fmt.Fprintf(w, "\r%-28s %8d/%-8d  %6.0f req/s  %5.1fs ", label, n, total, float64(n)/el, el)
+		}
+	}
+}
+
+// withProgress runs f with a progress line.
+func withProgress(ctx context.Context, w io.Writer, label string, rec *recorder, total int, f func()) {
+	pctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { progress(pctx, w, label, rec, total); close(done) }()
+	f()
+	cancel()
+	<-done
+}
+
+func commandLine(args []string) string {
+	return "go run ./services/bench " + strings.Join(args, " ")
+}

@@ -1,0 +1,255 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+)
+
+// report gathers a run's figures and writes them as Markdown plus charts.
+type report struct {
+	cfg           config
+	started       time.Time
+	phases        []*phase // api load (steady), ramp steps (ramp), fill (backlog)
+	refCreate     *phase
+	refSteps      []*phase
+	rampAPI       float64
+	rampRef       float64
+	apiDiff       samples
+	writerDiff    samples
+	writerSeconds float64
+	drainWait     time.Duration
+	usage         map[string]procUsage
+	fillTime      time.Duration
+	backlogQueued int64
+	writerStartup time.Duration
+	drainTime     time.Duration
+	drainSeries   []drainPoint
+	machine       string
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)) }
+
+// writeLatencyTable writes one row per endpoint.
+func writeLatencyTable(w io.Writer, st []endpointStats) {
+	fmt.Fprintln(w, "| endpoint | requests | ok | achieved/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors by status |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+	for _, s := range st {
+		fmt.Fprintf(w, "| %s | %d | %d | %.0f | %s | %s | %s | %s | %s | %s |\n", s.Name, s.Count, s.OK, s.Rate,
+			ms(s.P50), ms(s.P90), ms(s.P99), ms(s.P999), ms(s.Max), errorsText(s.Statuses))
+	}
+}
+
+func errorsText(m map[int]int64) string {
+	var codes []int
+	for c := range m {
+		if c < 200 || c >= 300 {
+			codes = append(codes, c)
+		}
+	}
+	if len(codes) == 0 {
+		return "none"
+	}
+	sort.Ints(codes)
+	var parts []string
+	for _, c := range codes {
+		label := fmt.Sprint(c)
+		if c == 0 {
+			label = "transport"
+		}
+		parts = append(parts, fmt.Sprintf("%s: %d", label, m[c]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func lagRow(w io.Writer, name string, s samples, metric string) {
+	bs := s.histogram(metric)
+	if len(bs) == 0 || bs[len(bs)-1].count == 0 {
+		fmt.Fprintf(w, "| %s | 0 | – | – | – |\n", name)
+		return
+	}
+	q := func(x float64) string { v, _ := quantile(x, bs); return fmt.Sprintf("%.0f", v*1000) }
+	fmt.Fprintf(w, "| %s | %.0f | %s | %s | %s |\n", name, bs[len(bs)-1].count, q(0.5), q(0.9), q(0.99))
+}
+
+// machine describes the host: cores, memory, CPU model.
+func machine() string {
+	model := "unknown"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	mem := "unknown"
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		if f := strings.Fields(strings.SplitN(string(b), "\n", 2)[0]); len(f) >= 2 {
+			var kb float64
+			fmt.Sscan(f[1], &kb)
+			mem = fmt.Sprintf("%.1f GiB", kb/1024/1024)
+		}
+	}
+	return fmt.Sprintf("%d CPUs (nproc), %s RAM, %s, %s/%s, %s", runtime.NumCPU(), mem, model, runtime.GOOS, runtime.GOARCH, runtime.Version())
+}
+
+// write renders the report into dir and updates the index; it returns the
+// report's path.
+func (r *report) write(dir string) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	base := r.started.Format("2006-01-02") + "-" + r.cfg.scenario
+	if r.machine == "" {
+		r.machine = machine()
+	}
+	charts, err := r.charts(dir, base)
+	if err != nil {
+		return "", fmt.Errorf("charts: %w", err)
+	}
+	path := filepath.Join(dir, base+".md")
+	f, err := os.Create(path)
+	if err != nil {
+		return "", err
+	}
+	r.markdown(f, charts)
+	if err := f.Close(); err != nil {
+		return "", err
+	}
+	return path, updateIndex(dir)
+}
+
+func (r *report) markdown(w io.Writer, charts []string) {
+	fmt.Fprintf(w, "# Benchmark: %s (%s)\n\n", r.cfg.scenario, r.started.UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(w, "Reproduce from the repository root:\n\n```sh\n%s\n```\n\n", commandLine(r.cfg.args))
+	fmt.Fprintf(w, "Machine: %s. The harness, MariaDB, Redis and the three services share it.\n\n", r.machine)
+	load := fmt.Sprintf("open loop (latency from the scheduled send time), in-flight cap %d", r.cfg.maxInFlight)
+	if r.cfg.scenario == "backlog" {
+		load = "closed loop, 64 clients sending creates as fast as the api answers (a fill, not a latency test)"
+	}
+	fmt.Fprintf(w, "Load: %s; apps %d × chats %d; LOG_LEVEL=warn; bleve.\n\n", load, r.cfg.apps, r.cfg.chats)
+	switch r.cfg.scenario {
+	case "steady":
+		fmt.Fprintf(w, "## Latency at %.0f req/s for %v (mix %s)\n\n", r.cfg.rate, r.cfg.duration, r.cfg.mixText)
+		writeLatencyTable(w, r.phases[0].stats)
+		if r.refCreate != nil {
+			fmt.Fprintf(w, "\n## Reference endpoint (decode JSON + one Redis round trip), creates at %.0f/s\n\n", r.refCreate.rate)
+			writeLatencyTable(w, r.refCreate.stats)
+			apiC, refC := findStats(r.phases[0].stats, "create"), findStats(r.refCreate.stats, "create")
+			if refC.Rate > 0 {
+				fmt.Fprintf(w, "\nCreate throughput ratio api/reference at this offered rate: **%.2f**; create p99 %s ms vs %s ms. "+
+					"At an offered rate below both maxima the ratio is ~1 by construction: `-scenario ramp` compares the maxima.\n",
+					apiC.Rate/refC.Rate, ms(apiC.P99), ms(refC.P99))
+			}
+		}
+		fmt.Fprintf(w, "\nAfter the load the writer needed %.1f s more to persist every accepted create.\n", r.drainWait.Seconds())
+	case "ramp":
+		fmt.Fprintf(w, "## Ramp (creates only, ×%.2f every %v, limit create p99 < %v)\n\n", r.cfg.stepFactor, r.cfg.step, r.cfg.p99Limit)
+		fmt.Fprintln(w, "| target | step rate/s | achieved/s | p50 ms | p99 ms | errors |")
+		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---|")
+		for _, set := range [][]*phase{r.phases, r.refSteps} {
+			for _, p := range set {
+				s := p.stats[0]
+				fmt.Fprintf(w, "| %s | %.0f | %.0f | %s | %s | %s |\n", strings.Fields(p.name)[0], p.rate, s.Rate, ms(s.P50), ms(s.P99), errorsText(s.Statuses))
+			}
+		}
+		fmt.Fprintf(w, "\nHighest rate with create p99 < %v: api **%.0f/s**, reference **%.0f/s**", r.cfg.p99Limit, r.rampAPI, r.rampRef)
+		if r.rampRef > 0 {
+			fmt.Fprintf(w, " → ratio **%.2f**", r.rampAPI/r.rampRef)
+		}
+		fmt.Fprintln(w, ".")
+	case "backlog":
+		fmt.Fprintf(w, "## Backlog: %d jobs queued with the writer stopped\n\n", r.backlogQueued)
+		writeLatencyTable(w, r.phases[0].stats)
+		rate := 0.0
+		if r.drainTime > 0 {
+			rate = float64(r.backlogQueued) / r.drainTime.Seconds()
+		}
+		fmt.Fprintf(w, "\n| figure | value |\n|---|---:|\n| queue fill time | %.1f s |\n| writer start-up (to /readyz) | %.2f s |\n| drain time (writer start → all rows in MySQL) | %.1f s |\n| **drain rate** | **%.0f messages/s** |\n",
+			r.fillTime.Seconds(), r.writerStartup.Seconds(), r.drainTime.Seconds(), rate)
+	}
+	if r.writerDiff != nil {
+		fmt.Fprintln(w, "\n## Pipeline (from the services' /metrics, diffed over the run)")
+		fmt.Fprintln(w, "\n| lag | samples | p50 ms | p90 ms | p99 ms |\n|---|---:|---:|---:|---:|")
+		lagRow(w, "persist (accepted → committed, writer)", r.writerDiff, "instachat_job_commit_lag_seconds")
+		lagRow(w, "search (accepted → searchable, api)", r.apiDiff, "instachat_job_searchable_lag_seconds")
+		fmt.Fprintln(w, "\nBucket bounds are 5, 10, 25, 50, 100, 250, 500, 1000, 2500 ms …; quantiles are interpolated inside a bucket.")
+		fmt.Fprintln(w, "\n| writer figure | value |\n|---|---:|")
+		jobs := r.writerDiff.sum("instachat_jobs_total")
+		fmt.Fprintf(w, "| jobs handled | %.0f |\n", jobs)
+		if r.writerSeconds > 0 {
+			fmt.Fprintf(w, "| jobs/s (over %.0f s) | %.0f |\n", r.writerSeconds, jobs/r.writerSeconds)
+		}
+		outcomes := r.writerDiff.byLabel("instachat_jobs_total", "outcome")
+		for _, k := range sortedKeys(outcomes) {
+			fmt.Fprintf(w, "| outcome %s | %.0f |\n", k, outcomes[k])
+		}
+		fmt.Fprintf(w, "| duplicates | %.0f |\n", r.writerDiff.sum("instachat_jobs_total", `outcome="duplicate"`))
+		kinds := r.writerDiff.byLabel("instachat_out_of_order_total", "kind")
+		total := 0.0
+		for _, k := range sortedKeys(kinds) {
+			fmt.Fprintf(w, "| out of order: %s | %.0f |\n", k, kinds[k])
+			total += kinds[k]
+		}
+		fmt.Fprintf(w, "| out of order, total | %.0f |\n", total)
+	}
+	fmt.Fprintln(w, "\n## Resources (sampled every 250 ms from /proc)")
+	fmt.Fprintln(w, "\n| service | peak RSS MiB | CPU s | mean CPU % of one core |\n|---|---:|---:|---:|")
+	for _, name := range sortedKeys(r.usage) {
+		u := r.usage[name]
+		pct := 0.0
+		if u.Wall > 0 {
+			pct = 100 * u.CPUSeconds / u.Wall
+		}
+		fmt.Fprintf(w, "| %s | %.1f | %.1f | %.0f |\n", name, float64(u.PeakRSS)/(1<<20), u.CPUSeconds, pct)
+	}
+	if len(charts) > 0 {
+		fmt.Fprintln(w, "\n## Charts")
+		for _, c := range charts {
+			fmt.Fprintf(w, "\n![%s](%s)\n", strings.TrimSuffix(c, ".png"), c)
+		}
+	}
+}
+
+func findStats(st []endpointStats, name string) endpointStats {
+	for _, s := range st {
+		if s.Name == name {
+			return s
+		}
+	}
+	return endpointStats{}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// updateIndex rewrites README.md in dir as a list of the reports there.
+func updateIndex(dir string) error {
+	matches, err := filepath.Glob(filepath.Join(dir, "*.md"))
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	b.WriteString("# Benchmark reports\n\nWritten by `make bench` (`go run ./services/bench`); each report holds the command that reproduces it.\n\n")
+	sort.Sort(sort.Reverse(sort.StringSlice(matches)))
+	for _, m := range matches {
+		name := filepath.Base(m)
+		if name == "README.md" {
+			continue
+		}
+		fmt.Fprintf(&b, "- [%s](%s)\n", strings.TrimSuffix(name, ".md"), name)
+	}
+	return os.WriteFile(filepath.Join(dir, "README.md"), []byte(b.String()), 0o644)
+}

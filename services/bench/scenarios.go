@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// phase is one measured load: against the api or the reference.
+type phase struct {
+	name  string
+	rate  float64
+	rec   *recorder
+	stats []endpointStats
+}
+
+func newWorkload(base string, cfg config, seed uint64) *workload {
+	return &workload{client: newClient(cfg.maxInFlight), base: base, text: newTextGen(seed, 5000)}
+}
+
+// loadPhase runs one open-loop load with mix m at rate for d.
+func loadPhase(ctx context.Context, w *workload, m mix, rate float64, d time.Duration, cfg config, label string, log io.Writer) *phase {
+	rec := newRecorder()
+	pick := m.picker()
+	total := int(rate * d.Seconds())
+	withProgress(ctx, log, label, rec, total, func() {
+		runOpenLoop(ctx, schedule{rate: rate, duration: d, maxInFlight: cfg.maxInFlight}, func(i int) (string, op) {
+			name := pick(i)
+			return name, w.op(name, i)
+		}, rec)
+	})
+	return &phase{name: label, rate: rate, rec: rec, stats: rec.stats()}
+}
+
+func scrapeBoth(ctx context.Context, sys *system) (api, writer samples, err error) {
+	if api, err = scrape(ctx, sys.apiURL); err != nil {
+		return nil, nil, err
+	}
+	if writer, err = scrape(ctx, sys.writerURL); err != nil {
+		return nil, nil, err
+	}
+	return api, writer, nil
+}
+
+func runSteady(ctx context.Context, cfg config, sys *system, rep *report, log io.Writer) error {
+	api := newWorkload(sys.apiURL+"/api/v1", cfg, 1)
+	if err := api.setup(ctx, cfg.apps, cfg.chats); err != nil {
+		return err
+	}
+	before, wBefore, err := scrapeBoth(ctx, sys)
+	if err != nil {
+		return err
+	}
+	countBefore, _ := sys.messageCount(ctx)
+	p := loadPhase(ctx, api, cfg.mix, cfg.rate, cfg.duration, cfg, "api "+cfg.mixText, log)
+	rep.phases = append(rep.phases, p)
+	// Let the writer and the index catch up so the lags include the tail.
+	created := okCount(p.stats, "create")
+	rep.drainWait = waitPersisted(ctx, sys, countBefore+created, 2*time.Minute)
+	time.Sleep(2 * time.Second) // the search lag is observed after the reindex call
+	after, wAfter, err := scrapeBoth(ctx, sys)
+	if err != nil {
+		return err
+	}
+	rep.apiDiff, rep.writerDiff = after.diff(before), wAfter.diff(wBefore)
+	rep.writerSeconds = cfg.duration.Seconds() + rep.drainWait.Seconds()
+
+	ref, err := startReference(sys.rdb, sys.prefix)
+	if err != nil {
+		return err
+	}
+	defer ref.close()
+	refW := newWorkload(ref.url(), cfg, 1)
+	refW.chats = api.chats
+	createOnly := mix{"create": 1}
+	rep.refCreate = loadPhase(ctx, refW, createOnly, cfg.rate*float64(cfg.mix["create"])/float64(cfg.mix.total()), cfg.duration, cfg, "reference create", log)
+	return nil
+}
+
+func okCount(st []endpointStats, name string) int64 {
+	for _, s := range st {
+		if s.Name == name {
+			return s.Statuses[201]
+		}
+	}
+	return 0
+}
+
+// waitPersisted polls MySQL until it holds want messages or the timeout passes.
+func waitPersisted(ctx context.Context, sys *system, want int64, timeout time.Duration) time.Duration {
+	start := time.Now()
+	for time.Since(start) < timeout && ctx.Err() == nil {
+		if n, err := sys.messageCount(ctx); err == nil && n >= want {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// runRamp steps the rate up until create p99 passes the limit, against the
+// api (creates only) and then the reference.
+func runRamp(ctx context.Context, cfg config, sys *system, rep *report, log io.Writer) error {
+	api := newWorkload(sys.apiURL+"/api/v1", cfg, 1)
+	if err := api.setup(ctx, cfg.apps, cfg.chats); err != nil {
+		return err
+	}
+	ref, err := startReference(sys.rdb, sys.prefix)
+	if err != nil {
+		return err
+	}
+	defer ref.close()
+	refW := newWorkload(ref.url(), cfg, 1)
+	refW.chats = api.chats
+	createOnly := mix{"create": 1}
+	ramp := func(w *workload, who string) (best float64, steps []*phase) {
+		for rate := cfg.rate; ctx.Err() == nil; rate *= cfg.stepFactor {
+			p := loadPhase(ctx, w, createOnly, rate, cfg.step, cfg, fmt.Sprintf("%s ramp %.0f/s", who, rate), log)
+			steps = append(steps, p)
+			st := p.stats[0]
+			if st.P99 >= cfg.p99Limit || st.OK < st.Count*99/100 {
+				return best, steps
+			}
+			best = rate
+			time.Sleep(2 * time.Second) // let queues settle between steps
+		}
+		return best, steps
+	}
+	rep.rampAPI, rep.phases = ramp(api, "api")
+	rep.rampRef, rep.refSteps = ramp(refW, "reference")
+	return nil
+}
+
+// runBacklog queues jobs with the writer stopped, then starts it and
+// measures how fast MySQL fills.
+func runBacklog(ctx context.Context, cfg config, sys *system, rep *report, log io.Writer) error {
+	api := newWorkload(sys.apiURL+"/api/v1", cfg, 1)
+	if err := api.setup(ctx, cfg.apps, cfg.chats); err != nil {
+		return err
+	}
+	// Fill as fast as the api takes it (closed loop: this is not a latency test).
+	rec := newRecorder()
+	var next atomic.Int64
+	fillStart := time.Now()
+	withProgress(ctx, log, "queueing backlog", rec, cfg.backlog, func() {
+		var wg sync.WaitGroup
+		for range 64 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for ctx.Err() == nil {
+					i := int(next.Add(1)) - 1
+					if i >= cfg.backlog {
+						return
+					}
+					at := time.Now()
+					c := api.chats[i%len(api.chats)]
+					status := api.create(ctx, c)
+					rec.record("create (writer stopped)", at, time.Since(at), status)
+				}
+			}()
+		}
+		wg.Wait()
+	})
+	rep.fillTime = time.Since(fillStart)
+	rep.phases = append(rep.phases, &phase{name: "backlog fill", rec: rec, stats: rec.stats()})
+	queued := okCount(rep.phases[0].stats, "create (writer stopped)")
+	rep.backlogQueued = queued
+
+	apiBefore, err := scrape(ctx, sys.apiURL)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := sys.start(ctx, "writer"); err != nil {
+		return err
+	}
+	rep.writerStartup = time.Since(start)
+	fmt.Fprintf(log, "writer up after %v; draining %d jobs\n", rep.writerStartup.Round(time.Millisecond), queued)
+	for ctx.Err() == nil {
+		n, err := sys.messageCount(ctx)
+		if err != nil {
+			return err
+		}
+		rep.drainSeries = append(rep.drainSeries, drainPoint{time.Since(start), n})
+		fmt.Fprintf(log, "\rdrain: %8d/%-8d  %5.1fs ", n, queued, time.Since(start).Seconds())
+		if n >= queued || time.Since(start) > 30*time.Minute {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	fmt.Fprintln(log)
+	rep.drainTime = time.Since(start)
+	time.Sleep(2 * time.Second)
+	wAfter, err := scrape(ctx, sys.writerURL)
+	if err != nil {
+		return err
+	}
+	apiAfter, err := scrape(ctx, sys.apiURL)
+	if err != nil {
+		return err
+	}
+	rep.writerDiff, rep.apiDiff = wAfter, apiAfter.diff(apiBefore) // the writer's counters started at zero
+	rep.writerSeconds = rep.drainTime.Seconds()
+	return nil
+}
+
+// drainPoint is MySQL's message count at a moment of the drain.
+type drainPoint struct {
+	at    time.Duration
+	count int64
+}

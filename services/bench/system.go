@@ -1,0 +1,341 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/redis/go-redis/v9"
+)
+
+// system is the InstaChat the harness starts for one run: fresh database, key
+// prefix, index directory and ports, torn down by close.
+type system struct {
+	root, bin, dir string
+	dbName, prefix string
+	env            []string
+	db             *sql.DB
+	rdb            *redis.Client
+	apiURL         string
+	writerURL      string
+	procs          map[string]*service
+	mu             sync.Mutex
+}
+
+type service struct {
+	cmd     *exec.Cmd
+	done    chan struct{}
+	sampler *procSampler
+}
+
+type systemConfig struct {
+	root     string // repository root (holds go.work)
+	mysqlDSN string // server DSN without a database
+	redis    string
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// startSystem builds the binaries and prepares the database and Redis; the
+// services are started with start.
+func startSystem(ctx context.Context, cfg systemConfig, log io.Writer) (*system, error) {
+	s := &system{root: cfg.root, procs: map[string]*service{}}
+	s.bin = filepath.Join(cfg.root, "bin")
+	fmt.Fprintln(log, "building bin/api bin/writer bin/cron")
+	build := exec.CommandContext(ctx, "go", "build", "-o", s.bin+"/", "./services/api", "./services/writer", "./services/cron")
+	build.Dir = cfg.root
+	if out, err := build.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("go build: %w\n%s", err, out)
+	}
+	dir, err := os.MkdirTemp("", "instachat-bench-")
+	if err != nil {
+		return nil, err
+	}
+	s.dir = dir
+	s.dbName = "instachat_bench_" + randHex(4)
+	s.prefix = "bench" + randHex(4) + ":"
+
+	mc, err := mysql.ParseDSN(cfg.mysqlDSN)
+	if err != nil {
+		return nil, fmt.Errorf("parse MySQL DSN: %w", err)
+	}
+	mc.DBName = ""
+	server, err := sql.Open("mysql", mc.FormatDSN())
+	if err != nil {
+		return nil, err
+	}
+	defer server.Close()
+	if _, err := server.ExecContext(ctx, "CREATE DATABASE `"+s.dbName+"` CHARACTER SET utf8mb4"); err != nil {
+		return nil, fmt.Errorf("create database: %w", err)
+	}
+	mc.DBName = s.dbName
+	if s.db, err = sql.Open("mysql", mc.FormatDSN()); err != nil {
+		return nil, err
+	}
+	s.rdb = redis.NewClient(&redis.Options{Addr: cfg.redis, PoolSize: 256})
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		s.close(log)
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	apiAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	writerAddr, _ := freeAddr()
+	s.apiURL = "http://" + apiAddr
+	s.writerURL = "http://" + writerAddr
+	s.env = []string{
+		"MYSQL_DSN=" + mc.FormatDSN(),
+		"REDIS_ADDR=" + cfg.redis,
+		"REDIS_KEY_PREFIX=" + s.prefix,
+		"INTERNAL_TOKEN=" + randHex(16),
+		"BLEVE_PATH=" + filepath.Join(dir, "bleve"),
+		"API_URL=" + s.apiURL,
+		"LOG_LEVEL=warn",
+		"SEARCH_BACKEND=bleve",
+	}
+	return s, nil
+}
+
+// start runs one service on its address and waits for /readyz.
+func (s *system) start(ctx context.Context, name string) error {
+	addr := map[string]string{"api": strings.TrimPrefix(s.apiURL, "http://"), "writer": strings.TrimPrefix(s.writerURL, "http://")}[name]
+	if addr == "" {
+		var err error
+		if addr, err = freeAddr(); err != nil {
+			return err
+		}
+	}
+	logf, err := os.OpenFile(filepath.Join(s.dir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(filepath.Join(s.bin, name))
+	cmd.Env = append(append(os.Environ(), s.env...), "HTTP_ADDR="+addr)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("start %s: %w", name, err)
+	}
+	svc := &service{cmd: cmd, done: make(chan struct{}), sampler: newProcSampler(cmd.Process.Pid)}
+	go func() { _ = cmd.Wait(); logf.Close(); close(svc.done) }()
+	go svc.sampler.run(ctx, svc.done)
+	s.mu.Lock()
+	s.procs[name] = svc
+	s.mu.Unlock()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-svc.done:
+			return fmt.Errorf("%s exited at start; see %s", name, filepath.Join(s.dir, name+".log"))
+		default:
+		}
+		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("%s not ready after 60 s", name)
+}
+
+// stop ends a service gracefully (SIGTERM) and keeps its resource figures.
+func (s *system) stop(name string) {
+	s.mu.Lock()
+	svc := s.procs[name]
+	s.mu.Unlock()
+	if svc == nil {
+		return
+	}
+	select {
+	case <-svc.done:
+		return
+	default:
+	}
+	_ = svc.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-svc.done:
+	case <-time.After(20 * time.Second):
+		_ = svc.cmd.Process.Kill()
+		<-svc.done
+	}
+}
+
+// usage returns the peak RSS and CPU figures sampled so far per service.
+func (s *system) usage() map[string]procUsage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]procUsage{}
+	for name, svc := range s.procs {
+		out[name] = svc.sampler.usage()
+	}
+	return out
+}
+
+// scrape reads a service's /metrics.
+func scrape(ctx context.Context, url string) (samples, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("scrape %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	return parseProm(resp.Body)
+}
+
+// messageCount is the number of message rows in MySQL.
+func (s *system) messageCount(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM messages").Scan(&n)
+	return n, err
+}
+
+// close stops every service, drops the database and deletes the keys.
+func (s *system) close(log io.Writer) {
+	for _, name := range []string{"writer", "cron", "api"} {
+		s.stop(name)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if s.db != nil {
+		if _, err := s.db.ExecContext(ctx, "DROP DATABASE IF EXISTS `"+s.dbName+"`"); err != nil {
+			fmt.Fprintf(log, "drop database %s: %v\n", s.dbName, err)
+		}
+		s.db.Close()
+	}
+	if s.rdb != nil {
+		iter := s.rdb.Scan(ctx, 0, s.prefix+"*", 1000).Iterator()
+		var keys []string
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+			if len(keys) == 500 {
+				s.rdb.Unlink(ctx, keys...)
+				keys = keys[:0]
+			}
+		}
+		if len(keys) > 0 {
+			s.rdb.Unlink(ctx, keys...)
+		}
+		s.rdb.Close()
+	}
+	if s.dir != "" {
+		os.RemoveAll(s.dir)
+	}
+}
+
+// procUsage is what the sampler saw of one process.
+type procUsage struct {
+	PeakRSS    int64   // bytes
+	CPUSeconds float64 // user + system
+	Wall       float64 // seconds sampled
+}
+
+// procSampler reads /proc/<pid>/status (VmRSS) and /proc/<pid>/stat
+// (utime+stime) every 250 ms.
+type procSampler struct {
+	pid   int
+	mu    sync.Mutex
+	u     procUsage
+	start time.Time
+}
+
+func newProcSampler(pid int) *procSampler { return &procSampler{pid: pid, start: time.Now()} }
+
+func (p *procSampler) run(ctx context.Context, done <-chan struct{}) {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		p.sample()
+		select {
+		case <-ctx.Done():
+			return
+		case <-done:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+const clockTicks = 100 // USER_HZ on Linux
+
+func (p *procSampler) sample() {
+	rss := readRSS(fmt.Sprintf("/proc/%d/status", p.pid))
+	cpu, ok := readCPU(fmt.Sprintf("/proc/%d/stat", p.pid))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if rss > p.u.PeakRSS {
+		p.u.PeakRSS = rss
+	}
+	if ok {
+		p.u.CPUSeconds = cpu
+		p.u.Wall = time.Since(p.start).Seconds()
+	}
+}
+
+func (p *procSampler) usage() procUsage {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.u
+}
+
+func readRSS(path string) int64 {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+func readCPU(path string) (float64, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	s := string(b)
+	// The command name may hold spaces; fields start after its ')'.
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0, false
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / clockTicks, true
+}
