@@ -416,31 +416,7 @@ FROM messages WHERE id = ? FOR UPDATE`, id).Scan(&rows).Error
 // An update whose message row does not exist yet (it overtook its create) is
 // parked until the create commits.
 func (tx *Tx) UpdateMessage(ctx context.Context, w MessageWrite) (Outcome, error) {
-	for range maxLockRetries {
-		st, parked, ok, err := tx.findMessage(ctx, w)
-		if err != nil || !ok {
-			return parked, err
-		}
-		switch {
-		case st.LastEventID == w.Prov.EventID:
-			return Duplicate, nil
-		case st.DeletedAt != nil:
-			return StaleDeleted, nil
-		case !newer(w.Prov.EventTime, w.Prov.EventID, st.EventTime, st.LastEventID):
-			return Stale, nil
-		}
-		p := w.Prov
-		res := tx.db.WithContext(ctx).Exec(`UPDATE messages SET body = ?, lock_version = lock_version + 1,
-last_event_id = ?, event_time = ?, read_at = ?, written_at = ?, updated_at = ? WHERE id = ? AND lock_version = ?`,
-			w.Body, p.EventID, p.EventTime, p.ReadAt, p.WriteAt, p.EventTime, st.ID, st.LockVersion)
-		if res.Error != nil {
-			return 0, wrap("update message", res.Error)
-		}
-		if res.RowsAffected == 1 {
-			return Applied, nil
-		}
-	}
-	return 0, fmt.Errorf("update message %d/%d: lock_version kept changing: %w", w.Chat, w.Number, chat.ErrConflict)
+	return tx.changeMessage(ctx, w, "update", true, "body = ?", w.Body)
 }
 
 // DeleteMessage marks one message deleted (soft delete: its number is never
@@ -448,6 +424,15 @@ last_event_id = ?, event_time = ?, read_at = ?, written_at = ?, updated_at = ? W
 // is terminal: later events on the message are stale. A delete that
 // overtook its create is parked.
 func (tx *Tx) DeleteMessage(ctx context.Context, w MessageWrite) (Outcome, error) {
+	return tx.changeMessage(ctx, w, "delete", false, "deleted_at = ?", w.Prov.EventTime)
+}
+
+// changeMessage is the read-decide-write loop that updates and deletes share:
+// it sets column (with value) and the provenance only while the row's
+// lock_version is unchanged, re-reading and retrying a bounded number of
+// times. onlyNewer makes an older event stale (updates); a delete always wins
+// over a live row.
+func (tx *Tx) changeMessage(ctx context.Context, w MessageWrite, op string, onlyNewer bool, column string, value any) (Outcome, error) {
 	for range maxLockRetries {
 		st, parked, ok, err := tx.findMessage(ctx, w)
 		if err != nil || !ok {
@@ -458,19 +443,21 @@ func (tx *Tx) DeleteMessage(ctx context.Context, w MessageWrite) (Outcome, error
 			return Duplicate, nil
 		case st.DeletedAt != nil:
 			return StaleDeleted, nil
+		case onlyNewer && !newer(w.Prov.EventTime, w.Prov.EventID, st.EventTime, st.LastEventID):
+			return Stale, nil
 		}
 		p := w.Prov
-		res := tx.db.WithContext(ctx).Exec(`UPDATE messages SET deleted_at = ?, lock_version = lock_version + 1,
+		res := tx.db.WithContext(ctx).Exec(`UPDATE messages SET `+column+`, lock_version = lock_version + 1,
 last_event_id = ?, event_time = ?, read_at = ?, written_at = ?, updated_at = ? WHERE id = ? AND lock_version = ?`,
-			p.EventTime, p.EventID, p.EventTime, p.ReadAt, p.WriteAt, p.EventTime, st.ID, st.LockVersion)
+			value, p.EventID, p.EventTime, p.ReadAt, p.WriteAt, p.EventTime, st.ID, st.LockVersion)
 		if res.Error != nil {
-			return 0, wrap("delete message", res.Error)
+			return 0, wrap(op+" message", res.Error)
 		}
 		if res.RowsAffected == 1 {
 			return Applied, nil
 		}
 	}
-	return 0, fmt.Errorf("delete message %d/%d: lock_version kept changing: %w", w.Chat, w.Number, chat.ErrConflict)
+	return 0, fmt.Errorf("%s message %d/%d: lock_version kept changing: %w", op, w.Chat, w.Number, chat.ErrConflict)
 }
 
 // DeleteChat marks a chat and all its messages deleted, and queues every

@@ -160,11 +160,11 @@ FROM messages m JOIN chats c ON c.id = m.chat_id WHERE c.application_id = ? AND 
 		{name: "findMessage lock", site: "apply.go findMessage lock",
 			query: `SELECT id, chat_id, number, last_event_id, event_time, lock_version, deleted_at
 FROM messages WHERE id = ? FOR UPDATE`, args: []any{int64(4242)}},
-		{name: "UpdateMessage", site: "apply.go UpdateMessage",
+		{name: "UpdateMessage", site: "apply.go changeMessage",
 			query: `UPDATE messages SET body = ?, lock_version = lock_version + 1,
 last_event_id = ?, event_time = ?, read_at = ?, written_at = ?, updated_at = ? WHERE id = ? AND lock_version = ?`,
 			args: []any{"b", evID, t1, t1, t1, t1, int64(4242), int64(0)}},
-		{name: "DeleteMessage", site: "apply.go DeleteMessage",
+		{name: "DeleteMessage", site: "apply.go changeMessage",
 			query: `UPDATE messages SET deleted_at = ?, lock_version = lock_version + 1,
 last_event_id = ?, event_time = ?, read_at = ?, written_at = ?, updated_at = ? WHERE id = ? AND lock_version = ?`,
 			args: []any{t1, evID, t1, t1, t1, t1, int64(4242), int64(0)}},
