@@ -78,6 +78,7 @@ type Common struct {
 	Partitions int
 	Queue      queue.Config
 	Log        telemetry.LogConfig
+	PprofAddr  string // where to serve /debug/pprof (empty: off)
 }
 
 // ReadCommon reads the shared settings; see README.md for each variable.
@@ -104,6 +105,7 @@ func ReadCommon(e *Env, service string) Common {
 			// processing list; a client gets 503 and tries again).
 			MaxRetries: -1,
 		},
+		PprofAddr:  e.String("PPROF_ADDR", ""),
 		KeyPrefix:  e.String("REDIS_KEY_PREFIX", "ic:"),
 		Partitions: e.Int("QUEUE_PARTITIONS", 8),
 		Queue:      q,

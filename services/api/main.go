@@ -86,6 +86,9 @@ func serve(ctx context.Context, getenv func(string) string, out io.Writer) error
 		return err
 	}
 	log := telemetry.NewLogger(out, common.Log)
+	if err := telemetry.ServeProfiles(ctx, common.PprofAddr, log); err != nil {
+		return fmt.Errorf("PPROF_ADDR: %w", err)
+	}
 
 	st, err := store.Open(ctx, common.Store)
 	if err != nil {

@@ -44,6 +44,7 @@ type config struct {
 	stepFactor  float64
 	p99Limit    time.Duration
 	out         string
+	profile     time.Duration
 	mysqlDSN    string
 	redis       string
 	args        []string
@@ -64,6 +65,7 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	fs.DurationVar(&c.step, "step", 10*time.Second, "ramp: length of a step")
 	fs.Float64Var(&c.stepFactor, "step-factor", 1.25, "ramp: rate multiplier per step")
 	fs.DurationVar(&c.p99Limit, "p99-limit", 50*time.Millisecond, "ramp: create p99 a step must stay under")
+	fs.DurationVar(&c.profile, "profile", 0, "record CPU profiles of api and writer for this long during the measured phase (0: off); the report lists their hottest functions")
 	fs.StringVar(&c.out, "out", "docs/benchmarks", "report directory (relative to the repository root)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -118,7 +120,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 	}
-	rep := &report{cfg: cfg, started: time.Now()}
+	rep := &report{cfg: cfg, started: time.Now(), profileDir: filepath.Join(root, cfg.out, "profiles")}
 	switch cfg.scenario {
 	case "steady":
 		err = runSteady(ctx, cfg, sys, rep, stderr)
@@ -130,6 +132,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	rep.prof.wait()
 	rep.usage = sys.usage()
 	path, err := rep.write(filepath.Join(root, cfg.out))
 	if err != nil {

@@ -31,6 +31,14 @@ type report struct {
 	drainTime     time.Duration
 	drainSeries   []drainPoint
 	machine       string
+	profileDir    string
+	prof          profiles
+}
+
+// base is the reports' file name stem: date, time and scenario, so runs on
+// one day do not overwrite each other.
+func (r *report) base() string {
+	return r.started.UTC().Format("2006-01-02-1504") + "-" + r.cfg.scenario
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)) }
@@ -105,7 +113,7 @@ func (r *report) write(dir string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	base := r.started.Format("2006-01-02") + "-" + r.cfg.scenario
+	base := r.base()
 	if r.machine == "" {
 		r.machine = machine()
 	}
@@ -208,6 +216,12 @@ func (r *report) markdown(w io.Writer, charts []string) {
 			pct = 100 * u.CPUSeconds / u.Wall
 		}
 		fmt.Fprintf(w, "| %s | %.1f | %.1f | %.0f |\n", name, float64(u.PeakRSS)/(1<<20), u.CPUSeconds, pct)
+	}
+	if len(r.prof.tops) > 0 {
+		fmt.Fprintf(w, "\n## CPU profiles (%v each, during the measured phase)\n", r.cfg.profile)
+		for _, name := range sortedKeys(r.prof.tops) {
+			fmt.Fprintf(w, "\n%s — `go tool pprof bin/%s profiles/%s-%s.pprof`, hottest by cumulative time:\n\n```\n%s\n```\n", name, name, r.base(), name, r.prof.tops[name])
+		}
 	}
 	if len(charts) > 0 {
 		fmt.Fprintln(w, "\n## Charts")

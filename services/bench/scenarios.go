@@ -55,6 +55,7 @@ func runSteady(ctx context.Context, cfg config, sys *system, rep *report, log io
 		return err
 	}
 	countBefore, _ := sys.messageCount(ctx)
+	rep.prof.capture(ctx, sys, []string{"api", "writer"}, cfg.duration/4, min(cfg.profile, cfg.duration/2), rep.profileDir, rep.base(), log)
 	p := loadPhase(ctx, api, cfg.mix, cfg.rate, cfg.duration, cfg, "api "+cfg.mixText, log)
 	rep.phases = append(rep.phases, p)
 	// Let the writer and the index catch up so the lags include the tail.
@@ -179,6 +180,7 @@ func runBacklog(ctx context.Context, cfg config, sys *system, rep *report, log i
 		return err
 	}
 	rep.writerStartup = time.Since(start)
+	rep.prof.capture(ctx, sys, []string{"api", "writer"}, 0, cfg.profile, rep.profileDir, rep.base(), log)
 	fmt.Fprintf(log, "writer up after %v; draining %d jobs\n", rep.writerStartup.Round(time.Millisecond), queued)
 	for ctx.Err() == nil {
 		n, err := sys.messageCount(ctx)

@@ -33,6 +33,8 @@ type system struct {
 	apiURL         string
 	writerURL      string
 	procs          map[string]*service
+	pprof          map[string]string       // service → its PPROF_ADDR
+	external       map[string]*procSampler // MariaDB and Redis, found by process name
 	mu             sync.Mutex
 }
 
@@ -66,7 +68,14 @@ func freeAddr() (string, error) {
 // startSystem builds the binaries and prepares the database and Redis; the
 // services are started with start.
 func startSystem(ctx context.Context, cfg systemConfig, log io.Writer) (*system, error) {
-	s := &system{root: cfg.root, procs: map[string]*service{}}
+	s := &system{root: cfg.root, procs: map[string]*service{}, pprof: map[string]string{}, external: map[string]*procSampler{}}
+	for name, comms := range map[string][]string{"mariadb": {"mariadbd", "mysqld"}, "redis": {"redis-server"}} {
+		if pid := findProcess(comms...); pid > 0 {
+			p := newProcSampler(pid)
+			go p.run(ctx, nil)
+			s.external[name] = p
+		}
+	}
 	s.bin = filepath.Join(cfg.root, "bin")
 	fmt.Fprintln(log, "building bin/api bin/writer bin/cron")
 	build := exec.CommandContext(ctx, "go", "build", "-o", s.bin+"/", "./services/api", "./services/writer", "./services/cron")
@@ -137,8 +146,12 @@ func (s *system) start(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	pprofAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
 	cmd := exec.Command(filepath.Join(s.bin, name))
-	cmd.Env = append(append(os.Environ(), s.env...), "HTTP_ADDR="+addr)
+	cmd.Env = append(append(os.Environ(), s.env...), "HTTP_ADDR="+addr, "PPROF_ADDR="+pprofAddr)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
@@ -149,6 +162,7 @@ func (s *system) start(ctx context.Context, name string) error {
 	go svc.sampler.run(ctx, svc.done)
 	s.mu.Lock()
 	s.procs[name] = svc
+	s.pprof[name] = pprofAddr
 	s.mu.Unlock()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
@@ -197,6 +211,9 @@ func (s *system) usage() map[string]procUsage {
 	out := map[string]procUsage{}
 	for name, svc := range s.procs {
 		out[name] = svc.sampler.usage()
+	}
+	for name, p := range s.external {
+		out[name+" (shared server)"] = p.usage()
 	}
 	return out
 }
@@ -269,6 +286,8 @@ type procSampler struct {
 	mu    sync.Mutex
 	u     procUsage
 	start time.Time
+	base  float64 // CPU seconds at the first sample
+	based bool
 }
 
 func newProcSampler(pid int) *procSampler { return &procSampler{pid: pid, start: time.Now()} }
@@ -299,7 +318,10 @@ func (p *procSampler) sample() {
 		p.u.PeakRSS = rss
 	}
 	if ok {
-		p.u.CPUSeconds = cpu
+		if !p.based {
+			p.base, p.based = cpu, true
+		}
+		p.u.CPUSeconds = cpu - p.base
 		p.u.Wall = time.Since(p.start).Seconds()
 	}
 }
@@ -338,4 +360,61 @@ func readCPU(path string) (float64, bool) {
 	ut, _ := strconv.ParseFloat(f[11], 64)
 	st, _ := strconv.ParseFloat(f[12], 64)
 	return (ut + st) / clockTicks, true
+}
+
+// findProcess returns the pid of the first process whose command name is one
+// of comms, or 0.
+func findProcess(comms ...string) int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
+		if err != nil {
+			continue
+		}
+		for _, c := range comms {
+			if strings.TrimSpace(string(b)) == c {
+				return pid
+			}
+		}
+	}
+	return 0
+}
+
+// profileCPU records a CPU profile of a running service for d and writes it
+// to path.
+func (s *system) profileCPU(ctx context.Context, name string, d time.Duration, path string) error {
+	s.mu.Lock()
+	addr := s.pprof[name]
+	s.mu.Unlock()
+	if addr == "" {
+		return fmt.Errorf("%s is not running", name)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds())), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Timeout: d + 30*time.Second}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("profile %s: status %d", name, resp.StatusCode)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

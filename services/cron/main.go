@@ -75,6 +75,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		return errors.New(usage)
 	}
 	log := telemetry.NewLogger(out, common.Log)
+	if err := telemetry.ServeProfiles(ctx, common.PprofAddr, log); err != nil {
+		return fmt.Errorf("PPROF_ADDR: %w", err)
+	}
 	st, err := store.Open(ctx, common.Store)
 	if err != nil {
 		return err
