@@ -193,10 +193,12 @@ FROM messages m JOIN chats c ON c.id = m.chat_id WHERE m.id > ? ORDER BY m.id LI
 			query: "DELETE FROM event_journal WHERE committed_at < ? ORDER BY committed_at LIMIT 5000", args: []any{purgeCutoff}},
 
 		// outbox.go
-		{name: "QueueForIndex", site: "outbox.go QueueForIndex", skip: "multi-row INSERT"},
+		{name: "QueueForIndexAs", site: "outbox.go QueueForIndexAs", skip: "multi-row INSERT"},
+		{name: "ForgetIndexed", site: "outbox.go ForgetIndexed",
+			query: "DELETE FROM search_outbox WHERE batch_id IN (?, ?)", args: []any{uint64(7), uint64(9)}},
 		{name: "ProcessOutbox claim", site: "outbox.go ProcessOutbox claim", walk: true,
 			query: `SELECT id, application_id, chat_number, number FROM search_outbox
-ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED`, args: []any{100}},
+WHERE created_at <= UTC_TIMESTAMP(6) - INTERVAL ? MICROSECOND ORDER BY created_at, id LIMIT ? FOR UPDATE SKIP LOCKED`, args: []any{int64(10_000_000), 100}},
 		{name: "ProcessOutbox delete", site: "outbox.go ProcessOutbox delete",
 			query: "DELETE FROM search_outbox WHERE id = ?", args: []any{int64(42)}},
 		{name: "OutboxBacklog", site: "outbox.go OutboxBacklog",
@@ -423,10 +425,10 @@ func seedExplain(t *testing.T, db *sql.DB) {
 		}
 	}
 	flush(journalPrefix, &journal)
-	const outboxPrefix = "INSERT INTO search_outbox (application_id, chat_number, number, created_at) VALUES "
+	const outboxPrefix = "INSERT INTO search_outbox (application_id, chat_number, number, batch_id, created_at) VALUES "
 	var outbox []string
 	for i := range outboxRows {
-		outbox = append(outbox, fmt.Sprintf("(%d,%d,%d,%s)", i%seedApps+1, i%60+1, i%chatMessages+1, ts))
+		outbox = append(outbox, fmt.Sprintf("(%d,%d,%d,%d,%s)", i%seedApps+1, i%60+1, i%chatMessages+1, i/50, ts))
 		if len(outbox) == 2000 {
 			flush(outboxPrefix, &outbox)
 		}

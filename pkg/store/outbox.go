@@ -5,33 +5,56 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
+	"time"
 
 	"gorm.io/gorm"
 
 	"github.com/instachat/instachat/pkg/chat"
 )
 
-// outboxChunk bounds the rows of one outbox INSERT: four small values each,
+// outboxChunk bounds the rows of one outbox INSERT: five small values each,
 // so a chunk stays far below max_allowed_packet.
 const outboxChunk = 1000
+
+// OutboxBatch names the outbox rows one writer transaction added, so the
+// writer can remove them in one statement once the api has indexed them.
+// Zero names no batch: such rows wait for the api's catch-up.
+type OutboxBatch uint64
+
+// NewOutboxBatch returns a random non-zero batch name.
+func NewOutboxBatch() OutboxBatch {
+	for {
+		if b := OutboxBatch(rand.Uint64() >> 1); b != 0 { // BIGINT UNSIGNED, kept below 2^63 for drivers that read int64
+			return b
+		}
+	}
+}
 
 // QueueForIndex records, in the writer's transaction, that the messages of
 // keys changed and must reach the search index. The rows commit or roll back
 // with the writes, so the api's catch-up finds every committed change even
-// when the writer's in-memory reindex call is lost.
+// when the writer's in-memory reindex call is lost. The rows belong to no
+// batch: only the catch-up removes them.
 func (tx *Tx) QueueForIndex(ctx context.Context, keys []MessageKey) error {
+	return tx.QueueForIndexAs(ctx, 0, keys)
+}
+
+// QueueForIndexAs is QueueForIndex with the rows named batch, for a writer
+// that reindexes them itself and then calls ForgetIndexed.
+func (tx *Tx) QueueForIndexAs(ctx context.Context, batch OutboxBatch, keys []MessageKey) error {
 	for start := 0; start < len(keys); start += outboxChunk {
 		chunk := keys[start:min(start+outboxChunk, len(keys))]
 		var sb strings.Builder
-		sb.WriteString("INSERT INTO search_outbox (application_id, chat_number, number, created_at) VALUES ")
-		args := make([]any, 0, len(chunk)*3)
+		sb.WriteString("INSERT INTO search_outbox (application_id, chat_number, number, batch_id, created_at) VALUES ")
+		args := make([]any, 0, len(chunk)*4)
 		for i, k := range chunk {
 			if i > 0 {
 				sb.WriteByte(',')
 			}
-			sb.WriteString("(?,?,?,UTC_TIMESTAMP(6))")
-			args = append(args, k.AppID, k.Chat, k.Number)
+			sb.WriteString("(?,?,?,?,UTC_TIMESTAMP(6))")
+			args = append(args, k.AppID, k.Chat, k.Number, uint64(batch))
 		}
 		if err := tx.db.WithContext(ctx).Exec(sb.String(), args...).Error; err != nil {
 			return wrap(fmt.Sprintf("queue %d messages for the index", len(chunk)), err)
@@ -40,14 +63,37 @@ func (tx *Tx) QueueForIndex(ctx context.Context, keys []MessageKey) error {
 	return nil
 }
 
-// ProcessOutbox claims up to limit outbox rows, oldest first, and runs fn
-// with their message keys (each key once) inside the claiming transaction.
+// ForgetIndexed removes the outbox rows of batches whose messages the api
+// has indexed: the live path worked, so the catch-up has nothing to do for
+// them. Rows the catch-up holds at that moment are its to finish.
+func (s *Store) ForgetIndexed(ctx context.Context, batches []OutboxBatch) error {
+	ids := make([]uint64, 0, len(batches))
+	for _, b := range batches {
+		if b != 0 {
+			ids = append(ids, uint64(b))
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	err := s.db.WithContext(ctx).Exec("DELETE FROM search_outbox WHERE batch_id IN ?", ids).Error
+	if err != nil {
+		return wrap("forget indexed outbox rows", err)
+	}
+	return nil
+}
+
+// ProcessOutbox claims up to limit outbox rows at least olderThan old, oldest
+// first, and runs fn with their message keys (each key once) inside the
+// claiming transaction. Younger rows are left to the writer that added them,
+// which normally reindexes them and forgets them within milliseconds; the
+// catch-up is for the changes whose live reindex was lost.
 // The rows are deleted when fn returns nil; otherwise the transaction rolls
 // back and they stay for the next round. Rows that another transaction holds
 // are skipped (FOR UPDATE SKIP LOCKED), so concurrent callers, such as
 // several api replicas, never get the same row. It returns the number of rows
 // processed; zero means there was nothing to claim and fn did not run.
-func (s *Store) ProcessOutbox(ctx context.Context, limit int, fn func(keys []MessageKey) error) (int, error) {
+func (s *Store) ProcessOutbox(ctx context.Context, limit int, olderThan time.Duration, fn func(keys []MessageKey) error) (int, error) {
 	if limit <= 0 {
 		return 0, fmt.Errorf("process outbox: limit must be positive, got %d", limit)
 	}
@@ -60,7 +106,8 @@ func (s *Store) ProcessOutbox(ctx context.Context, limit int, fn func(keys []Mes
 			Number        int64
 		}
 		err := db.Raw(`SELECT id, application_id, chat_number, number FROM search_outbox
-ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED`, limit).Scan(&rows).Error
+WHERE created_at <= UTC_TIMESTAMP(6) - INTERVAL ? MICROSECOND ORDER BY created_at, id LIMIT ? FOR UPDATE SKIP LOCKED`,
+			max(olderThan, 0).Microseconds(), limit).Scan(&rows).Error
 		if err != nil {
 			return wrap("claim outbox rows", err)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/instachat/instachat/pkg/store"
 )
@@ -68,7 +69,7 @@ func TestProcessOutboxDeletesOnlyWhatSucceeded(t *testing.T) {
 	queue(t, s, []store.MessageKey{k[0], k[1], k[1], k[2], k[3], k[4]})
 
 	failure := errors.New("engine down")
-	n, err := s.ProcessOutbox(ctx, 3, func([]store.MessageKey) error { return failure })
+	n, err := s.ProcessOutbox(ctx, 3, 0, func([]store.MessageKey) error { return failure })
 	if !errors.Is(err, failure) || n != 0 {
 		t.Fatalf("failing fn: got %d, %v; want 0 and the fn's error", n, err)
 	}
@@ -85,17 +86,17 @@ func TestProcessOutboxDeletesOnlyWhatSucceeded(t *testing.T) {
 	}
 	for i, r := range rounds {
 		var got []store.MessageKey
-		n, err := s.ProcessOutbox(ctx, 3, func(keys []store.MessageKey) error { got = keys; return nil })
+		n, err := s.ProcessOutbox(ctx, 3, 0, func(keys []store.MessageKey) error { got = keys; return nil })
 		if err != nil || n != r.rows || fmt.Sprint(got) != fmt.Sprint(r.keys) {
 			t.Fatalf("round %d: got %d rows, keys %v, %v; want %d rows, keys %v", i, n, got, err, r.rows, r.keys)
 		}
 	}
 	called := false
-	n, err = s.ProcessOutbox(ctx, 3, func([]store.MessageKey) error { called = true; return nil })
+	n, err = s.ProcessOutbox(ctx, 3, 0, func([]store.MessageKey) error { called = true; return nil })
 	if n != 0 || err != nil || called {
 		t.Errorf("empty outbox: got %d, %v, fn called %v; want 0, nil, not called", n, err, called)
 	}
-	if _, err := s.ProcessOutbox(ctx, 0, func([]store.MessageKey) error { return nil }); err == nil {
+	if _, err := s.ProcessOutbox(ctx, 0, 0, func([]store.MessageKey) error { return nil }); err == nil {
 		t.Error("limit 0: got nil error, want one")
 	}
 }
@@ -109,7 +110,7 @@ func TestProcessOutboxSkipsRowsAnotherCallerHolds(t *testing.T) {
 	release := make(chan struct{})
 	errc := make(chan error, 1)
 	go func() {
-		_, err := s.ProcessOutbox(ctx, 4, func(keys []store.MessageKey) error {
+		_, err := s.ProcessOutbox(ctx, 4, 0, func(keys []store.MessageKey) error {
 			held <- keys
 			<-release
 			return nil
@@ -118,7 +119,7 @@ func TestProcessOutboxSkipsRowsAnotherCallerHolds(t *testing.T) {
 	}()
 	first := <-held
 	var second []store.MessageKey
-	n, err := s.ProcessOutbox(ctx, 100, func(keys []store.MessageKey) error { second = keys; return nil })
+	n, err := s.ProcessOutbox(ctx, 100, 0, func(keys []store.MessageKey) error { second = keys; return nil })
 	close(release)
 	if err := <-errc; err != nil {
 		t.Fatalf("first caller: %v", err)
@@ -150,7 +151,7 @@ func TestConcurrentProcessOutboxHandsEachRowOutOnce(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			for {
-				n, err := s.ProcessOutbox(ctx, 7, func(keys []store.MessageKey) error {
+				n, err := s.ProcessOutbox(ctx, 7, 0, func(keys []store.MessageKey) error {
 					mu.Lock()
 					defer mu.Unlock()
 					for _, k := range keys {
@@ -180,5 +181,50 @@ func TestConcurrentProcessOutboxHandsEachRowOutOnce(t *testing.T) {
 	}
 	if len(got) != rows || backlog(t, s) != 0 {
 		t.Errorf("got %d keys processed, backlog %d; want %d and 0", len(got), backlog(t, s), rows)
+	}
+}
+
+func TestForgetIndexedRemovesOnlyItsBatches(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	a, b := store.NewOutboxBatch(), store.NewOutboxBatch()
+	if a == 0 || a == b {
+		t.Fatalf("batch names %d and %d: want two distinct non-zero names", a, b)
+	}
+	for _, batch := range []store.OutboxBatch{a, b} {
+		if err := s.InTx(ctx, func(tx *store.Tx) error { return tx.QueueForIndexAs(ctx, batch, keysUpTo(5)) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	queue(t, s, keysUpTo(2)) // no batch: only the catch-up removes these
+	if err := s.ForgetIndexed(ctx, []store.OutboxBatch{a, 0}); err != nil {
+		t.Fatal(err)
+	}
+	if n := backlog(t, s); n != 7 {
+		t.Fatalf("backlog %d after forgetting one batch of 5 out of 12 rows, want 7", n)
+	}
+	if err := s.ForgetIndexed(ctx, nil); err != nil {
+		t.Fatalf("forgetting nothing: %v", err)
+	}
+	if err := s.ForgetIndexed(ctx, []store.OutboxBatch{b}); err != nil {
+		t.Fatal(err)
+	}
+	if n := backlog(t, s); n != 2 {
+		t.Fatalf("backlog %d, want the 2 rows of no batch", n)
+	}
+}
+
+func TestProcessOutboxLeavesYoungRowsToTheWriter(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	queue(t, s, keysUpTo(4))
+	called := false
+	n, err := s.ProcessOutbox(ctx, 100, time.Hour, func([]store.MessageKey) error { called = true; return nil })
+	if err != nil || n != 0 || called {
+		t.Fatalf("rows younger than an hour: processed %d (fn called %v, err %v); want none", n, called, err)
+	}
+	n, err = s.ProcessOutbox(ctx, 100, 0, func([]store.MessageKey) error { return nil })
+	if err != nil || n != 4 || backlog(t, s) != 0 {
+		t.Fatalf("with no age limit: processed %d, err %v, backlog %d; want 4, nil, 0", n, err, backlog(t, s))
 	}
 }

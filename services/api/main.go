@@ -81,7 +81,10 @@ func serve(ctx context.Context, getenv func(string) string, out io.Writer) error
 	internalToken := env.Required("INTERNAL_TOKEN", "the secret the writer presents to /internal/reindex")
 	adminToken := env.String("ADMIN_TOKEN", "") // empty: the /admin endpoints are off
 	engineCfg := readEngineConfig(env)
-	catchUpInterval := env.Duration("SEARCH_CATCHUP_INTERVAL", time.Second)
+	catchUp := catchUpConfig{
+		interval: env.Duration("SEARCH_CATCHUP_INTERVAL", time.Second),
+		delay:    env.Duration("SEARCH_CATCHUP_DELAY", 10*time.Second),
+	}
 	if err := env.Err(); err != nil {
 		return err
 	}
@@ -117,7 +120,7 @@ func serve(ctx context.Context, getenv func(string) string, out io.Writer) error
 	var background sync.WaitGroup
 	defer background.Wait() // before the engine closes
 	defer stopBackground()  // before the wait
-	background.Go(func() { indexInBackground(bgCtx, svc, engine, ready, catchUpInterval, log) })
+	background.Go(func() { indexInBackground(bgCtx, svc, engine, ready, catchUp, log) })
 	srv := &http.Server{
 		Addr:              addr,
 		Handler:           httpapi.NewServer(httpapi.Config{InternalToken: internalToken, AdminToken: adminToken, Version: version, Metrics: metrics}, svc, q, log),
@@ -143,12 +146,18 @@ func serve(ctx context.Context, getenv func(string) string, out io.Writer) error
 	return nil
 }
 
+// catchUpConfig says how often the search catch-up looks at the outbox and
+// how old a change must be before it takes it from the writer's live reindex.
+type catchUpConfig struct {
+	interval, delay time.Duration
+}
+
 // indexInBackground keeps the search index complete once the engine is open
 // (at once for bleve, when the cluster answers for Elasticsearch): it rebuilds
 // a fresh index (from zero) or resumes an interrupted rebuild, and drains the
 // search outbox, so changes whose reindex call was lost (writer died, api or
 // search down) arrive. It returns when ctx ends.
-func indexInBackground(ctx context.Context, svc *chats.Service, engine search.Engine, ready <-chan struct{}, interval time.Duration, log *slog.Logger) {
+func indexInBackground(ctx context.Context, svc *chats.Service, engine search.Engine, ready <-chan struct{}, catchUp catchUpConfig, log *slog.Logger) {
 	select {
 	case <-ctx.Done():
 		return
@@ -158,7 +167,7 @@ func indexInBackground(ctx context.Context, svc *chats.Service, engine search.En
 	log.Info("search engine open", "search", info.Backend, "index", info.Index, "fresh", info.Fresh)
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	wg.Go(func() { svc.RunCatchUp(ctx, interval) })
+	wg.Go(func() { svc.RunCatchUp(ctx, catchUp.interval, catchUp.delay) })
 	pending, err := svc.RebuildPending(ctx)
 	if err != nil {
 		// Without the saved state a rebuild might resume from a wrong

@@ -75,7 +75,7 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 	// The reindex sender outlives the workers so it can send their last batches.
 	rxCtx, stopRx := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRx()
-	rx := reindex.New(reindex.Config{APIURL: apiURL, InternalToken: internalToken}, log)
+	rx := reindex.New(reindex.Config{APIURL: apiURL, InternalToken: internalToken, Forget: st.ForgetIndexed}, log)
 	rxDone := make(chan struct{})
 	go func() { defer close(rxDone); rx.Run(rxCtx) }()
 	var wg sync.WaitGroup

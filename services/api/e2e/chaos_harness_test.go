@@ -239,6 +239,7 @@ func newChaosSystem(t *testing.T, rds *ownRedis, redisAddr, dsn string, extraEnv
 			"QUEUE_HEARTBEAT_TTL=3s",
 			"LOG_LEVEL=debug",
 			"SEARCH_CATCHUP_INTERVAL=500ms",
+			"SEARCH_CATCHUP_DELAY=1s",
 			"SEARCH_BACKEND=bleve",
 		},
 		apiURL:  "http://127.0.0.1:" + apiPort,

@@ -115,6 +115,7 @@ func newSystemWith(t *testing.T, extraEnv ...string) *system {
 			"QUEUE_HEARTBEAT_TTL=3s",
 			"LOG_LEVEL=debug",
 			"SEARCH_CATCHUP_INTERVAL=200ms",
+			"SEARCH_CATCHUP_DELAY=1s",
 			"SEARCH_BACKEND=bleve", // unless a test says otherwise, even when ELASTICSEARCH_URL is set
 		},
 		apiURL:  "http://127.0.0.1:" + apiPort,

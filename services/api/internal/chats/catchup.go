@@ -17,14 +17,15 @@ const (
 )
 
 // CatchUp indexes one batch of the search outbox, the changes the writer
-// recorded in its transactions: it claims up to batch rows (rows another api
+// recorded in its transactions whose live reindex did not remove them within
+// olderThan: it claims up to batch rows (rows another api
 // replica holds are skipped), reads the current documents from MySQL, indexes
 // them and deletes from the index the messages that no longer exist. The rows
 // are removed only when the engine took every call; otherwise they stay for
 // the next round. It returns the documents sent and the keys deleted; both
 // zero means the outbox was empty.
-func (s *Service) CatchUp(ctx context.Context, batch int) (indexed, deleted int, err error) {
-	_, err = s.store.ProcessOutbox(ctx, batch, func(keys []store.MessageKey) error {
+func (s *Service) CatchUp(ctx context.Context, batch int, olderThan time.Duration) (indexed, deleted int, err error) {
+	_, err = s.store.ProcessOutbox(ctx, batch, olderThan, func(keys []store.MessageKey) error {
 		docs, err := s.store.SearchDocs(ctx, keys)
 		if err != nil {
 			return err
@@ -59,10 +60,12 @@ func (s *Service) CatchUp(ctx context.Context, batch int) (indexed, deleted int,
 }
 
 // RunCatchUp drains the search outbox until ctx ends: it runs CatchUp until
-// the outbox is empty, then waits interval (one second when not positive).
+// no row older than olderThan is left, then waits interval (one second when
+// not positive). olderThan gives the writer's live reindex the time to index
+// and remove its rows, so a message is normally indexed once, not twice.
 // While search or MySQL is down it logs one warning per outage, not one per
 // attempt, backs off up to 30 s, and logs when it recovers.
-func (s *Service) RunCatchUp(ctx context.Context, interval time.Duration) {
+func (s *Service) RunCatchUp(ctx context.Context, interval, olderThan time.Duration) {
 	if interval <= 0 {
 		interval = time.Second
 	}
@@ -70,7 +73,7 @@ func (s *Service) RunCatchUp(ctx context.Context, interval time.Duration) {
 	var downSince time.Time
 	var failures int
 	for {
-		indexed, deleted, err := s.CatchUp(ctx, catchUpBatch)
+		indexed, deleted, err := s.CatchUp(ctx, catchUpBatch, olderThan)
 		if ctx.Err() != nil {
 			return
 		}

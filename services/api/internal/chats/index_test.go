@@ -215,7 +215,7 @@ func TestCatchUpIndexesWhatWasWrittenDuringAnOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	indexed, deleted, err := f.svc.CatchUp(ctx, 100)
+	indexed, deleted, err := f.svc.CatchUp(ctx, 100, 0)
 	if !errors.Is(err, search.ErrUnavailable) || indexed != 0 || deleted != 0 {
 		t.Fatalf("catch-up while search is down: got %d, %d, %v; want 0, 0 and ErrUnavailable", indexed, deleted, err)
 	}
@@ -233,7 +233,7 @@ func TestCatchUpIndexesWhatWasWrittenDuringAnOutage(t *testing.T) {
 	f.engine.setDown(false)
 	var totalIndexed, totalDeleted, rounds int
 	for {
-		indexed, deleted, err := f.svc.CatchUp(ctx, 100)
+		indexed, deleted, err := f.svc.CatchUp(ctx, 100, 0)
 		if err != nil {
 			t.Fatalf("catch-up round %d: %v", rounds, err)
 		}
@@ -261,7 +261,7 @@ func TestRunCatchUpWarnsOncePerOutageAndRecovers(t *testing.T) {
 	f.write(t, 1, 1, 30, "lost reindex")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); f.svc.RunCatchUp(ctx, 5*time.Millisecond) }()
+	go func() { defer close(done); f.svc.RunCatchUp(ctx, 5*time.Millisecond, 0) }()
 	defer func() { cancel(); <-done }()
 
 	waitFor(t, "five refused attempts", func() bool { failures, _, _ := f.engine.stats(); return failures >= 5 })

@@ -88,6 +88,9 @@ type Result struct {
 	Effects  Effects
 	Jobs     []Job
 	Each     []store.Outcome // outcome of Jobs[i]
+	// Outbox names the search outbox rows the transactions added; the
+	// writer forgets them once the api has indexed their messages.
+	Outbox []store.OutboxBatch
 }
 
 // Resolve turns envelopes into jobs: it looks up application ids and stamps
@@ -166,8 +169,13 @@ func (a *Applier) Apply(ctx context.Context, jobs []Job) (Result, error) {
 			}
 			res.Effects.add(eff)
 		}
-		if err := tx.QueueForIndex(ctx, res.Effects.Changed); err != nil {
-			return fmt.Errorf("apply: %w", err)
+		res.Outbox = nil
+		if len(res.Effects.Changed) > 0 {
+			batch := store.NewOutboxBatch()
+			if err := tx.QueueForIndexAs(ctx, batch, res.Effects.Changed); err != nil {
+				return fmt.Errorf("apply: %w", err)
+			}
+			res.Outbox = []store.OutboxBatch{batch}
 		}
 		entries := make([]store.JournalEntry, len(jobs))
 		for i, j := range jobs {

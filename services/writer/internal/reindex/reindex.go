@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/instachat/instachat/pkg/search"
+	"github.com/instachat/instachat/pkg/store"
 	"github.com/instachat/instachat/pkg/telemetry"
 )
 
@@ -22,6 +23,9 @@ type Config struct {
 	APIURL        string // e.g. http://127.0.0.1:8080
 	InternalToken string
 	Buffer        int // batches waiting to be sent; beyond it a batch is dropped and logged
+	// Forget, when set, is called with the outbox batches of every batch
+	// the api took, so the search catch-up does not index them again.
+	Forget func(ctx context.Context, batches []store.OutboxBatch) error
 }
 
 // Client posts reindex batches.
@@ -44,16 +48,18 @@ func New(cfg Config, log *slog.Logger) *Client {
 type batch struct {
 	docs    []search.Doc
 	deleted []search.Key
+	outbox  []store.OutboxBatch
 }
 
 // Enqueue hands a batch to the sender without blocking. It reports false when
 // the buffer is full and the batch was dropped (the search outbox still has it).
-func (c *Client) Enqueue(docs []search.Doc, deleted []search.Key) bool {
+func (c *Client) Enqueue(docs []search.Doc, deleted []search.Key, outbox []store.OutboxBatch) bool {
 	if len(docs) == 0 && len(deleted) == 0 {
+		c.forget(context.Background(), outbox) // nothing to index: the rows are done
 		return true
 	}
 	select {
-	case c.ch <- batch{docs: docs, deleted: deleted}:
+	case c.ch <- batch{docs: docs, deleted: deleted, outbox: outbox}:
 		return true
 	default:
 		c.log.Warn("reindex buffer full: batch dropped; the search outbox catches up", "docs", len(docs), "deleted", len(deleted))
@@ -86,13 +92,29 @@ func (c *Client) Run(ctx context.Context) {
 			case more := <-c.ch:
 				b.docs = append(b.docs, more.docs...)
 				b.deleted = append(b.deleted, more.deleted...)
+				b.outbox = append(b.outbox, more.outbox...)
 			default:
 				break merge
 			}
 		}
+		sent := true
 		for _, call := range calls(b) {
-			c.sendWithRetry(ctx, call)
+			sent = c.sendWithRetry(ctx, call) && sent
 		}
+		if sent {
+			c.forget(ctx, b.outbox)
+		}
+	}
+}
+
+// forget removes the outbox rows of batches the api took. A failure only
+// costs a second indexing by the catch-up.
+func (c *Client) forget(ctx context.Context, outbox []store.OutboxBatch) {
+	if c.cfg.Forget == nil || len(outbox) == 0 {
+		return
+	}
+	if err := c.cfg.Forget(ctx, outbox); err != nil {
+		c.log.Warn("forget indexed outbox rows; the search catch-up indexes them again", "batches", len(outbox), "err", err)
 	}
 }
 
@@ -102,10 +124,15 @@ func (c *Client) drain(ctx context.Context) {
 	for {
 		select {
 		case b := <-c.ch:
+			sent := true
 			for _, call := range calls(b) {
 				if err := c.Send(ctx, call.docs, call.deleted); err != nil {
+					sent = false
 					c.log.Warn("reindex at shutdown failed; the search outbox catches up", "docs", len(call.docs), "err", err)
 				}
+			}
+			if sent {
+				c.forget(ctx, b.outbox)
 			}
 		default:
 			return
@@ -143,7 +170,9 @@ func split(docs []search.Doc) [][]search.Doc {
 	return calls
 }
 
-func (c *Client) sendWithRetry(ctx context.Context, b batch) {
+// sendWithRetry sends one call until the api takes it and reports whether it
+// did; false means refused or given up at shutdown.
+func (c *Client) sendWithRetry(ctx context.Context, b batch) bool {
 	docs := b.docs
 	wait := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
@@ -154,22 +183,22 @@ func (c *Client) sendWithRetry(ctx context.Context, b batch) {
 					c.log.DebugContext(telemetry.WithTrace(ctx, d.Trace), "reindex sent", "chat", d.Chat, "message", d.Number, "version", d.Version)
 				}
 			}
-			return
+			return true
 		}
 		var perm *permanentError
 		if errors.As(err, &perm) {
 			// Retrying cannot help (wrong secret, a batch the api refuses):
 			// say so loudly and let the batches behind it through.
 			c.log.Error("reindex refused; batch dropped", "docs", len(docs), "err", err)
-			return
+			return false
 		}
 		if ctx.Err() != nil {
-			return
+			return false
 		}
 		c.log.Warn("reindex failed; retrying", "attempt", attempt, "docs", len(docs), "err", err)
 		select {
 		case <-ctx.Done():
-			return
+			return false
 		case <-time.After(wait):
 		}
 		wait = min(wait*2, 10*time.Second)

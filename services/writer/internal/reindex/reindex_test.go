@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/instachat/instachat/pkg/search"
+	"github.com/instachat/instachat/pkg/store"
 	"github.com/instachat/instachat/services/writer/internal/reindex"
 )
 
@@ -75,7 +76,7 @@ func TestRetriesServerErrorsUntilAccepted(t *testing.T) {
 	api := &fakeAPI{statuses: []int{503, 500}}
 	c, stop := run(t, api)
 	defer stop()
-	c.Enqueue([]search.Doc{{AppID: 1, Chat: 2, Number: 3, Body: "hello", Version: 4}}, nil)
+	c.Enqueue([]search.Doc{{AppID: 1, Chat: 2, Number: 3, Body: "hello", Version: 4}}, nil, nil)
 	waitFor(t, "batch accepted after two failures", func() bool {
 		_, docs, _ := api.snapshot()
 		return len(docs) == 1
@@ -95,12 +96,49 @@ func TestRefusedBatchDoesNotBlockTheNext(t *testing.T) {
 	api := &fakeAPI{statuses: []int{401}}
 	c, stop := run(t, api)
 	defer stop()
-	c.Enqueue([]search.Doc{{Number: 1}}, nil)
+	c.Enqueue([]search.Doc{{Number: 1}}, nil, nil)
 	waitFor(t, "first batch refused", func() bool { calls, _, _ := api.snapshot(); return calls >= 1 })
-	c.Enqueue([]search.Doc{{Number: 2}}, nil)
+	c.Enqueue([]search.Doc{{Number: 2}}, nil, nil)
 	waitFor(t, "second batch accepted", func() bool { _, docs, _ := api.snapshot(); return len(docs) == 1 })
 	calls, docs, _ := api.snapshot()
 	if calls != 2 || docs[0].Number != 2 {
 		t.Errorf("got %d calls, accepted %+v; want the refused batch dropped (no retry) and the next one sent", calls, docs)
+	}
+}
+
+func TestForgetsOutboxRowsOnlyOfBatchesTheAPITook(t *testing.T) {
+	api := &fakeAPI{statuses: []int{401}}
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	var mu sync.Mutex
+	var forgotten []store.OutboxBatch
+	c := reindex.New(reindex.Config{APIURL: srv.URL, InternalToken: "s3cret", Forget: func(_ context.Context, b []store.OutboxBatch) error {
+		mu.Lock()
+		defer mu.Unlock()
+		forgotten = append(forgotten, b...)
+		return nil
+	}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	c.Enqueue([]search.Doc{{Number: 1}}, nil, []store.OutboxBatch{11}) // refused: the catch-up must keep it
+	waitFor(t, "first batch refused", func() bool { calls, _, _ := api.snapshot(); return calls >= 1 })
+	c.Enqueue([]search.Doc{{Number: 2}}, nil, []store.OutboxBatch{22})
+	c.Enqueue(nil, nil, []store.OutboxBatch{33}) // nothing to index: done at once
+	waitFor(t, "accepted batch forgotten", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(forgotten) == 2
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	got := map[store.OutboxBatch]bool{}
+	for _, b := range forgotten {
+		got[b] = true
+	}
+	if got[11] || !got[22] || !got[33] {
+		t.Errorf("forgot %v; want 22 and 33, never the refused 11", forgotten)
 	}
 }

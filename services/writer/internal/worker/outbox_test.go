@@ -27,7 +27,7 @@ func peekOutbox(t *testing.T, st *store.Store) (int64, []store.MessageKey) {
 		t.Fatal(err)
 	}
 	var keys []store.MessageKey
-	_, err = st.ProcessOutbox(ctx, 10000, func(k []store.MessageKey) error { keys = k; return errPeek })
+	_, err = st.ProcessOutbox(ctx, 10000, 0, func(k []store.MessageKey) error { keys = k; return errPeek })
 	if err != nil && !errors.Is(err, errPeek) {
 		t.Fatal(err)
 	}

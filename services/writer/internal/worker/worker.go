@@ -25,7 +25,9 @@ type Config struct {
 // Reindexer receives the documents of committed messages and the keys of
 // deleted ones.
 type Reindexer interface {
-	Enqueue(docs []search.Doc, deleted []search.Key) bool
+	// outbox names the search outbox rows to forget once the api has
+	// indexed docs and deleted the keys.
+	Enqueue(docs []search.Doc, deleted []search.Key, outbox []store.OutboxBatch) bool
 }
 
 // Worker consumes one partition.
@@ -237,6 +239,7 @@ func (w *Worker) applyOneByOne(ctx context.Context, jobs []apply.Job, batchErr e
 		total.Effects.Reindex = append(total.Effects.Reindex, res.Effects.Reindex...)
 		total.Effects.Deleted = append(total.Effects.Deleted, res.Effects.Deleted...)
 		total.Effects.Created = append(total.Effects.Created, res.Effects.Created...)
+		total.Outbox = append(total.Outbox, res.Outbox...)
 	}
 	return total, failed, nil
 }
@@ -272,10 +275,12 @@ func (w *Worker) observe(ctx context.Context, res apply.Result) {
 		deleted = append(deleted, search.Key{AppID: k.AppID, Chat: k.Chat, Number: k.Number})
 	}
 	var docs []search.Doc
+	outbox := res.Outbox
 	if len(res.Effects.Reindex) > 0 {
 		var err error
 		if docs, err = w.store.SearchDocs(ctx, res.Effects.Reindex); err != nil {
 			w.log.Warn("read messages for reindex; the search outbox catches up", "err", err)
+			outbox = nil // the catch-up indexes them
 		}
 		byKey := map[store.MessageKey]apply.Job{}
 		for _, j := range res.Jobs {
@@ -286,7 +291,7 @@ func (w *Worker) observe(ctx context.Context, res apply.Result) {
 			docs[i].Trace, docs[i].Accepted = j.Env.Trace, j.Env.Time
 		}
 	}
-	w.reindex.Enqueue(docs, deleted)
+	w.reindex.Enqueue(docs, deleted, outbox)
 }
 
 // recordCompleted feeds the queue dashboard's recent jobs and throughput

@@ -19,16 +19,18 @@ import (
 
 // docSink records reindex batches.
 type docSink struct {
-	mu   sync.Mutex
-	docs map[search.Key]search.Doc
+	mu     sync.Mutex
+	docs   map[search.Key]search.Doc
+	outbox []store.OutboxBatch
 }
 
-func (s *docSink) Enqueue(docs []search.Doc, deleted []search.Key) bool {
+func (s *docSink) Enqueue(docs []search.Doc, deleted []search.Key, outbox []store.OutboxBatch) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, d := range docs {
 		s.docs[d.Key()] = d
 	}
+	s.outbox = append(s.outbox, outbox...)
 	return true
 }
 
@@ -149,5 +151,19 @@ func TestWorkerAppliesOutOfOrderDuplicatesAndDeadJobs(t *testing.T) {
 	}
 	if !sawGhost || !sawRaw {
 		t.Errorf("dead list: got %q; want e-ghost with its error and the raw undecodable job", dead)
+	}
+	// Every outbox row the worker wrote belongs to a batch it handed to the
+	// reindexer: forgetting those batches leaves the catch-up nothing.
+	sink.mu.Lock()
+	outbox := sink.outbox
+	sink.mu.Unlock()
+	if n, err := st.OutboxBacklog(ctx); err != nil || n == 0 || len(outbox) == 0 {
+		t.Fatalf("outbox rows %d (err %v), batches handed over %d: want both > 0", n, err, len(outbox))
+	}
+	if err := st.ForgetIndexed(ctx, outbox); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := st.OutboxBacklog(ctx); n != 0 {
+		t.Errorf("%d outbox rows left after forgetting the batches the worker handed over, want 0", n)
 	}
 }
