@@ -16,6 +16,7 @@ type Metrics struct {
 	commitLag  prometheus.Histogram
 	batches    prometheus.Histogram
 	failures   *prometheus.CounterVec
+	stages     *prometheus.HistogramVec
 }
 
 // NewMetrics registers the writer's metrics on reg.
@@ -38,8 +39,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "instachat_batch_failures_total", Help: "Batches that did not commit, by reason (transient, job).",
 		}, []string{"reason"}),
+		stages: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "instachat_writer_stage_seconds", Help: "Time one batch spends in each stage of the writer's loop (fetch, resolve, apply, park, ack, record, observe).",
+			Buckets: telemetry.LatencyBuckets,
+		}, []string{"stage"}),
 	}
-	reg.MustRegister(m.jobs, m.outOfOrder, m.commitLag, m.batches, m.failures)
+	reg.MustRegister(m.jobs, m.outOfOrder, m.commitLag, m.batches, m.failures, m.stages)
 	return m
 }
 
@@ -70,4 +75,13 @@ func (m *Metrics) failed(reason string) {
 	if m != nil {
 		m.failures.WithLabelValues(reason).Inc()
 	}
+}
+
+// stage observes the time since *start under name and moves *start to now.
+func (m *Metrics) stage(name string, start *time.Time) {
+	now := time.Now()
+	if m != nil {
+		m.stages.WithLabelValues(name).Observe(now.Sub(*start).Seconds())
+	}
+	*start = now
 }

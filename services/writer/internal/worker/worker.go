@@ -114,6 +114,7 @@ func (w *Worker) step(ctx context.Context) error {
 		return err
 	}
 	readAt := time.Now().UTC()
+	mark := readAt
 	envs := make([]queue.Envelope, 0, len(raws))
 	var undecodable []string
 	for _, raw := range raws {
@@ -128,6 +129,7 @@ func (w *Worker) step(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	w.cfg.Metrics.stage("resolve", &mark)
 	failed := 0
 	res, err := w.applier.Apply(ctx, jobs)
 	if err != nil {
@@ -142,6 +144,7 @@ func (w *Worker) step(ctx context.Context) error {
 			return err
 		}
 	}
+	w.cfg.Metrics.stage("apply", &mark)
 	// Parked jobs wait for their parent before the batch is acknowledged, so
 	// a crash in between redelivers them rather than losing them.
 	parked, err := w.park(ctx, res)
@@ -169,11 +172,15 @@ func (w *Worker) step(ctx context.Context) error {
 	if err := w.store.JournalOutside(ctx, deadEntries); err != nil {
 		return err
 	}
+	w.cfg.Metrics.stage("park", &mark)
 	if err := w.consumer.Ack(ctx, len(res.Jobs)-parked, failed); err != nil {
 		return err
 	}
+	w.cfg.Metrics.stage("ack", &mark)
 	w.recordCompleted(ctx, res, failed)
+	w.cfg.Metrics.stage("record", &mark)
 	w.observe(ctx, res)
+	w.cfg.Metrics.stage("observe", &mark)
 	return nil
 }
 
