@@ -47,6 +47,10 @@ bench: ## load-test a fresh system: steady 60 s, then a backlog drain; report in
 	@go run ./services/bench -scenario steady -duration 60s $(BENCH_ARGS)
 	@go run ./services/bench -scenario backlog $(BENCH_ARGS)
 
+.PHONY: bench-search
+bench-search: ## search over a stored history: 1,000,000 messages seeded and indexed (api rebuild), then 200 searches/s for 60 s; report in docs/benchmarks (BENCH_ARGS adds flags, e.g. BENCH_ARGS="-messages 100000")
+	@go run ./services/bench -scenario search -duration 60s $(BENCH_ARGS)
+
 .PHONY: chaos
 chaos: ## the long fault-injection test alone: 25,000 writes through writer kills, Redis restarts, MySQL cuts
 	@cd services/api && CHAOS=long go test -race -count=1 -timeout 30m -run '^TestChaos$$' -v ./e2e

@@ -55,6 +55,15 @@ func (r *report) charts(dir, base string) ([]string, error) {
 			return nil, err
 		}
 	}
+	if r.search != nil && r.search.load != nil {
+		p, err := r.searchChart()
+		if err != nil {
+			return nil, err
+		}
+		if err := save(p, "search-p99"); err != nil {
+			return nil, err
+		}
+	}
 	if len(r.drainSeries) > 0 {
 		p := plot.New()
 		p.Title.Text = "messages in MySQL while the backlog drains"

@@ -11,8 +11,13 @@ import (
 )
 
 // op is one request the load generator can send; it returns the HTTP status
-// (0 for a transport error).
+// (0 for a transport error, statusUnreadable for a 200 whose body is not
+// what the endpoint answers).
 type op func(ctx context.Context) int
+
+// statusUnreadable is the status an op records for a 200 whose body it could
+// not read, e.g. cut off by the client's timeout.
+const statusUnreadable = -1
 
 // schedule describes an open-loop run: requests at a constant rate for a
 // duration, at most maxInFlight at once.
@@ -151,22 +156,68 @@ func (r *recorder) stats() []endpointStats {
 	span := r.last.Sub(r.first).Seconds()
 	var out []endpointStats
 	for name, h := range r.hists {
-		us := func(q float64) time.Duration { return time.Duration(h.ValueAtQuantile(q)) * time.Microsecond }
-		st := endpointStats{Name: name, Count: h.TotalCount(), P50: us(50), P90: us(90), P99: us(99), P999: us(99.9),
-			Max: time.Duration(h.Max()) * time.Microsecond, Statuses: map[int]int64{}}
-		for code, n := range r.statuses[name] {
-			st.Statuses[code] = n
-			if code >= 200 && code < 300 {
-				st.OK += n
-			}
-		}
-		if span > 0 {
-			st.Rate = float64(st.Count) / span
-		}
-		out = append(out, st)
+		out = append(out, summarize(name, h, r.statuses[name], span))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// group is one row for every endpoint whose name match accepts, as if they
+// were one endpoint named label.
+func (r *recorder) group(label string, match func(name string) bool) endpointStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h := newHist()
+	statuses := map[int]int64{}
+	for name, eh := range r.hists {
+		if match(name) {
+			h.Merge(eh)
+			for code, n := range r.statuses[name] {
+				statuses[code] += n
+			}
+		}
+	}
+	return summarize(label, h, statuses, r.last.Sub(r.first).Seconds())
+}
+
+// summarize turns one histogram (µs) and its statuses into a row; span is
+// the run's length in seconds.
+func summarize(name string, h *hdrhistogram.Histogram, statuses map[int]int64, span float64) endpointStats {
+	us := func(q float64) time.Duration { return time.Duration(h.ValueAtQuantile(q)) * time.Microsecond }
+	st := endpointStats{Name: name, Count: h.TotalCount(), P50: us(50), P90: us(90), P99: us(99), P999: us(99.9),
+		Max: time.Duration(h.Max()) * time.Microsecond, Statuses: map[int]int64{}}
+	for code, n := range statuses {
+		st.Statuses[code] = n
+		if code >= 200 && code < 300 {
+			st.OK += n
+		}
+	}
+	if span > 0 {
+		st.Rate = float64(st.Count) / span
+	}
+	return st
+}
+
+// groupSeries is series' p99 per second over every endpoint match accepts.
+func (r *recorder) groupSeries(match func(name string) bool) (p99ms []float64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var secs []*hdrhistogram.Histogram
+	for name, hs := range r.perSec {
+		if !match(name) {
+			continue
+		}
+		for i, h := range hs {
+			for len(secs) <= i {
+				secs = append(secs, newHist())
+			}
+			secs[i].Merge(h)
+		}
+	}
+	for _, h := range secs {
+		p99ms = append(p99ms, float64(h.ValueAtQuantile(99))/1000)
+	}
+	return p99ms
 }
 
 // series returns, per second of the run, the request count and p99 for name.

@@ -2,7 +2,8 @@
 // (api, writer, cron on a fresh database and key prefix), drives the api over
 // HTTP at an open-loop constant arrival rate, runs the same create load
 // against a minimal reference endpoint, and writes a Markdown report with
-// charts to docs/benchmarks/.
+// charts to docs/benchmarks/. The search scenario stores a large history
+// first (-messages) and measures search alone.
 package main
 
 import (
@@ -45,6 +46,9 @@ type config struct {
 	p99Limit    time.Duration
 	out         string
 	profile     time.Duration
+	messages    int
+	largeShare  float64
+	getenv      func(string) string
 	mysqlDSN    string
 	redis       string
 	args        []string
@@ -53,9 +57,9 @@ type config struct {
 func parseFlags(args []string, getenv func(string) string) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.StringVar(&c.scenario, "scenario", "steady", "steady, ramp or backlog")
-	fs.Float64Var(&c.rate, "rate", 500, "requests per second (ramp: the first step)")
-	fs.DurationVar(&c.duration, "duration", 60*time.Second, "length of a steady run")
+	fs.StringVar(&c.scenario, "scenario", "steady", "steady, ramp, backlog or search")
+	fs.Float64Var(&c.rate, "rate", 500, "requests per second (ramp: the first step; search: 200 unless given)")
+	fs.DurationVar(&c.duration, "duration", 60*time.Second, "length of a steady run or of the search load")
 	fs.IntVar(&c.apps, "apps", 4, "applications to create")
 	fs.IntVar(&c.chats, "chats", 25, "chats per application")
 	fs.StringVar(&c.mixText, "mix", "create=80,update=10,read=5,search=5", "endpoint weights")
@@ -64,9 +68,11 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	fs.IntVar(&c.maxInFlight, "max-inflight", 2000, "cap on requests in flight")
 	fs.DurationVar(&c.step, "step", 10*time.Second, "ramp: length of a step")
 	fs.Float64Var(&c.stepFactor, "step-factor", 1.25, "ramp: rate multiplier per step")
-	fs.DurationVar(&c.p99Limit, "p99-limit", 50*time.Millisecond, "ramp: create p99 a step must stay under")
+	fs.DurationVar(&c.p99Limit, "p99-limit", 50*time.Millisecond, "ramp: create p99 a step must stay under; search: the search p99 target (20ms unless given)")
+	fs.IntVar(&c.messages, "messages", 1000000, "search: messages stored (straight into MySQL) and indexed before the load")
+	fs.Float64Var(&c.largeShare, "large-share", 0.1, "search: share of the messages in one extra, large chat (0: none)")
 	fs.DurationVar(&c.profile, "profile", 0, "record CPU profiles of api and writer for this long during the measured phase (0: off); the report lists their hottest functions")
-	fs.StringVar(&c.out, "out", "docs/benchmarks", "report directory (relative to the repository root)")
+	fs.StringVar(&c.out, "out", "docs/benchmarks", "report directory (a relative one is taken from the repository root)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -76,8 +82,20 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	}
 	switch c.scenario {
 	case "steady", "ramp", "backlog":
+	case "search":
+		given := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+		if !given["rate"] {
+			c.rate = 200
+		}
+		if !given["p99-limit"] {
+			c.p99Limit = 20 * time.Millisecond
+		}
+		if c.messages <= 0 || c.largeShare < 0 || c.largeShare > 0.9 {
+			return c, errors.New("-messages must be positive and -large-share between 0 and 0.9")
+		}
 	default:
-		return c, fmt.Errorf("unknown scenario %q (want steady, ramp or backlog)", c.scenario)
+		return c, fmt.Errorf("unknown scenario %q (want steady, ramp, backlog or search)", c.scenario)
 	}
 	if c.rate <= 0 || c.apps <= 0 || c.chats <= 0 || c.backlog <= 0 || c.maxInFlight <= 0 {
 		return c, errors.New("-rate, -apps, -chats, -backlog and -max-inflight must be positive")
@@ -94,6 +112,7 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 		c.redis = "127.0.0.1:6379"
 	}
 	c.args = args
+	c.getenv = getenv
 	return c, nil
 }
 
@@ -112,7 +131,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer sys.close(stderr)
 	names := []string{"api", "cron"}
-	if cfg.scenario != "backlog" {
+	switch cfg.scenario {
+	case "backlog":
+	case "search":
+		names = []string{"api", "writer"} // the writer persists the chats, then both stop for the seed
+	default:
 		names = append(names, "writer")
 	}
 	for _, n := range names {
@@ -120,7 +143,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 	}
-	rep := &report{cfg: cfg, started: time.Now(), profileDir: filepath.Join(root, cfg.out, "profiles")}
+	out := cfg.out
+	if !filepath.IsAbs(out) {
+		out = filepath.Join(root, out)
+	}
+	rep := &report{cfg: cfg, started: time.Now(), profileDir: filepath.Join(out, "profiles")}
 	switch cfg.scenario {
 	case "steady":
 		err = runSteady(ctx, cfg, sys, rep, stderr)
@@ -128,13 +155,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runRamp(ctx, cfg, sys, rep, stderr)
 	case "backlog":
 		err = runBacklog(ctx, cfg, sys, rep, stderr)
+	case "search":
+		err = runSearch(ctx, cfg, sys, rep, stderr)
 	}
 	if err != nil {
 		return err
 	}
 	rep.prof.wait()
 	rep.usage = sys.usage()
-	path, err := rep.write(filepath.Join(root, cfg.out))
+	path, err := rep.write(out)
 	if err != nil {
 		return err
 	}

@@ -33,6 +33,7 @@ type report struct {
 	machine       string
 	profileDir    string
 	prof          profiles
+	search        *searchResult
 }
 
 // base is the reports' file name stem: date, time and scenario, so runs on
@@ -67,8 +68,11 @@ func errorsText(m map[int]int64) string {
 	var parts []string
 	for _, c := range codes {
 		label := fmt.Sprint(c)
-		if c == 0 {
+		switch c {
+		case 0:
 			label = "transport"
+		case statusUnreadable:
+			label = "unreadable 200"
 		}
 		parts = append(parts, fmt.Sprintf("%s: %d", label, m[c]))
 	}
@@ -172,6 +176,8 @@ func (r *report) markdown(w io.Writer, charts []string) {
 			fmt.Fprintf(w, " → ratio **%.2f**", r.rampAPI/r.rampRef)
 		}
 		fmt.Fprintln(w, ".")
+	case "search":
+		r.searchMarkdown(w)
 	case "backlog":
 		fmt.Fprintf(w, "## Backlog: %d jobs queued with the writer stopped\n\n", r.backlogQueued)
 		writeLatencyTable(w, r.phases[0].stats)
@@ -206,6 +212,7 @@ func (r *report) markdown(w io.Writer, charts []string) {
 			total += kinds[k]
 		}
 		fmt.Fprintf(w, "| out of order, total | %.0f |\n", total)
+		writerStages(w, r.writerDiff)
 	}
 	fmt.Fprintln(w, "\n## Resources (sampled every 250 ms from /proc)")
 	fmt.Fprintln(w, "\n| service | peak RSS MiB | CPU s | mean CPU % of one core |\n|---|---:|---:|---:|")
