@@ -47,6 +47,7 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 	addr := env.String("HTTP_ADDR", ":8081")
 	apiURL := env.String("API_URL", "http://127.0.0.1:8080")
 	internalToken := env.Required("INTERNAL_TOKEN", "the secret presented to the api's /internal/reindex")
+	reindexLinger := env.Duration("WRITER_REINDEX_LINGER", 100*time.Millisecond)
 	metrics := telemetry.NewRegistry()
 	wcfg := worker.Config{BatchSize: env.Int("WRITER_BATCH_SIZE", 500), Block: env.Duration("WRITER_BLOCK", 2*time.Second), Metrics: worker.NewMetrics(metrics)}
 	common.Store.RowLocks = env.String("WRITER_ROW_LOCKS", "false") == "true"
@@ -75,7 +76,7 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 	// The reindex sender outlives the workers so it can send their last batches.
 	rxCtx, stopRx := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRx()
-	rx := reindex.New(reindex.Config{APIURL: apiURL, InternalToken: internalToken, Forget: st.ForgetIndexed}, log)
+	rx := reindex.New(reindex.Config{APIURL: apiURL, InternalToken: internalToken, Linger: reindexLinger, Forget: st.ForgetIndexed}, log)
 	rxDone := make(chan struct{})
 	go func() { defer close(rxDone); rx.Run(rxCtx) }()
 	var wg sync.WaitGroup

@@ -23,6 +23,11 @@ type Config struct {
 	APIURL        string // e.g. http://127.0.0.1:8080
 	InternalToken string
 	Buffer        int // batches waiting to be sent; beyond it a batch is dropped and logged
+	// Linger is how long a call waits for more batches to ride along (up
+	// to maxCallDocs): every call becomes one index segment in the api's
+	// bleve, and fewer, larger segments cost far less to write and merge.
+	// Zero sends at once.
+	Linger time.Duration
 	// Forget, when set, is called with the outbox batches of every batch
 	// the api took, so the search catch-up does not index them again.
 	Forget func(ctx context.Context, batches []store.OutboxBatch) error
@@ -86,17 +91,7 @@ func (c *Client) Run(ctx context.Context) {
 			return
 		case b = <-c.ch:
 		}
-	merge:
-		for len(b.docs)+len(b.deleted) < maxCallDocs {
-			select {
-			case more := <-c.ch:
-				b.docs = append(b.docs, more.docs...)
-				b.deleted = append(b.deleted, more.deleted...)
-				b.outbox = append(b.outbox, more.outbox...)
-			default:
-				break merge
-			}
-		}
+		b = c.gather(ctx, b)
 		sent := true
 		for _, call := range calls(b) {
 			sent = c.sendWithRetry(ctx, call) && sent
@@ -105,6 +100,39 @@ func (c *Client) Run(ctx context.Context) {
 			c.forget(ctx, b.outbox)
 		}
 	}
+}
+
+// gather adds to b the batches waiting behind it and those arriving within
+// Linger, up to maxCallDocs documents.
+func (c *Client) gather(ctx context.Context, b batch) batch {
+	var linger <-chan time.Time
+	if c.cfg.Linger > 0 {
+		t := time.NewTimer(c.cfg.Linger)
+		defer t.Stop()
+		linger = t.C
+	}
+	for len(b.docs)+len(b.deleted) < maxCallDocs {
+		var more batch
+		if linger == nil {
+			select {
+			case more = <-c.ch:
+			default:
+				return b
+			}
+		} else {
+			select {
+			case more = <-c.ch:
+			case <-linger:
+				return b
+			case <-ctx.Done():
+				return b
+			}
+		}
+		b.docs = append(b.docs, more.docs...)
+		b.deleted = append(b.deleted, more.deleted...)
+		b.outbox = append(b.outbox, more.outbox...)
+	}
+	return b
 }
 
 // forget removes the outbox rows of batches the api took. A failure only

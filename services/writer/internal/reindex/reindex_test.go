@@ -142,3 +142,23 @@ func TestForgetsOutboxRowsOnlyOfBatchesTheAPITook(t *testing.T) {
 		t.Errorf("forgot %v; want 22 and 33, never the refused 11", forgotten)
 	}
 }
+
+func TestLingerMergesBatchesIntoOneCall(t *testing.T) {
+	api := &fakeAPI{}
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	c := reindex.New(reindex.Config{APIURL: srv.URL, InternalToken: "s3cret", Linger: 300 * time.Millisecond}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	for n := range int64(3) {
+		c.Enqueue([]search.Doc{{Number: n + 1}}, nil, nil)
+		time.Sleep(20 * time.Millisecond)
+	}
+	waitFor(t, "three docs accepted", func() bool { _, docs, _ := api.snapshot(); return len(docs) == 3 })
+	if calls, _, _ := api.snapshot(); calls != 1 {
+		t.Errorf("three batches 20 ms apart with a 300 ms linger took %d calls, want 1", calls)
+	}
+}
