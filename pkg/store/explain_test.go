@@ -185,7 +185,7 @@ WHERE chat_id = ? AND deleted_at IS NULL`, args: []any{t1, t1, int64(10)}},
 		{name: "IndexPage", site: "index.go IndexPage", walk: true,
 			query: `SELECT m.id, c.application_id, c.number AS chat_number, m.number, m.body, m.lock_version,
 m.deleted_at IS NOT NULL AS deleted
-FROM messages m JOIN chats c ON c.id = m.chat_id WHERE m.id > ? ORDER BY m.id LIMIT ?`, args: []any{int64(5000), 500}},
+FROM messages m STRAIGHT_JOIN chats c ON c.id = m.chat_id WHERE m.id > ? ORDER BY m.id LIMIT ?`, args: []any{int64(5000), 500}},
 
 		// journal.go
 		{name: "writeJournal", site: "journal.go writeJournal", skip: "multi-row INSERT"},

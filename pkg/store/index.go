@@ -21,9 +21,12 @@ func (s *Store) IndexPage(ctx context.Context, after int64, limit int) ([]search
 			LockVersion   int64
 			Deleted       bool
 		}
+		// STRAIGHT_JOIN reads messages first, a page in id order: with
+		// stale table statistics (right after a bulk load) MariaDB may
+		// otherwise start from chats and sort every message per page.
 		err := s.db.WithContext(ctx).Raw(`SELECT m.id, c.application_id, c.number AS chat_number, m.number, m.body, m.lock_version,
 m.deleted_at IS NOT NULL AS deleted
-FROM messages m JOIN chats c ON c.id = m.chat_id WHERE m.id > ? ORDER BY m.id LIMIT ?`, after, limit).Scan(&rows).Error
+FROM messages m STRAIGHT_JOIN chats c ON c.id = m.chat_id WHERE m.id > ? ORDER BY m.id LIMIT ?`, after, limit).Scan(&rows).Error
 		if err != nil {
 			return nil, after, wrap("read messages to index", err)
 		}

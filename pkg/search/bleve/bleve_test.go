@@ -134,7 +134,7 @@ func TestHalfCreatedIndexIsRecreated(t *testing.T) {
 	if err != nil {
 		t.Fatalf("create index: %v", err)
 	}
-	if err := idx.Index("1:1:1", indexDoc{Scope: "1:1", Number: 1, Version: "1", Body: "leftover"}); err != nil {
+	if err := idx.Index("1:1:1", indexDoc{Scope: "1:1", Version: "1", Body: "leftover"}); err != nil {
 		t.Fatalf("index leftover: %v", err)
 	}
 	if err := idx.Close(); err != nil {
@@ -311,5 +311,23 @@ func TestEmptyIndexDirectoryIsRecreated(t *testing.T) {
 	mustIndex(t, e, body(1, 1, "works"))
 	if got, want := numbers(t, e, "works"), []int64{1}; !slices.Equal(got, want) {
 		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+// Ties are broken by ascending number, not by the id's text: 9 before 10,
+// 99 before 100, whatever order they were indexed in.
+func TestTiesSortByNumberNotText(t *testing.T) {
+	e := openTemp(t, Config{Path: t.TempDir()})
+	var docs []search.Doc
+	for _, n := range []int64{100, 10, 9, 99, 1, 1000, 11} {
+		docs = append(docs, body(n, 1, "same words"))
+	}
+	if err := e.Index(context.Background(), docs); err != nil {
+		t.Fatal(err)
+	}
+	got := numbers(t, e, "same")
+	want := []int64{1, 9, 10, 11, 99, 100, 1000}
+	if !slices.Equal(got, want) {
+		t.Errorf("equally scored matches came as %v, want %v", got, want)
 	}
 }

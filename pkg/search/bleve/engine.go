@@ -120,7 +120,6 @@ func (e *Engine) Index(ctx context.Context, docs []search.Doc) error {
 		}
 		err := b.Index(id, indexDoc{
 			Scope:   scopeOf(d.AppID, d.Chat),
-			Number:  d.Number,
 			Version: strconv.FormatInt(d.Version, 10),
 			Body:    d.Body,
 		})
@@ -233,7 +232,7 @@ func (e *Engine) Search(ctx context.Context, q search.Query) (search.Result, err
 		q.Limit, q.Offset, false)
 	req.SortByCustom(bsearch.SortOrder{
 		&bsearch.SortScore{Desc: true},
-		&bsearch.SortField{Field: fieldNumber, Type: bsearch.SortFieldAsNumber},
+		&bsearch.SortDocID{}, // ties by ascending number: see docID
 	})
 
 	res, err := e.idx.SearchInContext(ctx, req)
