@@ -134,7 +134,7 @@ func TestHalfCreatedIndexIsRecreated(t *testing.T) {
 	if err != nil {
 		t.Fatalf("create index: %v", err)
 	}
-	if err := idx.Index("1:1:1", indexDoc{Version: "1", Body: "1:1|leftover"}); err != nil {
+	if err := idx.Index("1:1:1", indexDoc{Scope: "1:1", Version: "1", Body: "leftover"}); err != nil {
 		t.Fatalf("index leftover: %v", err)
 	}
 	if err := idx.Close(); err != nil {

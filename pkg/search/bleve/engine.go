@@ -2,9 +2,8 @@
 // (scorch) index on local disk; it implements search.Engine.
 //
 // Words of a body are indexed as lowercased, accent-folded edge n-grams (1 to
-// 20 runes), each prefixed with its chat, so a query word finds every word it
-// begins and reads the postings of one chat only; query words are analyzed
-// the same way without the n-grams and all of them are required.
+// 20 runes), so a query word finds every word it begins; query words are
+// analyzed the same way without the n-grams and all of them are required.
 //
 // The index lives in Config.Path/v<MappingVersion>. A mapping change bumps
 // MappingVersion: Open then creates a new, empty index next to the old one,
@@ -47,7 +46,6 @@ type Engine struct {
 	fresh    bool
 	version  int
 	analyzer analysis.Analyzer // the query analyzer of the index mapping
-	indexer  analysis.Analyzer // the body analyzer (edge n-grams) of the index mapping
 
 	writeMu sync.Mutex // serializes Index and Delete (read versions, then write)
 
@@ -82,12 +80,7 @@ func open(cfg Config, version int) (*Engine, error) {
 		_ = idx.Close()
 		return nil, fmt.Errorf("open bleve index %s: mapping lacks analyzer %q", cfg.Path, analyzerQuery)
 	}
-	ia := idx.Mapping().AnalyzerNamed(analyzerIndex)
-	if ia == nil {
-		_ = idx.Close()
-		return nil, fmt.Errorf("open bleve index %s: mapping lacks analyzer %q", cfg.Path, analyzerIndex)
-	}
-	return &Engine{fresh: created, version: version, analyzer: a, indexer: ia, idx: idx}, nil
+	return &Engine{fresh: created, version: version, analyzer: a, idx: idx}, nil
 }
 
 // Fresh reports whether Open created a new, empty index (first start, mapping
@@ -126,8 +119,9 @@ func (e *Engine) Index(ctx context.Context, docs []search.Doc) error {
 			continue // stale or already there
 		}
 		err := b.Index(id, indexDoc{
+			Scope:   scopeOf(d.AppID, d.Chat),
 			Version: strconv.FormatInt(d.Version, 10),
-			Body:    scopedTerms(e.indexer, scopeOf(d.AppID, d.Chat), d.Body),
+			Body:    d.Body,
 		})
 		if err != nil {
 			return fmt.Errorf("index message %s: %w", id, err)
@@ -227,11 +221,15 @@ func (e *Engine) Search(ctx context.Context, q search.Query) (search.Result, err
 		return search.Result{}, fmt.Errorf("search chat %d: %w", q.Chat, unavailable())
 	}
 
-	words := bodyTerms(e.analyzer, scopeOf(q.AppID, q.Chat), q.Text)
+	words := bodyTerms(e.analyzer, q.Text)
 	if len(words) == 0 {
 		return search.Result{Numbers: []int64{}}, nil
 	}
-	req := blevesearch.NewSearchRequestOptions(query.NewConjunctionQuery(words), q.Limit, q.Offset, false)
+	scope := query.NewTermQuery(scopeOf(q.AppID, q.Chat))
+	scope.SetField(fieldScope)
+	req := blevesearch.NewSearchRequestOptions(
+		query.NewConjunctionQuery(append([]query.Query{scope}, words...)),
+		q.Limit, q.Offset, false)
 	req.SortByCustom(bsearch.SortOrder{
 		&bsearch.SortScore{Desc: true},
 		&bsearch.SortDocID{}, // ties by ascending number: see docID

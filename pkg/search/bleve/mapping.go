@@ -13,7 +13,6 @@ import (
 	"github.com/blevesearch/bleve/v2/analysis/token/edgengram"
 	"github.com/blevesearch/bleve/v2/analysis/token/lowercase"
 	"github.com/blevesearch/bleve/v2/analysis/tokenizer/unicode"
-	"github.com/blevesearch/bleve/v2/analysis/tokenizer/whitespace"
 	"github.com/blevesearch/bleve/v2/mapping"
 	"github.com/blevesearch/bleve/v2/search/query"
 )
@@ -22,7 +21,7 @@ import (
 // whenever anything in newMapping changes: Open then builds a new, empty index
 // in Path/v<MappingVersion>, removes the other versions and reports Fresh so
 // the caller reindexes from MySQL.
-const MappingVersion = 3 // 2: zero-padded ids sort ties, no number field; 3: body terms carry the chat
+const MappingVersion = 2 // 2: zero-padded ids sort ties, no number field
 
 // maxGram is the longest word prefix that is indexed; longer query words are
 // cut to this length so that they still find the word.
@@ -31,19 +30,20 @@ const maxGram = 20
 // Field, analyzer and metadata names. They are part of the mapping: changing
 // one requires bumping MappingVersion.
 const (
+	fieldScope   = "scope"   // "<app>:<chat>", keyword, the scope filter
 	fieldVersion = "version" // decimal string, stored only (exact for any int64)
-	fieldBody    = "body"    // "<scope>|<edge n-gram>" of each body word: see scopedTerms
+	fieldBody    = "body"    // edge n-grams of the body's words
 
 	filterEdgeNgram = "edge_ngram_1_20"
 	analyzerIndex   = "body_index" // fold, tokenize, lowercase, edge n-grams
 	analyzerQuery   = "body_query" // the same without n-grams
-	analyzerTerms   = "body_terms" // the prepared terms, split on spaces
 
 	internalVersionKey = "mapping_version"
 )
 
 // indexDoc is a message as bleve stores it; the json tags name the fields.
 type indexDoc struct {
+	Scope   string `json:"scope"`
 	Version string `json:"version"`
 	Body    string `json:"body"`
 }
@@ -86,13 +86,11 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 		return nil, fmt.Errorf("add query analyzer: %w", err)
 	}
 
-	err = im.AddCustomAnalyzer(analyzerTerms, map[string]any{
-		"type":      custom.Name,
-		"tokenizer": whitespace.Name,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("add terms analyzer: %w", err)
-	}
+	scope := mapping.NewKeywordFieldMapping()
+	scope.Store = false
+	scope.IncludeInAll = false
+	scope.IncludeTermVectors = false
+	scope.DocValues = false
 
 	version := mapping.NewKeywordFieldMapping()
 	version.Index = false
@@ -102,13 +100,14 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 	version.DocValues = false
 
 	body := mapping.NewTextFieldMapping()
-	body.Analyzer = analyzerTerms
+	body.Analyzer = analyzerIndex
 	body.Store = false
 	body.IncludeInAll = false
 	body.IncludeTermVectors = false
 	body.DocValues = false
 
 	doc := mapping.NewDocumentStaticMapping()
+	doc.AddFieldMappingsAt(fieldScope, scope)
 	doc.AddFieldMappingsAt(fieldVersion, version)
 	doc.AddFieldMappingsAt(fieldBody, body)
 	im.DefaultMapping = doc
@@ -145,34 +144,11 @@ func numberOf(id string) (int64, error) {
 	return n, nil
 }
 
-// scopedTerms prepares a body for the index: every edge n-gram of its words
-// (analyzerIndex), prefixed with the chat's scope, separated by spaces. A
-// word's postings then hold the messages of one chat only, so a search reads
-// as many postings as the chat has matches, however common the word is in the
-// other chats (intersecting a global posting list with the chat's took most
-// of a search's time over a million messages). Scoring sees the same term
-// counts and field lengths as with the plain n-grams, with frequencies
-// counted within the chat.
-func scopedTerms(a analysis.Analyzer, scope, body string) string {
-	tokens := a.Analyze([]byte(body))
-	var sb strings.Builder
-	sb.Grow(len(tokens) * (len(scope) + 8))
-	for i, tok := range tokens {
-		if i > 0 {
-			sb.WriteByte(' ')
-		}
-		sb.WriteString(scope)
-		sb.WriteByte('|')
-		sb.Write(tok.Term)
-	}
-	return sb.String()
-}
-
-// bodyTerms turns the query text into one term query per distinct word in
-// the chat's scope, all of them required; it returns none when nothing
-// searchable is left. Words are analyzed like the body minus the n-grams and
-// cut to maxGram runes because longer prefixes were never indexed.
-func bodyTerms(a analysis.Analyzer, scope, text string) []query.Query {
+// bodyTerms turns the query text into one term query per distinct word, all
+// of them required; it returns none when nothing searchable is left.
+// Words are analyzed like the body minus the n-grams and cut to maxGram runes
+// because longer prefixes were never indexed.
+func bodyTerms(a analysis.Analyzer, text string) []query.Query {
 	tokens := a.Analyze([]byte(text))
 	seen := make(map[string]bool, len(tokens))
 	terms := make([]query.Query, 0, len(tokens))
@@ -182,7 +158,7 @@ func bodyTerms(a analysis.Analyzer, scope, text string) []query.Query {
 			continue
 		}
 		seen[term] = true
-		tq := query.NewTermQuery(scope + "|" + term)
+		tq := query.NewTermQuery(term)
 		tq.SetField(fieldBody)
 		terms = append(terms, tq)
 	}
