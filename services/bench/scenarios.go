@@ -102,8 +102,13 @@ func waitPersisted(ctx context.Context, sys *system, want int64, timeout time.Du
 	return time.Since(start)
 }
 
-// runRamp steps the rate up until create p99 passes the limit, against the
-// api (creates only) and then the reference.
+// runRamp steps the rate up until create p99 passes the limit, three times:
+// against the whole system (writer persisting and the api indexing on the
+// same machine), against the api with the writer stopped (its create path
+// alone, doing what the reference does: one Redis round trip per request),
+// and against the reference. The ratio of the create path to the reference
+// holds on any machine; the whole-system figure is what this machine
+// sustains end to end.
 func runRamp(ctx context.Context, cfg config, sys *system, rep *report, log io.Writer) error {
 	api := newWorkload(sys.apiURL+"/api/v1", cfg, 1)
 	if err := api.setup(ctx, cfg.apps, cfg.chats); err != nil {
@@ -130,6 +135,16 @@ func runRamp(ctx context.Context, cfg config, sys *system, rep *report, log io.W
 		}
 		return best, steps
 	}
+	rep.rampSystem, rep.systemSteps = ramp(api, "system")
+	// Let the writer finish, then take it away for the create path alone.
+	if n, err := sys.messageCount(ctx); err == nil {
+		var created int64
+		for _, p := range rep.systemSteps {
+			created += okCount(p.stats, "create")
+		}
+		rep.drainWait = waitPersisted(ctx, sys, n+created, 2*time.Minute)
+	}
+	sys.stop("writer")
 	rep.rampAPI, rep.phases = ramp(api, "api")
 	rep.rampRef, rep.refSteps = ramp(refW, "reference")
 	return nil
