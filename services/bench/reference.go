@@ -3,8 +3,12 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"syscall"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -22,13 +26,44 @@ return n`)
 
 // reference is the floor a create endpoint can reach on this machine: decode
 // the JSON body and make one Redis round trip, nothing else. Our create
-// throughput is reported as a ratio to it.
+// throughput is reported as a ratio to it. It runs in a process of its own,
+// as the api does, so neither shares a Go runtime with the load generator.
 type reference struct {
-	srv *http.Server
-	ln  net.Listener
+	cmd  *exec.Cmd
+	addr string
 }
 
-func startReference(rdb *redis.Client, prefix string) (*reference, error) {
+// startReference starts this program again as the reference server
+// ("bench reference") and waits until it answers.
+func startReference(redisAddr, prefix string) (*reference, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe, "reference", addr, redisAddr, prefix)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start the reference: %w", err)
+	}
+	ref := &reference{cmd: cmd, addr: addr}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return ref, nil
+		}
+	}
+	ref.close()
+	return nil, errors.New("the reference did not start listening within 30 s")
+}
+
+// serveReference is the reference process: it serves until SIGTERM.
+func serveReference(ctx context.Context, addr, redisAddr, prefix string) error {
+	rdb := redis.NewClient(&redis.Options{Addr: redisAddr, PoolSize: 256})
+	defer rdb.Close()
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.POST("/api/v1/applications/:token/chats/:number/messages", func(c *gin.Context) {
@@ -47,23 +82,29 @@ func startReference(rdb *redis.Client, prefix string) (*reference, error) {
 		}
 		c.JSON(http.StatusCreated, gin.H{"number": n, "body": in.Body, "status": "pending"})
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	ref := &reference{srv: &http.Server{Handler: r, ReadHeaderTimeout: 5 * time.Second}, ln: ln}
+	srv := &http.Server{Addr: addr, Handler: r, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
-		if err := ref.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			_ = err // the load's errors show it
-		}
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
 	}()
-	return ref, nil
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }
 
-func (r *reference) url() string { return "http://" + r.ln.Addr().String() + "/api/v1" }
+func (r *reference) url() string { return "http://" + r.addr + "/api/v1" }
 
 func (r *reference) close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = r.srv.Shutdown(ctx)
+	_ = r.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = r.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = r.cmd.Process.Kill()
+		<-done
+	}
 }

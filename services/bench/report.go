@@ -170,7 +170,7 @@ func (r *report) markdown(w io.Writer, charts []string) {
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "| target | step rate/s | achieved/s | p50 ms | p99 ms | errors |")
 		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---|")
-		for _, set := range [][]*phase{r.systemSteps, r.phases, r.refSteps} {
+		for _, set := range [][]*phase{r.refSteps, r.phases, r.systemSteps} {
 			for _, p := range set {
 				s := p.stats[0]
 				fmt.Fprintf(w, "| %s | %.0f | %.0f | %s | %s | %s |\n", strings.Fields(p.name)[0], p.rate, s.Rate, ms(s.P50), ms(s.P99), errorsText(s.Statuses))
@@ -184,7 +184,7 @@ func (r *report) markdown(w io.Writer, charts []string) {
 		if r.rampRef > 0 {
 			fmt.Fprintf(w, " (%.2f of the reference)", r.rampSystem/r.rampRef)
 		}
-		fmt.Fprintf(w, ". After its ramp the writer needed %.1f s more to persist every accepted create.\n", r.drainWait.Seconds())
+		fmt.Fprintf(w, ". The writer, started after the create-path ramp, persisted the creates it had queued in %.1f s before the whole-system ramp began.\n", r.drainWait.Seconds())
 	case "search":
 		r.searchMarkdown(w)
 	case "backlog":

@@ -69,7 +69,7 @@ func runSteady(ctx context.Context, cfg config, sys *system, rep *report, log io
 	rep.apiDiff, rep.writerDiff = after.diff(before), wAfter.diff(wBefore)
 	rep.writerSeconds = cfg.duration.Seconds() + rep.drainWait.Seconds()
 
-	ref, err := startReference(sys.rdb, sys.prefix)
+	ref, err := startReference(sys.redisAddr, sys.prefix)
 	if err != nil {
 		return err
 	}
@@ -114,7 +114,7 @@ func runRamp(ctx context.Context, cfg config, sys *system, rep *report, log io.W
 	if err := api.setup(ctx, cfg.apps, cfg.chats); err != nil {
 		return err
 	}
-	ref, err := startReference(sys.rdb, sys.prefix)
+	ref, err := startReference(sys.redisAddr, sys.prefix)
 	if err != nil {
 		return err
 	}
@@ -135,18 +135,26 @@ func runRamp(ctx context.Context, cfg config, sys *system, rep *report, log io.W
 		}
 		return best, steps
 	}
-	rep.rampSystem, rep.systemSteps = ramp(api, "system")
-	// Let the writer finish, then take it away for the create path alone.
-	if n, err := sys.messageCount(ctx); err == nil {
-		var created int64
-		for _, p := range rep.systemSteps {
-			created += okCount(p.stats, "create")
-		}
-		rep.drainWait = waitPersisted(ctx, sys, n+created, 2*time.Minute)
-	}
-	sys.stop("writer")
-	rep.rampAPI, rep.phases = ramp(api, "api")
+	// The reference and the create path alone first, with the writer
+	// stopped; then the writer drains what they queued, and the whole
+	// system ramps.
 	rep.rampRef, rep.refSteps = ramp(refW, "reference")
+	sys.stop("writer")
+	before, err := sys.messageCount(ctx)
+	if err != nil {
+		return err
+	}
+	rep.rampAPI, rep.phases = ramp(api, "api")
+	var queued int64
+	for _, p := range rep.phases {
+		queued += okCount(p.stats, "create")
+	}
+	if err := sys.start(ctx, "writer"); err != nil {
+		return err
+	}
+	fmt.Fprintf(log, "writer draining the %d creates of the create-path ramp\n", queued)
+	rep.drainWait = waitPersisted(ctx, sys, before+queued, 10*time.Minute)
+	rep.rampSystem, rep.systemSteps = ramp(api, "system")
 	return nil
 }
 

@@ -30,6 +30,7 @@ type system struct {
 	env            []string
 	db             *sql.DB
 	rdb            *redis.Client
+	redisAddr      string
 	apiURL         string
 	writerURL      string
 	procs          map[string]*service
@@ -108,6 +109,7 @@ func startSystem(ctx context.Context, cfg systemConfig, log io.Writer) (*system,
 	if s.db, err = sql.Open("mysql", mc.FormatDSN()); err != nil {
 		return nil, err
 	}
+	s.redisAddr = cfg.redis
 	s.rdb = redis.NewClient(&redis.Options{Addr: cfg.redis, PoolSize: 256})
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
 		s.close(log)
