@@ -42,10 +42,19 @@ reindex: build ## rebuild the search index from MySQL with a progress bar (resum
 test: vet ## vet, then unit, integration and end-to-end tests with -race in every module
 	@for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test $(GOTEST_FLAGS) ./...) || exit 1; done
 
+# The benchmark's load shape: enough applications to spread over the writer's
+# queue partitions (a partition serves one application's jobs in order).
+BENCH_SHAPE ?= -apps 32 -chats 10
+# Half of the highest rate the whole system sustained in the last ramp report.
+BENCH_HALF_RATE ?= 780
+
 .PHONY: bench
-bench: ## load-test a fresh system: steady 60 s, then a backlog drain; report in docs/benchmarks (BENCH_ARGS adds flags, e.g. BENCH_ARGS="-rate 1000")
-	@go run ./services/bench -scenario steady -duration 60s $(BENCH_ARGS)
-	@go run ./services/bench -scenario backlog $(BENCH_ARGS)
+bench: ## the benchmark suite on fresh systems (about 20 min): ramp, creates at BENCH_HALF_RATE and at 2,000/s, the default mix, a 200k-job backlog; reports in docs/benchmarks (BENCH_ARGS adds flags to each run)
+	@go run ./services/bench -scenario ramp -rate 1000 $(BENCH_SHAPE) $(BENCH_ARGS)
+	@go run ./services/bench -scenario steady -mix create=1 -rate $(BENCH_HALF_RATE) -duration 60s $(BENCH_SHAPE) $(BENCH_ARGS)
+	@go run ./services/bench -scenario steady -mix create=1 -rate 2000 -duration 60s $(BENCH_SHAPE) $(BENCH_ARGS)
+	@go run ./services/bench -scenario steady -rate 1000 -duration 60s $(BENCH_SHAPE) $(BENCH_ARGS)
+	@go run ./services/bench -scenario backlog -backlog 200000 $(BENCH_SHAPE) $(BENCH_ARGS)
 
 .PHONY: bench-search
 bench-search: ## search over a stored history: 1,000,000 messages seeded and indexed (api rebuild), then 200 searches/s for 60 s; report in docs/benchmarks (BENCH_ARGS adds flags, e.g. BENCH_ARGS="-messages 100000")

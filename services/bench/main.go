@@ -47,6 +47,7 @@ type config struct {
 	mixText     string
 	api         string
 	backlog     int
+	drainIndex  bool
 	maxInFlight int
 	step        time.Duration
 	stepFactor  float64
@@ -72,6 +73,7 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&c.mixText, "mix", "create=80,update=10,read=5,search=5", "endpoint weights")
 	fs.StringVar(&c.api, "api", "", "api base URL of an already running system (default: start one; backlog always starts one)")
 	fs.IntVar(&c.backlog, "backlog", 200000, "jobs to queue in the backlog scenario")
+	fs.BoolVar(&c.drainIndex, "drain-index", true, "backlog: keep the api (and its bleve indexing) running during the drain; false stops it, to measure the writer and MySQL alone (the outbox indexes later)")
 	fs.IntVar(&c.maxInFlight, "max-inflight", 2000, "cap on requests in flight")
 	fs.DurationVar(&c.step, "step", 10*time.Second, "ramp: length of a step")
 	fs.Float64Var(&c.stepFactor, "step-factor", 1.25, "ramp: rate multiplier per step")

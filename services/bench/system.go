@@ -420,3 +420,26 @@ func (s *system) profileCPU(ctx context.Context, name string, d time.Duration, p
 	}
 	return f.Close()
 }
+
+// waitQuiet waits until a service uses less than a fifth of a core over two
+// seconds (its backlog of work is done), or the timeout passes, and returns
+// how long it waited.
+func (s *system) waitQuiet(ctx context.Context, name string, timeout time.Duration) time.Duration {
+	s.mu.Lock()
+	svc := s.procs[name]
+	s.mu.Unlock()
+	start := time.Now()
+	if svc == nil {
+		return 0
+	}
+	path := fmt.Sprintf("/proc/%d/stat", svc.cmd.Process.Pid)
+	for time.Since(start) < timeout && ctx.Err() == nil {
+		a, ok1 := readCPU(path)
+		time.Sleep(2 * time.Second)
+		b, ok2 := readCPU(path)
+		if !ok1 || !ok2 || (b-a)/2 < 0.2 {
+			break
+		}
+	}
+	return time.Since(start)
+}

@@ -44,7 +44,10 @@ type Client struct {
 // New returns a Client; Run must be running for batches to be sent.
 func New(cfg Config, log *slog.Logger) *Client {
 	if cfg.Buffer <= 0 {
-		cfg.Buffer = 1024
+		// Each batch is up to one writer transaction of documents (500
+		// bodies by default); a deeper buffer only holds memory while the
+		// api is behind, and what is dropped the outbox catches up.
+		cfg.Buffer = 64
 	}
 	return &Client{cfg: cfg, http: &http.Client{Timeout: 30 * time.Second}, log: log, ch: make(chan batch, cfg.Buffer)}
 }
