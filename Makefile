@@ -50,7 +50,7 @@ BENCH_HALF_RATE ?= 780
 
 .PHONY: bench
 bench: ## the benchmark suite on fresh systems (about 20 min): ramp, creates at BENCH_HALF_RATE and at 2,000/s, the default mix, a 200k-job backlog; reports in docs/benchmarks (BENCH_ARGS adds flags to each run)
-	@go run ./services/bench -scenario ramp -rate 1000 $(BENCH_SHAPE) $(BENCH_ARGS)
+	@go run ./services/bench -scenario ramp -rate 2000 $(BENCH_SHAPE) $(BENCH_ARGS)
 	@go run ./services/bench -scenario steady -mix create=1 -rate $(BENCH_HALF_RATE) -duration 60s $(BENCH_SHAPE) $(BENCH_ARGS)
 	@go run ./services/bench -scenario steady -mix create=1 -rate 2000 -duration 60s $(BENCH_SHAPE) $(BENCH_ARGS)
 	@go run ./services/bench -scenario steady -rate 1000 -duration 60s $(BENCH_SHAPE) $(BENCH_ARGS)

@@ -51,6 +51,7 @@ type config struct {
 	maxInFlight int
 	step        time.Duration
 	stepFactor  float64
+	systemRate  float64
 	p99Limit    time.Duration
 	out         string
 	profile     time.Duration
@@ -76,7 +77,8 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	fs.BoolVar(&c.drainIndex, "drain-index", true, "backlog: keep the api (and its bleve indexing) running during the drain; false stops it, to measure the writer and MySQL alone (the outbox indexes later)")
 	fs.IntVar(&c.maxInFlight, "max-inflight", 2000, "cap on requests in flight")
 	fs.DurationVar(&c.step, "step", 10*time.Second, "ramp: length of a step")
-	fs.Float64Var(&c.stepFactor, "step-factor", 1.25, "ramp: rate multiplier per step")
+	fs.Float64Var(&c.stepFactor, "step-factor", 1.15, "ramp: rate multiplier per step")
+	fs.Float64Var(&c.systemRate, "system-rate", 500, "ramp: the whole-system ramp's first step")
 	fs.DurationVar(&c.p99Limit, "p99-limit", 50*time.Millisecond, "ramp: create p99 a step must stay under; search: the search p99 target (20ms unless given)")
 	fs.IntVar(&c.messages, "messages", 1000000, "search: messages stored (straight into MySQL) and indexed before the load")
 	fs.Float64Var(&c.largeShare, "large-share", 0.1, "search: share of the messages in one extra, large chat (0: none)")

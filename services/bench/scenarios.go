@@ -122,29 +122,40 @@ func runRamp(ctx context.Context, cfg config, sys *system, rep *report, log io.W
 	refW := newWorkload(ref.url(), cfg, 1)
 	refW.chats = api.chats
 	createOnly := mix{"create": 1}
-	ramp := func(w *workload, who string) (best float64, steps []*phase) {
-		for rate := cfg.rate; ctx.Err() == nil; rate *= cfg.stepFactor {
-			p := loadPhase(ctx, w, createOnly, rate, cfg.step, cfg, fmt.Sprintf("%s ramp %.0f/s", who, rate), log)
-			steps = append(steps, p)
-			st := p.stats[0]
-			if st.P99 >= cfg.p99Limit || st.OK < st.Count*99/100 {
+	// A step that misses the limit is run once more before the ramp stops:
+	// on a shared machine one noisy step should not decide the maximum.
+	// Every ramp gets the same rule, and both tries are in the report.
+	ramp := func(w *workload, who string, from float64) (best float64, steps []*phase) {
+		for rate := from; ctx.Err() == nil; rate *= cfg.stepFactor {
+			held := false
+			for try := 1; try <= 2 && !held && ctx.Err() == nil; try++ {
+				label := fmt.Sprintf("%s ramp %.0f/s", who, rate)
+				if try == 2 {
+					label += " (again)"
+				}
+				p := loadPhase(ctx, w, createOnly, rate, cfg.step, cfg, label, log)
+				steps = append(steps, p)
+				st := p.stats[0]
+				held = st.P99 < cfg.p99Limit && st.OK >= st.Count*99/100
+				time.Sleep(2 * time.Second) // let queues settle between steps
+			}
+			if !held {
 				return best, steps
 			}
 			best = rate
-			time.Sleep(2 * time.Second) // let queues settle between steps
 		}
 		return best, steps
 	}
 	// The reference and the create path alone first, with the writer
 	// stopped; then the writer drains what they queued, and the whole
 	// system ramps.
-	rep.rampRef, rep.refSteps = ramp(refW, "reference")
+	rep.rampRef, rep.refSteps = ramp(refW, "reference", cfg.rate)
 	sys.stop("writer")
 	before, err := sys.messageCount(ctx)
 	if err != nil {
 		return err
 	}
-	rep.rampAPI, rep.phases = ramp(api, "api")
+	rep.rampAPI, rep.phases = ramp(api, "api", cfg.rate)
 	var queued int64
 	for _, p := range rep.phases {
 		queued += okCount(p.stats, "create")
@@ -157,7 +168,7 @@ func runRamp(ctx context.Context, cfg config, sys *system, rep *report, log io.W
 	// The api indexes what the writer persisted; the whole-system ramp
 	// starts from a quiet system.
 	rep.drainWait += sys.waitQuiet(ctx, "api", 10*time.Minute)
-	rep.rampSystem, rep.systemSteps = ramp(api, "system")
+	rep.rampSystem, rep.systemSteps = ramp(api, "system", cfg.systemRate)
 	return nil
 }
 
