@@ -34,6 +34,7 @@ type report struct {
 	drainSeries   []drainPoint
 	machine       string
 	profileDir    string
+	cpu           []phaseCPU // CPU per process during measured phases
 	prof          profiles
 	search        *searchResult
 }
@@ -241,6 +242,7 @@ func (r *report) markdown(w io.Writer, charts []string) {
 		}
 		fmt.Fprintf(w, "| %s | %.1f | %.1f | %.0f |\n", name, float64(u.PeakRSS)/(1<<20), u.CPUSeconds, pct)
 	}
+	writeCPU(w, r.cpu)
 	if len(r.prof.tops) > 0 {
 		fmt.Fprintf(w, "\n## CPU profiles (%v each, during the measured phase)\n", r.cfg.profile)
 		for _, name := range sortedKeys(r.prof.tops) {
@@ -290,4 +292,32 @@ func updateIndex(dir string) error {
 		fmt.Fprintf(&b, "- [%s](%s)\n", strings.TrimSuffix(name, ".md"), name)
 	}
 	return os.WriteFile(filepath.Join(dir, "README.md"), []byte(b.String()), 0o644)
+}
+
+// phaseCPU is the CPU each process used during one phase, and the work done.
+type phaseCPU struct {
+	name  string
+	units int64
+	unit  string
+	cpu   cpuSample
+}
+
+// writeCPU lists, per phase, each process's CPU per unit of work: the
+// per-core rates docs/capacity.md builds on.
+func writeCPU(w io.Writer, phases []phaseCPU) {
+	if len(phases) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\n## CPU per unit of work (from /proc, per phase)")
+	fmt.Fprintln(w, "\n| phase | units | process | CPU s | CPU µs per unit | units per core-second |\n|---|---:|---|---:|---:|---:|")
+	for _, p := range phases {
+		for _, name := range sortedKeys(p.cpu) {
+			sec := p.cpu[name]
+			if sec <= 0 || p.units <= 0 {
+				continue
+			}
+			per := sec / float64(p.units)
+			fmt.Fprintf(w, "| %s | %d %ss | %s | %.1f | %.0f | %.0f |\n", p.name, p.units, p.unit, name, sec, per*1e6, 1/per)
+		}
+	}
 }

@@ -55,6 +55,7 @@ func runSteady(ctx context.Context, cfg config, sys *system, rep *report, log io
 		return err
 	}
 	countBefore, _ := sys.messageCount(ctx)
+	cpu0 := sys.cpuNow()
 	rep.prof.capture(ctx, sys, []string{"api", "writer"}, cfg.duration/4, min(cfg.profile, cfg.duration/2), rep.profileDir, rep.base(), log)
 	p := loadPhase(ctx, api, cfg.mix, cfg.rate, cfg.duration, cfg, "api "+cfg.mixText, log)
 	rep.phases = append(rep.phases, p)
@@ -62,6 +63,7 @@ func runSteady(ctx context.Context, cfg config, sys *system, rep *report, log io
 	created := okCount(p.stats, "create")
 	rep.drainWait = waitPersisted(ctx, sys, countBefore+created, 2*time.Minute)
 	time.Sleep(2 * time.Second) // the search lag is observed after the reindex call
+	rep.cpu = append(rep.cpu, phaseCPU{name: "load and its tail", units: created, unit: "create", cpu: sys.cpuNow().minus(cpu0)})
 	after, wAfter, err := scrapeBoth(ctx, sys)
 	if err != nil {
 		return err
@@ -183,6 +185,7 @@ func runBacklog(ctx context.Context, cfg config, sys *system, rep *report, log i
 	rec := newRecorder()
 	var next atomic.Int64
 	fillStart := time.Now()
+	cpu0 := sys.cpuNow()
 	withProgress(ctx, log, "queueing backlog", rec, cfg.backlog, func() {
 		var wg sync.WaitGroup
 		for range 64 {
@@ -204,6 +207,7 @@ func runBacklog(ctx context.Context, cfg config, sys *system, rep *report, log i
 		wg.Wait()
 	})
 	rep.fillTime = time.Since(fillStart)
+	cpu1 := sys.cpuNow()
 	rep.phases = append(rep.phases, &phase{name: "backlog fill", rec: rec, stats: rec.stats()})
 	queued := okCount(rep.phases[0].stats, "create (writer stopped)")
 	rep.backlogQueued = queued
@@ -236,6 +240,9 @@ func runBacklog(ctx context.Context, cfg config, sys *system, rep *report, log i
 	}
 	fmt.Fprintln(log)
 	rep.drainTime = time.Since(start)
+	rep.cpu = append(rep.cpu,
+		phaseCPU{name: "fill (api creates, writer stopped)", units: queued, unit: "create", cpu: cpu1.minus(cpu0)},
+		phaseCPU{name: "drain (writer start → all rows in MySQL)", units: queued, unit: "message", cpu: sys.cpuNow().minus(cpu1)})
 	time.Sleep(2 * time.Second)
 	wAfter, err := scrape(ctx, sys.writerURL)
 	if err != nil {

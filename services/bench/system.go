@@ -443,3 +443,34 @@ func (s *system) waitQuiet(ctx context.Context, name string, timeout time.Durati
 	}
 	return time.Since(start)
 }
+
+// cpuSample is the CPU seconds each process had used at one moment.
+type cpuSample map[string]float64
+
+// cpuNow reads the CPU seconds of every service and shared server now.
+func (s *system) cpuNow() cpuSample {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := cpuSample{}
+	for name, svc := range s.procs {
+		if v, ok := readCPU(fmt.Sprintf("/proc/%d/stat", svc.cmd.Process.Pid)); ok {
+			out[name] = v
+		}
+	}
+	for name, p := range s.external {
+		if v, ok := readCPU(fmt.Sprintf("/proc/%d/stat", p.pid)); ok {
+			out[name] = v
+		}
+	}
+	return out
+}
+
+// minus returns the CPU seconds used since earlier; a process that started
+// in between counts from zero.
+func (c cpuSample) minus(earlier cpuSample) cpuSample {
+	out := cpuSample{}
+	for name, v := range c {
+		out[name] = v - earlier[name]
+	}
+	return out
+}
