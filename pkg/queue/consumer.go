@@ -106,6 +106,18 @@ func (c *Consumer) Fetch(ctx context.Context, max int, block time.Duration) ([]s
 	return c.take(ctx, []string{first}, max-1)
 }
 
+// FetchMore moves up to n more jobs into the processing list after Fetch,
+// without blocking, and returns them oldest first; Ack then clears what Fetch
+// and FetchMore returned together. A writer uses it to let a small batch fill
+// up for a moment. On an error the jobs already moved stay in the processing
+// list, and the next Fetch returns the whole list.
+func (c *Consumer) FetchMore(ctx context.Context, n int) ([]string, error) {
+	if n < 1 {
+		return nil, nil
+	}
+	return c.take(ctx, nil, n)
+}
+
 // take runs takeScript for up to n more jobs and appends them to jobs.
 func (c *Consumer) take(ctx context.Context, jobs []string, n int) ([]string, error) {
 	k := c.q.keys

@@ -298,3 +298,35 @@ func TestBeatSetsHeartbeatTTL(t *testing.T) {
 		t.Errorf("after Beat: consumer not registered")
 	}
 }
+
+func TestFetchMoreJoinsTheBatchInOrder(t *testing.T) {
+	q, rdb := newQueue(t, 1, queue.DefaultConfig())
+	app := tokenFor(t, q.Keys(), 0)
+	pushJobs(t, q, app, 2)
+	c := newConsumer(t, q, 0)
+
+	first := fetch(t, c, 10)
+	assertNumbers(t, "Fetch", first, 1, 2)
+	for n := int64(3); n <= 5; n++ { // 3, 4, 5 arrive while the batch lingers
+		if err := q.Push(t.Context(), job(app, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	more, err := c.FetchMore(t.Context(), 2)
+	if err != nil {
+		t.Fatalf("FetchMore: %v", err)
+	}
+	assertNumbers(t, "FetchMore", more, 3, 4)
+	// Not acknowledged (a crash): the next Fetch returns the whole batch.
+	assertNumbers(t, "Fetch again", fetch(t, c, 10), 1, 2, 3, 4)
+	if err := c.Ack(t.Context(), 4, 0); err != nil {
+		t.Fatalf("Ack: %v", err)
+	}
+	if n := llen(t, rdb, q.Keys().Processing(0, c.Name())); n != 0 {
+		t.Errorf("after Ack: %d jobs in processing, want 0", n)
+	}
+	assertNumbers(t, "the rest", fetch(t, c, 10), 5)
+	if got, err := c.FetchMore(t.Context(), 0); err != nil || got != nil {
+		t.Errorf("FetchMore(0): got %v, %v; want nothing", got, err)
+	}
+}

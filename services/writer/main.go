@@ -49,7 +49,8 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 	internalToken := env.Required("INTERNAL_TOKEN", "the secret presented to the api's /internal/reindex")
 	reindexLinger := env.Duration("WRITER_REINDEX_LINGER", 100*time.Millisecond)
 	metrics := telemetry.NewRegistry()
-	wcfg := worker.Config{BatchSize: env.Int("WRITER_BATCH_SIZE", 500), Block: env.Duration("WRITER_BLOCK", 2*time.Second), Metrics: worker.NewMetrics(metrics)}
+	wcfg := worker.Config{BatchSize: env.Int("WRITER_BATCH_SIZE", 500), Block: env.Duration("WRITER_BLOCK", 2*time.Second),
+		Linger: env.Duration("WRITER_LINGER", 50*time.Millisecond), Metrics: worker.NewMetrics(metrics)}
 	common.Store.RowLocks = env.String("WRITER_ROW_LOCKS", "false") == "true"
 	if err := env.Err(); err != nil {
 		return err

@@ -19,7 +19,12 @@ import (
 type Config struct {
 	BatchSize int           // jobs per transaction
 	Block     time.Duration // how long one BLMOVE waits for work
-	Metrics   *Metrics      // optional
+	// Linger is how long a batch smaller than BatchSize waits for more jobs
+	// before it is applied: a transaction costs MySQL about the same for one
+	// job as for dozens, so at moderate rates a short wait cuts MySQL's and
+	// the writer's CPU per message several times. Zero applies at once.
+	Linger  time.Duration
+	Metrics *Metrics // optional
 }
 
 // Reindexer receives the documents of committed messages and the keys of
@@ -112,6 +117,17 @@ func (w *Worker) step(ctx context.Context) error {
 	raws, err := w.consumer.Fetch(ctx, w.cfg.BatchSize, w.cfg.Block)
 	if err != nil || len(raws) == 0 {
 		return err
+	}
+	if w.cfg.Linger > 0 && len(raws) < w.cfg.BatchSize {
+		select {
+		case <-ctx.Done():
+		case <-time.After(w.cfg.Linger):
+		}
+		more, err := w.consumer.FetchMore(ctx, w.cfg.BatchSize-len(raws))
+		if err != nil {
+			return err
+		}
+		raws = append(raws, more...)
 	}
 	readAt := time.Now().UTC()
 	mark := readAt
