@@ -46,7 +46,7 @@ test: vet ## vet, then unit, integration and end-to-end tests with -race in ever
 # queue partitions (a partition serves one application's jobs in order).
 BENCH_SHAPE ?= -apps 32 -chats 10
 # Half of the highest rate the whole system sustained in the last ramp report.
-BENCH_HALF_RATE ?= 580
+BENCH_HALF_RATE ?= 880
 
 .PHONY: bench
 bench: ## the benchmark suite on fresh systems (about 20 min): ramp, creates at BENCH_HALF_RATE and at 2,000/s, the default mix, a 200k-job backlog; reports in docs/benchmarks (BENCH_ARGS adds flags to each run)
