@@ -59,7 +59,7 @@ func TestRebuildCommand(t *testing.T) {
 	if !strings.Contains(stderr.String(), "100.0%  50/50") || !strings.HasSuffix(stderr.String(), "\n") {
 		t.Errorf("stderr: got %q, want a finished progress bar ending its line", stderr.String())
 	}
-	state, ok, err := st.RebuildState(ctx, "bleve-v1")
+	state, ok, err := st.RebuildState(ctx, fmt.Sprintf("bleve-v%d", bleve.MappingVersion))
 	if err != nil || !ok || !state.Finished() || state.Total != 50 {
 		t.Errorf("saved state: got %+v, %v, %v; want a finished rebuild of 50 messages", state, ok, err)
 	}
