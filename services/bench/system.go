@@ -313,7 +313,7 @@ const clockTicks = 100 // USER_HZ on Linux
 
 func (p *procSampler) sample() {
 	rss := readRSS(fmt.Sprintf("/proc/%d/status", p.pid))
-	cpu, ok := readCPU(fmt.Sprintf("/proc/%d/stat", p.pid))
+	cpu, ok := procCPU(p.pid)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if rss > p.u.PeakRSS {
@@ -347,6 +347,9 @@ func readRSS(path string) int64 {
 	}
 	return 0
 }
+
+// procCPU returns the CPU seconds (user + system) process pid has used.
+func procCPU(pid int) (float64, bool) { return readCPU(fmt.Sprintf("/proc/%d/stat", pid)) }
 
 func readCPU(path string) (float64, bool) {
 	b, err := os.ReadFile(path)
@@ -432,11 +435,11 @@ func (s *system) waitQuiet(ctx context.Context, name string, timeout time.Durati
 	if svc == nil {
 		return 0
 	}
-	path := fmt.Sprintf("/proc/%d/stat", svc.cmd.Process.Pid)
+	pid := svc.cmd.Process.Pid
 	for time.Since(start) < timeout && ctx.Err() == nil {
-		a, ok1 := readCPU(path)
+		a, ok1 := procCPU(pid)
 		time.Sleep(2 * time.Second)
-		b, ok2 := readCPU(path)
+		b, ok2 := procCPU(pid)
 		if !ok1 || !ok2 || (b-a)/2 < 0.2 {
 			break
 		}
@@ -453,12 +456,12 @@ func (s *system) cpuNow() cpuSample {
 	defer s.mu.Unlock()
 	out := cpuSample{}
 	for name, svc := range s.procs {
-		if v, ok := readCPU(fmt.Sprintf("/proc/%d/stat", svc.cmd.Process.Pid)); ok {
+		if v, ok := procCPU(svc.cmd.Process.Pid); ok {
 			out[name] = v
 		}
 	}
 	for name, p := range s.external {
-		if v, ok := readCPU(fmt.Sprintf("/proc/%d/stat", p.pid)); ok {
+		if v, ok := procCPU(p.pid); ok {
 			out[name] = v
 		}
 	}
