@@ -2,6 +2,7 @@ package chat
 
 import (
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -25,8 +26,8 @@ const (
 func NormalizeName(name string) (string, error) {
 	name = strings.TrimSpace(name)
 	switch {
-	case name == "":
-		return "", Invalidf("name must not be blank")
+	case !hasVisible(name):
+		return "", Invalidf("name must not be blank (whitespace and invisible characters do not count)")
 	case !utf8.ValidString(name):
 		return "", Invalidf("name must be valid UTF-8")
 	case utf8.RuneCountInString(name) > MaxNameLength:
@@ -38,11 +39,11 @@ func NormalizeName(name string) (string, error) {
 }
 
 // CheckBody checks a message body. The body is kept exactly as sent; only a body
-// that is blank once trimmed is refused.
+// without a visible character is refused as blank.
 func CheckBody(body string) error {
 	switch {
-	case strings.TrimSpace(body) == "":
-		return Invalidf("body must not be blank")
+	case !hasVisible(body):
+		return Invalidf("body must not be blank (whitespace and invisible characters do not count)")
 	case !utf8.ValidString(body):
 		return Invalidf("body must be valid UTF-8")
 	case len(body) > MaxBodyBytes:
@@ -82,4 +83,25 @@ func NewPage(page, perPage int) (Page, error) {
 		return Page{}, Invalidf("per_page must be between 1 and %d", MaxPerPage)
 	}
 	return Page{Page: page, PerPage: perPage}, nil
+}
+
+// hasVisible reports whether s holds a character that shows: one that is
+// neither whitespace (Zs, tabs, line breaks) nor a control (Cc), a format
+// character (Cf: zero-width space, joiners, word joiner, byte-order mark,
+// bidi marks), a variation selector or another default-ignorable code point
+// (Hangul fillers, combining grapheme joiner). A name or body made only of
+// those looks empty wherever it is shown. Invalid UTF-8 counts as visible
+// here: the callers refuse it with their own message.
+func hasVisible(s string) bool {
+	for _, r := range s {
+		if !invisible(r) {
+			return true
+		}
+	}
+	return false
+}
+
+func invisible(r rune) bool {
+	return unicode.IsSpace(r) || unicode.In(r, unicode.Zs, unicode.Cc, unicode.Cf,
+		unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point)
 }
