@@ -6,11 +6,23 @@ package search
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // ErrUnavailable is returned (wrapped) when the engine cannot serve a request;
 // the api answers 503 and the index catches up later.
 var ErrUnavailable = errors.New("search engine unavailable")
+
+// MaxWindow is how deep a search may page: Offset+Limit of a Query is at most
+// this many results. It is Elasticsearch's default index.max_result_window;
+// every engine refuses beyond it, so clients meet the same limit whatever the
+// backend, and the api refuses such pages before asking an engine.
+const MaxWindow = 10000
+
+// ErrBeyondWindow is returned (wrapped) for a query whose page ends beyond
+// MaxWindow (or the engine's own, smaller window). It is the client's
+// mistake, not an outage: retrying cannot help, so the api answers 400.
+var ErrBeyondWindow = errors.New("search page beyond the result window")
 
 // Doc is one message as the index sees it.
 type Doc struct {
@@ -45,6 +57,15 @@ type Query struct {
 	Text   string
 	Offset int
 	Limit  int
+}
+
+// CheckWindow returns an error wrapping ErrBeyondWindow when the query's page
+// ends beyond MaxWindow.
+func (q Query) CheckWindow() error {
+	if q.Offset > MaxWindow-q.Limit {
+		return fmt.Errorf("results %d to %d: %w of %d", q.Offset+1, q.Offset+q.Limit, ErrBeyondWindow, MaxWindow)
+	}
+	return nil
 }
 
 // Result lists matching message numbers, best match first (ties by ascending

@@ -219,6 +219,30 @@ func TestSearchRejectsNegativePaging(t *testing.T) {
 	}
 }
 
+func TestSearchRefusesPagesBeyondTheWindow(t *testing.T) {
+	e := openTemp(t, Config{Path: t.TempDir()})
+	mustIndex(t, e, body(1, 1, "deep"))
+	tests := []struct {
+		offset, limit int
+		ok            bool
+	}{
+		{search.MaxWindow - 100, 100, true},
+		{search.MaxWindow - 99, 100, false},
+		{search.MaxWindow, 0, true},
+		{1 << 62, 100, false},
+	}
+	for _, tt := range tests {
+		q := search.Query{AppID: 1, Chat: 1, Text: "deep", Offset: tt.offset, Limit: tt.limit}
+		_, err := e.Search(context.Background(), q)
+		if tt.ok && err != nil || !tt.ok && !errors.Is(err, search.ErrBeyondWindow) {
+			t.Errorf("Search(offset %d, limit %d): got %v, want ok=%v or ErrBeyondWindow", tt.offset, tt.limit, err, tt.ok)
+		}
+		if errors.Is(err, search.ErrUnavailable) {
+			t.Errorf("Search(offset %d, limit %d): got %v, must not be ErrUnavailable", tt.offset, tt.limit, err)
+		}
+	}
+}
+
 func TestLimitZeroCountsOnly(t *testing.T) {
 	e := openTemp(t, Config{Path: t.TempDir()})
 	mustIndex(t, e, body(1, 1, "count me"), body(2, 1, "count me too"))

@@ -215,6 +215,9 @@ func (e *Engine) Search(ctx context.Context, q search.Query) (search.Result, err
 	if q.Offset < 0 || q.Limit < 0 {
 		return search.Result{}, fmt.Errorf("search chat %d: invalid offset %d or limit %d", q.Chat, q.Offset, q.Limit)
 	}
+	if err := q.CheckWindow(); err != nil {
+		return search.Result{}, fmt.Errorf("search chat %d: %w", q.Chat, err)
+	}
 	e.stateMu.RLock()
 	defer e.stateMu.RUnlock()
 	if e.closed {

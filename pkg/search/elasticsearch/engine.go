@@ -292,6 +292,9 @@ func (e *Engine) Search(ctx context.Context, q search.Query) (search.Result, err
 	if q.Offset < 0 || q.Limit < 0 {
 		return search.Result{}, fmt.Errorf("search: negative offset or limit")
 	}
+	if err := q.CheckWindow(); err != nil {
+		return search.Result{}, fmt.Errorf("search: %w", err)
+	}
 	if _, err := e.targets(); err != nil {
 		return search.Result{}, err
 	}
@@ -300,16 +303,15 @@ func (e *Engine) Search(ctx context.Context, q search.Query) (search.Result, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.tm)
 	defer cancel()
-	query := elastic.NewBoolQuery().
-		Filter(elastic.NewTermQuery("scope", scope(q.AppID, q.Chat))).
-		Must(elastic.NewMatchQuery("body", q.Text).Operator("and"))
-	res, err := e.client.Search(e.alias).Query(query).
-		SortBy(elastic.NewScoreSort().Desc(), elastic.NewFieldSort("number").Asc()).
-		From(q.Offset).Size(q.Limit).TrackTotalHits(true).FetchSource(false).
-		Do(ctx)
+	res, err := e.client.Search(e.alias).SearchSource(searchSource(q)).Do(ctx)
 	if err != nil {
 		var ee *elastic.Error
-		if errors.As(err, &ee) && ee.Status == http.StatusBadRequest {
+		switch {
+		case beyondWindow(err):
+			// The index's max_result_window is smaller than MaxWindow: still
+			// the client's page, not an outage, whatever status it came with.
+			return search.Result{}, fmt.Errorf("search: %w: %w", search.ErrBeyondWindow, err)
+		case errors.As(err, &ee) && ee.Status == http.StatusBadRequest:
 			return search.Result{}, fmt.Errorf("search: %w", err)
 		}
 		return search.Result{}, e.fail("search", err)
@@ -326,6 +328,43 @@ func (e *Engine) Search(ctx context.Context, q search.Query) (search.Result, err
 		out.Numbers = append(out.Numbers, n)
 	}
 	return out, nil
+}
+
+// searchSource is the request body of a search: the chat's scope as a filter
+// (application and chat, so no other tenant's or chat's message can match),
+// every query word required, best score first and ties by ascending number.
+func searchSource(q search.Query) *elastic.SearchSource {
+	query := elastic.NewBoolQuery().
+		Filter(elastic.NewTermQuery("scope", scope(q.AppID, q.Chat))).
+		Must(elastic.NewMatchQuery("body", q.Text).Operator("and"))
+	return elastic.NewSearchSource().Query(query).
+		SortBy(elastic.NewScoreSort().Desc(), elastic.NewFieldSort("number").Asc()).
+		From(q.Offset).Size(q.Limit).TrackTotalHits(true).FetchSource(false)
+}
+
+// beyondWindow reports whether Elasticsearch refused a search because its
+// page ends beyond the index's max_result_window ("Result window is too
+// large"); the reason is on the error, its root causes or its cause.
+func beyondWindow(err error) bool {
+	var ee *elastic.Error
+	if !errors.As(err, &ee) || ee.Details == nil {
+		return false
+	}
+	reasons := []string{ee.Details.Reason}
+	for _, rc := range ee.Details.RootCause {
+		if rc != nil {
+			reasons = append(reasons, rc.Reason)
+		}
+	}
+	if r, ok := ee.Details.CausedBy["reason"].(string); ok {
+		reasons = append(reasons, r)
+	}
+	for _, r := range reasons {
+		if strings.Contains(strings.ToLower(r), "result window is too large") {
+			return true
+		}
+	}
+	return false
 }
 
 // Close stops the engine; later calls fail with search.ErrUnavailable.
