@@ -130,8 +130,8 @@ written_at = ?, updated_at = ?, lock_version = lock_version + 1 WHERE id = ? AND
 	return append(cases, []explainCase{
 		// applications.go
 		{name: "CreateApplication", skip: "GORM Create: an INSERT"},
-		{name: "Application by token", // Application, RenameApplication: GORM Where("token = ?").Take
-			query: "SELECT * FROM `applications` WHERE token = ? LIMIT 1", args: []any{"tok-2"}},
+		{name: "Application by token", // Application, RenameApplication: GORM Where("token_sha256 = ?").Take
+			query: "SELECT * FROM `applications` WHERE token_sha256 = ? LIMIT 1", args: []any{tokenSHA256("tok-2")}},
 		{name: "RenameApplication", site: "applications.go RenameApplication",
 			query: "UPDATE applications SET name = ?, updated_at = ?, lock_version = lock_version + 1 WHERE id = ? AND lock_version = ?",
 			args:  []any{"n", t1, int64(2), int64(0)}},
@@ -379,9 +379,9 @@ func seedExplain(t *testing.T, db *sql.DB) {
 	var stmts []string
 	var apps []string
 	for a := 1; a <= seedApps; a++ {
-		apps = append(apps, fmt.Sprintf("(%d,'tok-%d','digest-%d','app',%s,%s)", a, a, a, ts, ts))
+		apps = append(apps, fmt.Sprintf("(%d,UNHEX(SHA2('tok-%d',256)),'digest-%d','app',%s,%s)", a, a, a, ts, ts))
 	}
-	stmts = append(stmts, "INSERT INTO applications (id, token, token_digest, name, created_at, updated_at) VALUES "+strings.Join(apps, ","))
+	stmts = append(stmts, "INSERT INTO applications (id, token_sha256, token_digest, name, created_at, updated_at) VALUES "+strings.Join(apps, ","))
 	var chats []string
 	for c := 1; c <= seedChats; c++ {
 		deleted := "NULL"

@@ -6,9 +6,12 @@ import (
 	"github.com/instachat/instachat/pkg/chat"
 )
 
+// applicationRow holds no token: MySQL keeps its full SHA-256 (the lookup
+// key) and chat.TokenDigest (the name jobs and Redis keys use), so a dump,
+// the process list or a statement log never shows a secret.
 type applicationRow struct {
 	ID          int64
-	Token       string
+	TokenSHA256 []byte `gorm:"column:token_sha256"`
 	TokenDigest string
 	Name        string
 	ChatsCount  int64
@@ -19,8 +22,10 @@ type applicationRow struct {
 
 func (applicationRow) TableName() string { return "applications" }
 
-func (r applicationRow) domain() chat.Application {
-	return chat.Application{Token: r.Token, Name: r.Name, ChatsCount: r.ChatsCount, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+// domain returns the application with the token the caller presented: the
+// store cannot give back what it does not keep.
+func (r applicationRow) domain(token string) chat.Application {
+	return chat.Application{Token: token, Name: r.Name, ChatsCount: r.ChatsCount, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
 }
 
 type chatRow struct {

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/instachat/instachat/pkg/chat"
 	svcconfig "github.com/instachat/instachat/pkg/config"
 	"github.com/instachat/instachat/pkg/counter"
 )
@@ -269,7 +270,15 @@ func (w *workload) searchOp(c *chatRef, text string, t *hitTally) op {
 	}
 }
 
-func chatKey(token string, number int64) string { return token + "/" + strconv.FormatInt(number, 10) }
+// chatKey names a chat by its application's token digest (MySQL keeps no
+// token) and its number.
+func chatKey(token string, number int64) string {
+	return digestChatKey(chat.TokenDigest(token), number)
+}
+
+func digestChatKey(digest string, number int64) string {
+	return digest + "/" + strconv.FormatInt(number, 10)
+}
 
 // waitChats polls MySQL until it holds want chats and returns their row ids
 // by chatKey.
@@ -295,19 +304,19 @@ func waitChats(ctx context.Context, sys *system, want int, timeout time.Duration
 }
 
 func chatIDs(ctx context.Context, sys *system) (map[string]int64, error) {
-	rows, err := sys.db.QueryContext(ctx, "SELECT a.token, c.number, c.id FROM chats c JOIN applications a ON a.id = c.application_id")
+	rows, err := sys.db.QueryContext(ctx, "SELECT a.token_digest, c.number, c.id FROM chats c JOIN applications a ON a.id = c.application_id")
 	if err != nil {
 		return nil, fmt.Errorf("read chats: %w", err)
 	}
 	defer rows.Close()
 	ids := map[string]int64{}
 	for rows.Next() {
-		var token string
+		var digest string
 		var number, id int64
-		if err := rows.Scan(&token, &number, &id); err != nil {
+		if err := rows.Scan(&digest, &number, &id); err != nil {
 			return nil, fmt.Errorf("read chats: %w", err)
 		}
-		ids[chatKey(token, number)] = id
+		ids[digestChatKey(digest, number)] = id
 	}
 	return ids, rows.Err()
 }

@@ -298,18 +298,18 @@ type row struct {
 func loadRows(t *testing.T, db *sql.DB, tokens []string) (map[msgKey]row, map[int64]int) {
 	t.Helper()
 	appIndex := map[int64]int{}
-	rs, err := db.Query("SELECT id, token FROM applications")
+	rs, err := db.Query("SELECT id, token_digest FROM applications") // MySQL keeps no token
 	if err != nil {
 		t.Fatal(err)
 	}
 	for rs.Next() {
 		var id int64
-		var token string
-		if err := rs.Scan(&id, &token); err != nil {
+		var digest string
+		if err := rs.Scan(&id, &digest); err != nil {
 			t.Fatal(err)
 		}
 		for i, tk := range tokens {
-			if tk == token {
+			if chat.TokenDigest(tk) == digest {
 				appIndex[id] = i
 			}
 		}
