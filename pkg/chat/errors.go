@@ -16,6 +16,10 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrUnavailable means a dependency (database, Redis, search) cannot be reached.
 	ErrUnavailable = errors.New("unavailable")
+	// ErrOutcomeUnknown means a write was sent but its reply was lost (a
+	// timeout, a cut connection, replicas that did not confirm it): it may
+	// or may not have taken effect. It also matches ErrUnavailable.
+	ErrOutcomeUnknown = errors.New("outcome unknown")
 )
 
 // Invalidf returns an error that wraps ErrInvalid with a message meant for the client.
@@ -35,17 +39,28 @@ func Unavailable(what string) error {
 	return &ClientError{kind: ErrUnavailable, msg: what + " is unavailable; try again shortly"}
 }
 
+// OutcomeUnknown returns an error for a write whose outcome is unknown: it
+// wraps ErrOutcomeUnknown and ErrUnavailable (the api answers 503) and tells
+// the client that a plain retry may apply the write twice.
+func OutcomeUnknown(what string) error {
+	return &ClientError{kind: ErrUnavailable, also: ErrOutcomeUnknown,
+		msg: what + " may or may not have been accepted (the reply was lost or not confirmed); a retry without an idempotency key may apply it twice"}
+}
+
 // ClientError is an error whose message is written for the client.
 type ClientError struct {
 	kind error
+	also error // a second sentinel it matches, or nil
 	msg  string
 }
 
 func (e *ClientError) Error() string { return e.msg }
 
 // Is makes errors.Is match the error's kind (ErrInvalid, ErrNotFound or
-// ErrUnavailable).
-func (e *ClientError) Is(target error) bool { return target == e.kind }
+// ErrUnavailable) and, for an unknown outcome, ErrOutcomeUnknown.
+func (e *ClientError) Is(target error) bool {
+	return target == e.kind || (e.also != nil && target == e.also)
+}
 
 // ClientMessage returns the client-facing message inside err, or fallback.
 func ClientMessage(err error, fallback string) string {

@@ -1,14 +1,28 @@
 // Package counter hands out chat and message numbers from Redis. One Lua step
-// checks that the parent exists, INCRs its counter and pushes the job, so a
-// number is handed out only together with the job that persists it, and never
-// twice. A missing counter is seeded from MySQL's highest persisted number by
-// the caller (Seed) before the step is tried again.
+// checks that the parent exists, increments its counter and pushes the job,
+// so a number is handed out only together with the job that persists it, and
+// never twice.
+//
+// Redis can go back in time: a replica promoted before it caught up, a
+// restart that lost the AOF tail or every key, a FLUSHALL. So every counter
+// carries the epoch it is valid in: the replication id of the Redis that
+// checked it (INFO replication's master_replid, read inside the same script).
+// A promoted replica, and a restart that did not shut down cleanly with its
+// data, start a new replication id; a flushed or lost counter has no epoch at
+// all. Either way the step refuses to hand out a number, and the counter is
+// re-seeded as max(Redis, MySQL's highest persisted number) together with the
+// tombstones MySQL holds, before it is tried again. What this cannot see (a
+// counter set back by hand) the writer catches as a number conflict and heals
+// (Heal).
 package counter
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -16,14 +30,14 @@ import (
 	"github.com/instachat/instachat/pkg/queue"
 )
 
-// ErrNeedsSeed is returned when a counter key is missing and must be seeded
-// from MySQL; the *SeedError that carries it tells which.
+// ErrNeedsSeed is returned when a counter is missing or from another epoch
+// and must be seeded from MySQL; the *SeedError that carries it tells which.
 var ErrNeedsSeed = errors.New("counter needs seeding")
 
-// SeedError says which counter is missing.
+// SeedError says which counter needs seeding.
 type SeedError struct {
-	// Chat is 0 when the application's chat counter is missing, otherwise the
-	// chat whose message counter is missing.
+	// Chat is 0 when the application's chat counter needs seeding, otherwise
+	// the chat whose message counter does.
 	Chat int64
 }
 
@@ -37,31 +51,73 @@ func (e *SeedError) Error() string {
 // Is makes errors.Is(err, ErrNeedsSeed) hold.
 func (e *SeedError) Is(target error) bool { return target == ErrNeedsSeed }
 
+// Seed is what MySQL has persisted for one counter: the highest number and the
+// deleted numbers (tombstones), which must survive Redis losing its keys.
+type Seed struct {
+	Max     int64
+	Deleted []int64
+}
+
+// Source reads seeds from what is persisted. Applications are named by their
+// app key (chat.TokenDigest). An application that does not exist is an error
+// wrapping chat.ErrNotFound.
+type Source interface {
+	// ChatSeed returns an application's highest persisted chat number and
+	// its deleted chats.
+	ChatSeed(ctx context.Context, app string) (max int64, deleted []int64, err error)
+	// MessageSeed returns a chat's highest persisted message number and its
+	// deleted messages.
+	MessageSeed(ctx context.Context, app string, chatNumber int64) (max int64, deleted []int64, err error)
+}
+
+// Config tunes a Counter.
+type Config struct {
+	// WaitReplicas makes every step that hands out a number or queues a job
+	// wait until that many replicas have it (Redis WAIT), so a failover loses
+	// no accepted write. 0 answers as soon as the primary has it.
+	WaitReplicas int
+	// WaitTimeout bounds that wait (default 500 ms); a write not confirmed in
+	// time is reported as chat.ErrOutcomeUnknown.
+	WaitTimeout time.Duration
+}
+
 // Counter assigns numbers.
 type Counter struct {
 	rdb  redis.UniversalClient
 	keys queue.Keys
+	src  Source
+	cfg  Config
 }
 
-// New returns a Counter.
-func New(rdb redis.UniversalClient, keys queue.Keys) *Counter {
-	return &Counter{rdb: rdb, keys: keys}
+// New returns a Counter that seeds from src.
+func New(rdb redis.UniversalClient, keys queue.Keys, src Source, cfg Config) *Counter {
+	if cfg.WaitTimeout <= 0 {
+		cfg.WaitTimeout = 500 * time.Millisecond
+	}
+	return &Counter{rdb: rdb, keys: keys, src: src, cfg: cfg}
 }
 
 // Script results below zero are conditions, not numbers.
 const (
-	resNoApp     = -1
+	resNoApp     = -1 // the chat counter is missing or from another epoch
 	resNoChat    = -2
-	resNoCounter = -3
+	resNoCounter = -3 // the chat's message counter is missing or from another epoch
 	resNoMessage = -4
 )
 
-// The scripts splice the number in with string.format('%d'): Lua's own
+// epochLua defines epoch(): the replication id of the Redis running the
+// script. It costs about one more INCR per step.
+const epochLua = `local function epoch()
+  return string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)')
+end
+`
+
+// The scripts splice numbers in with string.format('%d'): Lua's own
 // number-to-string conversion switches to exponent notation beyond 14 digits,
 // which would turn the job into one that no longer decodes.
-var createChatScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-local n = redis.call('INCR', KEYS[1])
+var createChatScript = redis.NewScript(epochLua + `
+if redis.call('HGET', KEYS[1], 'e') ~= epoch() then return -1 end
+local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
 redis.call('LPUSH', KEYS[2], ARGV[1] .. string.format('%d', n) .. ARGV[2])
 return n`)
 
@@ -72,28 +128,32 @@ func (c *Counter) CreateChat(ctx context.Context, e queue.Envelope) (int64, erro
 		return 0, err
 	}
 	keys := []string{c.keys.ChatCounter(e.App), c.keys.Pending(c.keys.Partition(e.App))}
-	n, err := createChatScript.Run(ctx, c.rdb, keys, prefix, suffix).Int64()
-	if err != nil {
-		return 0, fmt.Errorf("assign chat number: %w: %w", chat.ErrUnavailable, err)
-	}
-	return result(n, e)
+	return c.step(ctx, e, "chat create", func() (int64, error) {
+		return c.run(ctx, createChatScript, keys, prefix, suffix)
+	})
 }
 
-// A missing message counter of a chat created since the application's
-// counters were seeded starts at 0 in the same step; an older chat's counter
-// must be seeded from MySQL (Redis lost it).
-var createMessageScript = redis.NewScript(`
-local chats = redis.call('GET', KEYS[1])
-if not chats then return -1 end
+// checkChatLua checks the chat counter's epoch (KEYS[1]) and that chat
+// ARGV[1] was handed out and not deleted (KEYS[2]); it leaves app = {n, e, s}.
+const checkChatLua = `
+local app = redis.call('HMGET', KEYS[1], 'n', 'e', 's')
+if app[2] ~= epoch() then return -1 end
 local c = tonumber(ARGV[1])
-if c < 1 or c > tonumber(chats) then return -2 end
-if redis.call('SISMEMBER', KEYS[5], ARGV[1]) == 1 then return -2 end
-if redis.call('EXISTS', KEYS[2]) == 0 then
-  local seeded = redis.call('GET', KEYS[4])
-  if not seeded or c <= tonumber(seeded) then return -3 end
+if c < 1 or c > tonumber(app[1]) then return -2 end
+if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return -2 end
+`
+
+// A missing message counter of a chat created in this epoch (above the seed
+// point) starts at 0 in the same step; an older chat's counter must be
+// seeded from MySQL, as must one from another epoch.
+var createMessageScript = redis.NewScript(epochLua + checkChatLua + `
+local me = redis.call('HGET', KEYS[3], 'e')
+if me ~= app[2] then
+  if me or c <= tonumber(app[3]) then return -3 end
+  redis.call('HSET', KEYS[3], 'e', app[2])
 end
-local n = redis.call('INCR', KEYS[2])
-redis.call('LPUSH', KEYS[3], ARGV[2] .. string.format('%d', n) .. ARGV[3])
+local n = redis.call('HINCRBY', KEYS[3], 'n', 1)
+redis.call('LPUSH', KEYS[4], ARGV[2] .. string.format('%d', n) .. ARGV[3])
 return n`)
 
 // CreateMessage assigns the next message number of chat e.Chat and enqueues e with it.
@@ -102,31 +162,27 @@ func (c *Counter) CreateMessage(ctx context.Context, e queue.Envelope) (int64, e
 	if err != nil {
 		return 0, err
 	}
-	keys := []string{c.keys.ChatCounter(e.App), c.keys.MessageCounter(e.App, e.Chat), c.keys.Pending(c.keys.Partition(e.App)),
-		c.keys.ChatsSeeded(e.App), c.keys.ChatsDeleted(e.App)}
-	n, err := createMessageScript.Run(ctx, c.rdb, keys, e.Chat, prefix, suffix).Int64()
-	if err != nil {
-		return 0, fmt.Errorf("assign message number: %w: %w", chat.ErrUnavailable, err)
-	}
-	return result(n, e)
+	keys := []string{c.keys.ChatCounter(e.App), c.keys.ChatsDeleted(e.App), c.keys.MessageCounter(e.App, e.Chat),
+		c.keys.Pending(c.keys.Partition(e.App))}
+	return c.step(ctx, e, "message create", func() (int64, error) {
+		return c.run(ctx, createMessageScript, keys, e.Chat, prefix, suffix)
+	})
 }
 
 // enqueueMessageJobScript checks that the chat and message were handed out
 // and not deleted, pushes the job, and for a delete (ARGV[4] = "1") records
 // the tombstone in the same step.
-var enqueueMessageJobScript = redis.NewScript(`
-local chats = redis.call('GET', KEYS[1])
-if not chats then return -1 end
-local c = tonumber(ARGV[1])
-if c < 1 or c > tonumber(chats) then return -2 end
-if redis.call('SISMEMBER', KEYS[4], ARGV[1]) == 1 then return -2 end
-local msgs = redis.call('GET', KEYS[2])
-if not msgs then return -3 end
+var enqueueMessageJobScript = redis.NewScript(epochLua + checkChatLua + `
+local msgs = redis.call('HMGET', KEYS[3], 'n', 'e')
+if msgs[2] ~= app[2] then
+  if msgs[2] or c <= tonumber(app[3]) then return -3 end
+  return -4
+end
 local m = tonumber(ARGV[2])
-if m < 1 or m > tonumber(msgs) then return -4 end
-if redis.call('SISMEMBER', KEYS[5], ARGV[2]) == 1 then return -4 end
-if ARGV[4] == '1' then redis.call('SADD', KEYS[5], ARGV[2]) end
-redis.call('LPUSH', KEYS[3], ARGV[3])
+if m < 1 or m > tonumber(msgs[1]) then return -4 end
+if redis.call('SISMEMBER', KEYS[4], ARGV[2]) == 1 then return -4 end
+if ARGV[4] == '1' then redis.call('SADD', KEYS[4], ARGV[2]) end
+redis.call('LPUSH', KEYS[5], ARGV[3])
 return 0`)
 
 // EnqueueMessageJob checks that message e.Message of chat e.Chat was handed
@@ -138,25 +194,23 @@ func (c *Counter) EnqueueMessageJob(ctx context.Context, e queue.Envelope) error
 	if err != nil {
 		return err
 	}
-	keys := []string{c.keys.ChatCounter(e.App), c.keys.MessageCounter(e.App, e.Chat), c.keys.Pending(c.keys.Partition(e.App)),
-		c.keys.ChatsDeleted(e.App), c.keys.MessagesDeleted(e.App, e.Chat)}
+	keys := []string{c.keys.ChatCounter(e.App), c.keys.ChatsDeleted(e.App), c.keys.MessageCounter(e.App, e.Chat),
+		c.keys.MessagesDeleted(e.App, e.Chat), c.keys.Pending(c.keys.Partition(e.App))}
 	del := "0"
 	if e.Type == queue.TypeMessageDelete {
 		del = "1"
 	}
-	n, err := enqueueMessageJobScript.Run(ctx, c.rdb, keys, e.Chat, e.Message, raw, del).Int64()
-	if err != nil {
-		return fmt.Errorf("enqueue %s: %w: %w", e.Type, chat.ErrUnavailable, err)
-	}
-	_, err = result(n, e)
+	_, err = c.step(ctx, e, e.Type, func() (int64, error) {
+		return c.run(ctx, enqueueMessageJobScript, keys, e.Chat, e.Message, raw, del)
+	})
 	return err
 }
 
-var deleteChatScript = redis.NewScript(`
-local chats = redis.call('GET', KEYS[1])
-if not chats then return -1 end
+var deleteChatScript = redis.NewScript(epochLua + `
+local app = redis.call('HMGET', KEYS[1], 'n', 'e')
+if app[2] ~= epoch() then return -1 end
 local c = tonumber(ARGV[1])
-if c < 1 or c > tonumber(chats) then return -2 end
+if c < 1 or c > tonumber(app[1]) then return -2 end
 if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return -2 end
 redis.call('LPUSH', KEYS[3], ARGV[2])
 return 0`)
@@ -170,12 +224,98 @@ func (c *Counter) DeleteChat(ctx context.Context, e queue.Envelope) error {
 		return err
 	}
 	keys := []string{c.keys.ChatCounter(e.App), c.keys.ChatsDeleted(e.App), c.keys.Pending(c.keys.Partition(e.App))}
-	n, err := deleteChatScript.Run(ctx, c.rdb, keys, e.Chat, raw).Int64()
-	if err != nil {
-		return fmt.Errorf("enqueue %s: %w: %w", e.Type, chat.ErrUnavailable, err)
-	}
-	_, err = result(n, e)
+	_, err = c.step(ctx, e, e.Type, func() (int64, error) {
+		return c.run(ctx, deleteChatScript, keys, e.Chat, raw)
+	})
 	return err
+}
+
+// step runs one counter step, seeding a counter that is missing or from
+// another epoch from MySQL and trying again.
+func (c *Counter) step(ctx context.Context, e queue.Envelope, what string, run func() (int64, error)) (int64, error) {
+	for range 3 {
+		n, err := run()
+		if err != nil {
+			return 0, redisErr(what, err)
+		}
+		n, err = result(n, e)
+		var se *SeedError
+		if !errors.As(err, &se) {
+			return n, err
+		}
+		if se.Chat == 0 {
+			err = c.seedApp(ctx, e.App)
+		} else {
+			err = c.seedChat(ctx, e.App, se.Chat)
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	return 0, fmt.Errorf("%s: counters kept needing seeding (is Redis failing over?): %w", what, chat.ErrUnavailable)
+}
+
+// run runs a script and, when configured, waits for replicas on the same
+// connection. A step that wrote (a result of 0 or more) but was not confirmed
+// by enough replicas is errNotReplicated.
+func (c *Counter) run(ctx context.Context, s *redis.Script, keys []string, args ...any) (int64, error) {
+	if c.cfg.WaitReplicas <= 0 {
+		return s.Run(ctx, c.rdb, keys, args...).Int64()
+	}
+	var node redis.Cmdable = c.rdb
+	if cc, ok := c.rdb.(*redis.ClusterClient); ok {
+		primary, err := cc.MasterForKey(ctx, keys[0])
+		if err != nil {
+			return 0, err
+		}
+		node = primary
+	}
+	for range 2 {
+		var res *redis.Cmd
+		var acks *redis.Cmd
+		_, err := node.Pipelined(ctx, func(p redis.Pipeliner) error {
+			res = s.EvalSha(ctx, p, keys, args...)
+			acks = p.Do(ctx, "WAIT", c.cfg.WaitReplicas, c.cfg.WaitTimeout.Milliseconds())
+			return nil
+		})
+		if err != nil && redis.HasErrorPrefix(res.Err(), "NOSCRIPT") {
+			if err := s.Load(ctx, node).Err(); err != nil {
+				return 0, err
+			}
+			continue // the script did not run
+		}
+		if err != nil {
+			return 0, err
+		}
+		n, err := res.Int64()
+		if err != nil {
+			return 0, err
+		}
+		if got, _ := acks.Int64(); n >= 0 && got < int64(c.cfg.WaitReplicas) {
+			return 0, fmt.Errorf("%d of %d replicas confirmed the write within %s: %w", got, c.cfg.WaitReplicas, c.cfg.WaitTimeout, errNotReplicated)
+		}
+		return n, nil
+	}
+	return 0, errors.New("script not loaded")
+}
+
+var errNotReplicated = errors.New("not replicated")
+
+// redisErr classifies a failed step. Nothing was sent when the connection
+// could not be made, and a server error reply means the script did not run
+// (READONLY after a failover, LOADING): both are plain unavailability. Any
+// other failure (a timeout, a connection cut after the request went out,
+// replicas that did not confirm) leaves the outcome unknown: the job may be
+// queued.
+func redisErr(what string, err error) error {
+	var op *net.OpError
+	var reply redis.Error
+	switch {
+	case errors.Is(err, redis.ErrPoolTimeout), errors.As(err, &op) && op.Op == "dial",
+		errors.As(err, &reply) && !errors.Is(err, errNotReplicated):
+		return fmt.Errorf("%s: %w: %w", what, chat.Unavailable("redis"), err)
+	}
+	return fmt.Errorf("%s: %w: %w", what, chat.OutcomeUnknown("the "+what), err)
 }
 
 // Deleted reports whether a chat, or a message of it when message > 0, has a
@@ -207,35 +347,94 @@ func result(n int64, e queue.Envelope) (int64, error) {
 	return n, nil
 }
 
-var seedApplicationScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('SET', KEYS[1], ARGV[1])
-redis.call('SET', KEYS[2], ARGV[1])
+// seedLua sets the counter hash KEYS[1] to max(its number, the legacy
+// counter KEYS[2], ARGV[1]) in this epoch, with the seed point (ARGV[2] = "1")
+// at the same value, and adds ARGV[3..] to the tombstone set KEYS[3]. A
+// counter already valid in this epoch is left alone (another process seeded
+// it first); it returns 1 when it seeded.
+var seedScript = redis.NewScript(epochLua + `
+local cur = redis.call('HMGET', KEYS[1], 'n', 'e')
+local live = epoch()
+if cur[2] == live then return 0 end
+local n = math.max(tonumber(cur[1]) or 0, tonumber(redis.call('GET', KEYS[2])) or 0, tonumber(ARGV[1]))
+redis.call('HSET', KEYS[1], 'n', string.format('%d', n), 'e', live)
+if ARGV[2] == '1' then redis.call('HSET', KEYS[1], 's', string.format('%d', n)) end
+for i = 3, #ARGV do redis.call('SADD', KEYS[3], ARGV[i]) end
 return 1`)
 
-// SeedApplication creates an application's chat counter at max (MySQL's
-// highest persisted chat number, 0 for a new application) unless it already
-// exists, and records max as the seed point (see queue.Keys.ChatsSeeded).
-func (c *Counter) SeedApplication(ctx context.Context, app string, max int64) error {
-	keys := []string{c.keys.ChatCounter(app), c.keys.ChatsSeeded(app)}
-	if err := seedApplicationScript.Run(ctx, c.rdb, keys, max).Err(); err != nil {
-		return fmt.Errorf("seed chat counter: %w: %w", chat.ErrUnavailable, err)
+func (c *Counter) seed(ctx context.Context, keys []string, point bool, s Seed) error {
+	args := make([]any, 0, len(s.Deleted)+2)
+	args = append(args, s.Max, map[bool]string{true: "1", false: "0"}[point])
+	for _, d := range s.Deleted {
+		args = append(args, d)
+	}
+	if err := seedScript.Run(ctx, c.rdb, keys, args...).Err(); err != nil {
+		return fmt.Errorf("seed counter: %w: %w", chat.ErrUnavailable, err)
 	}
 	return nil
+}
+
+// seedApp seeds an application's chat counter and chat tombstones from MySQL.
+func (c *Counter) seedApp(ctx context.Context, app string) error {
+	max, deleted, err := c.src.ChatSeed(ctx, app)
+	if err != nil {
+		return err
+	}
+	return c.SeedApplication(ctx, app, Seed{Max: max, Deleted: deleted})
+}
+
+// SeedApplication makes an application's chat counter valid in the current
+// epoch at max(its value, s.Max) and adds s.Deleted to its chat tombstones.
+// A new application seeds with the zero Seed.
+func (c *Counter) SeedApplication(ctx context.Context, app string, s Seed) error {
+	return c.seed(ctx, []string{c.keys.ChatCounter(app), c.keys.LegacyChatCounter(app), c.keys.ChatsDeleted(app)}, true, s)
+}
+
+// seedChat seeds a chat's message counter and message tombstones from MySQL.
+func (c *Counter) seedChat(ctx context.Context, app string, chatNumber int64) error {
+	max, deleted, err := c.src.MessageSeed(ctx, app, chatNumber)
+	if err != nil {
+		return err
+	}
+	return c.SeedChat(ctx, app, chatNumber, Seed{Max: max, Deleted: deleted})
+}
+
+// SeedChat makes a chat's message counter valid in the current epoch at
+// max(its value, s.Max) and adds s.Deleted to its message tombstones.
+func (c *Counter) SeedChat(ctx context.Context, app string, chatNumber int64, s Seed) error {
+	return c.seed(ctx, []string{c.keys.MessageCounter(app, chatNumber), c.keys.LegacyMessageCounter(app, chatNumber),
+		c.keys.MessagesDeleted(app, chatNumber)}, false, s)
+}
+
+var healScript = redis.NewScript(`
+local n = tonumber(redis.call('HGET', KEYS[1], 'n'))
+if n and n < tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[1], 'n', ARGV[1])
+  return 1
+end
+return 0`)
+
+// Heal raises a counter that went back below a persisted number to at least
+// max: the chat counter of app when chatNumber is 0, else that chat's message
+// counter. The writer calls it when a create finds its number taken, so the
+// numbers handed out next are fresh. A missing counter is left to seeding.
+// It reports whether the counter was behind.
+func (c *Counter) Heal(ctx context.Context, app string, chatNumber, max int64) (bool, error) {
+	key := c.keys.ChatCounter(app)
+	if chatNumber > 0 {
+		key = c.keys.MessageCounter(app, chatNumber)
+	}
+	n, err := healScript.Run(ctx, c.rdb, []string{key}, strconv.FormatInt(max, 10)).Int()
+	if err != nil {
+		return false, fmt.Errorf("heal counter: %w: %w", chat.ErrUnavailable, err)
+	}
+	return n == 1, nil
 }
 
 // Ping checks that Redis answers.
 func (c *Counter) Ping(ctx context.Context) error {
 	if err := c.rdb.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("ping redis: %w: %w", chat.ErrUnavailable, err)
-	}
-	return nil
-}
-
-// SeedChat creates a chat's message counter at max unless it already exists.
-func (c *Counter) SeedChat(ctx context.Context, app string, chatNumber, max int64) error {
-	if err := c.rdb.SetNX(ctx, c.keys.MessageCounter(app, chatNumber), max, 0).Err(); err != nil {
-		return fmt.Errorf("seed message counter: %w: %w", chat.ErrUnavailable, err)
 	}
 	return nil
 }
@@ -253,7 +452,7 @@ func (c *Counter) Messages(ctx context.Context, app string, chatNumber int64) (i
 }
 
 func (c *Counter) get(ctx context.Context, key string) (int64, bool, error) {
-	n, err := c.rdb.Get(ctx, key).Int64()
+	n, err := c.rdb.HGet(ctx, key, "n").Int64()
 	if errors.Is(err, redis.Nil) {
 		return 0, false, nil
 	}
@@ -261,4 +460,65 @@ func (c *Counter) get(ctx context.Context, key string) (int64, bool, error) {
 		return 0, false, fmt.Errorf("read counter: %w: %w", chat.ErrUnavailable, err)
 	}
 	return n, true, nil
+}
+
+// renumberLua takes the dead job ARGV[3] off the dead list KEYS[4] and, only
+// if it was still there, pushes it with a new number (the counter KEYS[1])
+// to the consuming end of the pending list KEYS[5], counting it as replayed
+// in KEYS[6]: one step, so two operators replaying it at once queue it once.
+// 0: the job was no longer dead.
+const renumberLua = `
+if redis.call('LREM', KEYS[4], 1, ARGV[3]) == 0 then return 0 end
+local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
+redis.call('RPUSH', KEYS[5], ARGV[1] .. string.format('%d', n) .. ARGV[2])
+redis.call('HINCRBY', KEYS[6], 'replayed', 1)
+return n`
+
+var renumberChatScript = redis.NewScript(epochLua + `
+if redis.call('HGET', KEYS[1], 'e') ~= epoch() then return -1 end` + renumberLua)
+
+// renumberMessageScript checks the chat as a message create does; KEYS[1] is
+// then the chat's message counter.
+var renumberMessageScript = redis.NewScript(epochLua + `
+local app = redis.call('HMGET', KEYS[2], 'n', 'e', 's')
+if app[2] ~= epoch() then return -1 end
+local c = tonumber(ARGV[4])
+if c < 1 or c > tonumber(app[1]) then return -2 end
+if redis.call('SISMEMBER', KEYS[3], ARGV[4]) == 1 then return -2 end
+local me = redis.call('HGET', KEYS[1], 'e')
+if me ~= app[2] then
+  if me or c <= tonumber(app[3]) then return -3 end
+  redis.call('HSET', KEYS[1], 'e', app[2])
+end` + renumberLua)
+
+// Renumber gives a dead create whose number was taken (queue.DeadNumberConflict)
+// a new number and queues it, in the step that takes it off partition p's dead
+// list (stored is the job as the list holds it). The new job is a new event
+// whose Origin names the refused one; it keeps its content and acceptance
+// time. It reports false when the job was no longer on the dead list. A chat
+// deleted since cannot take the message: that is chat.ErrNotFound, and the
+// job stays dead for an operator to discard.
+func (c *Counter) Renumber(ctx context.Context, p int, stored string, old queue.Envelope) (bool, error) {
+	e := old
+	e.ID, e.Origin, e.Attempt, e.Error, e.Dead, e.Parked = queue.NewEventID(time.Now()), old.ID, 0, "", "", 0
+	field, script := "chat", renumberChatScript
+	keys := []string{c.keys.ChatCounter(e.App), c.keys.ChatCounter(e.App), c.keys.ChatsDeleted(e.App)}
+	if e.Type == queue.TypeMessageCreate {
+		field, script = "message", renumberMessageScript
+		keys[0] = c.keys.MessageCounter(e.App, e.Chat)
+	} else if e.Type != queue.TypeChatCreate {
+		return false, fmt.Errorf("renumber %s job %s: only creates take numbers: %w", e.Type, old.ID, chat.ErrInvalid)
+	}
+	prefix, suffix, err := e.Template(field)
+	if err != nil {
+		return false, err
+	}
+	keys = append(keys, c.keys.Dead(p), c.keys.Pending(p), c.keys.Stats(p))
+	n, err := c.step(ctx, e, "renumber", func() (int64, error) {
+		return c.run(ctx, script, keys, prefix, suffix, stored, e.Chat)
+	})
+	if err != nil {
+		return false, err
+	}
+	return n > 0, nil
 }

@@ -1,10 +1,10 @@
 package counter_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,13 +22,67 @@ type env struct {
 	rdb  *redis.Client
 	keys queue.Keys
 	app  string
+	src  *source
+}
+
+// source stands in for MySQL's persisted numbers and tombstones, which the
+// counter seeds from; pkg/store's implementation is tested against MariaDB
+// in the api's end-to-end tests. It records which seeds were asked for.
+type source struct {
+	mu    sync.Mutex
+	chats map[string]counter.Seed // by app key
+	msgs  map[string]counter.Seed // by app key and chat
+	asked []string
+}
+
+func (s *source) ChatSeed(_ context.Context, app string) (int64, []int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.asked = append(s.asked, "app")
+	seed, ok := s.chats[app]
+	if !ok {
+		return 0, nil, chat.NotFound("application")
+	}
+	return seed.Max, seed.Deleted, nil
+}
+
+func (s *source) MessageSeed(_ context.Context, app string, chatNumber int64) (int64, []int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.asked = append(s.asked, fmt.Sprintf("chat %d", chatNumber))
+	seed := s.msgs[fmt.Sprintf("%s/%d", app, chatNumber)]
+	return seed.Max, seed.Deleted, nil
+}
+
+func (s *source) setChat(app string, seed counter.Seed) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.chats[app] = seed
+}
+
+func (s *source) setMessages(app string, chatNumber int64, seed counter.Seed) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.msgs[fmt.Sprintf("%s/%d", app, chatNumber)] = seed
+}
+
+// takeAsked returns the seeds asked for since the last call.
+func (s *source) takeAsked() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.asked
+	s.asked = nil
+	return out
 }
 
 func newEnv(t *testing.T) env {
 	t.Helper()
 	rdb, prefix := testenv.Redis(t)
 	keys := queue.NewKeys(prefix, 4)
-	return env{c: counter.New(rdb, keys), rdb: rdb, keys: keys, app: testenv.Name("app-")}
+	src := &source{chats: map[string]counter.Seed{}, msgs: map[string]counter.Seed{}}
+	app := testenv.Name("app-")
+	src.chats[app] = counter.Seed{}
+	return env{c: counter.New(rdb, keys, src, counter.Config{}), rdb: rdb, keys: keys, app: app, src: src}
 }
 
 func (e env) chatJob(body string) queue.Envelope {
@@ -43,14 +97,14 @@ func (e env) messageJob(chatNumber int64, body string) queue.Envelope {
 
 func (e env) seedApp(t *testing.T, max int64) {
 	t.Helper()
-	if err := e.c.SeedApplication(t.Context(), e.app, max); err != nil {
+	if err := e.c.SeedApplication(t.Context(), e.app, counter.Seed{Max: max}); err != nil {
 		t.Fatalf("SeedApplication(%d): %v", max, err)
 	}
 }
 
 func (e env) seedChat(t *testing.T, chatNumber, max int64) {
 	t.Helper()
-	if err := e.c.SeedChat(t.Context(), e.app, chatNumber, max); err != nil {
+	if err := e.c.SeedChat(t.Context(), e.app, chatNumber, counter.Seed{Max: max}); err != nil {
 		t.Fatalf("SeedChat(%d, %d): %v", chatNumber, max, err)
 	}
 }
@@ -72,42 +126,41 @@ func (e env) pending(t *testing.T) []queue.Envelope {
 	return out
 }
 
-func assertSeedError(t *testing.T, err error, wantChat int64) {
-	t.Helper()
-	if !errors.Is(err, counter.ErrNeedsSeed) {
-		t.Fatalf("got error %v, want ErrNeedsSeed", err)
-	}
-	var se *counter.SeedError
-	if !errors.As(err, &se) {
-		t.Fatalf("got error %T, want *SeedError", err)
-	}
-	if se.Chat != wantChat {
-		t.Errorf("SeedError.Chat: got %d, want %d", se.Chat, wantChat)
-	}
-}
-
-func TestNeedsSeedWhenCountersMissing(t *testing.T) {
+// TestSeedsWhenCountersMissing checks that a missing counter is seeded from
+// what MySQL persisted, tombstones included, before a number goes out.
+func TestSeedsWhenCountersMissing(t *testing.T) {
 	e := newEnv(t)
 	ctx := t.Context()
+	e.src.setChat(e.app, counter.Seed{Max: 3, Deleted: []int64{2}})
+	e.src.setMessages(e.app, 3, counter.Seed{Max: 7, Deleted: []int64{5}})
 
-	_, err := e.c.CreateChat(ctx, e.chatJob(""))
-	assertSeedError(t, err, 0)
-	_, err = e.c.CreateMessage(ctx, e.messageJob(1, "hi"))
-	assertSeedError(t, err, 0)
-	upd := e.messageJob(1, "edit")
-	upd.Type, upd.Message = queue.TypeMessageUpdate, 1
-	assertSeedError(t, e.c.EnqueueMessageJob(ctx, upd), 0)
-
-	e.seedApp(t, 3)
-	_, err = e.c.CreateMessage(ctx, e.messageJob(2, "hi"))
-	assertSeedError(t, err, 2)
-	assertSeedError(t, e.c.EnqueueMessageJob(ctx, upd), 1)
-
-	if jobs := e.pending(t); len(jobs) != 0 {
-		t.Errorf("pending: got %d jobs, want none after refusals", len(jobs))
+	if n, err := e.c.CreateChat(ctx, e.chatJob("")); err != nil || n != 4 {
+		t.Fatalf("CreateChat: got %d, %v; want 4 (after MySQL's 3)", n, err)
 	}
-	if msg := err.Error(); !strings.Contains(msg, "chat 2") {
-		t.Errorf("SeedError message: got %q, want one that names chat 2", msg)
+	if got := e.src.takeAsked(); !slices.Equal(got, []string{"app"}) {
+		t.Errorf("seeds asked: got %v, want [app]", got)
+	}
+	if _, err := e.c.CreateMessage(ctx, e.messageJob(2, "hi")); !errors.Is(err, chat.ErrNotFound) {
+		t.Errorf("post to chat 2, deleted in MySQL: got %v, want not found (its tombstone was seeded)", err)
+	}
+	if n, err := e.c.CreateMessage(ctx, e.messageJob(3, "hi")); err != nil || n != 8 {
+		t.Errorf("CreateMessage(chat 3): got %d, %v; want 8 (after MySQL's 7)", n, err)
+	}
+	upd := e.messageJob(3, "edit")
+	upd.Type, upd.Message = queue.TypeMessageUpdate, 5
+	if err := e.c.EnqueueMessageJob(ctx, upd); !errors.Is(err, chat.ErrNotFound) {
+		t.Errorf("update message 5, deleted in MySQL: got %v, want not found", err)
+	}
+	if got := e.src.takeAsked(); !slices.Equal(got, []string{"chat 3"}) {
+		t.Errorf("seeds asked: got %v, want [chat 3] once", got)
+	}
+	other := e.chatJob("")
+	other.App = testenv.Name("unknown-")
+	if _, err := e.c.CreateChat(ctx, other); !errors.Is(err, chat.ErrNotFound) {
+		t.Errorf("CreateChat of an application MySQL does not have: got %v, want not found", err)
+	}
+	if jobs := e.pending(t); len(jobs) != 2 {
+		t.Errorf("pending: got %d jobs, want 2 (refusals queue nothing)", len(jobs))
 	}
 }
 
@@ -210,7 +263,7 @@ func TestEnqueueMessageJob(t *testing.T) {
 		{"negative", 2, -3, chat.ErrNotFound},
 		{"unknown chat", 3, 1, chat.ErrNotFound},
 		{"chat zero", 0, 1, chat.ErrNotFound},
-		{"known chat without counter", 1, 1, counter.ErrNeedsSeed},
+		{"known chat without counter, seeded empty", 1, 1, chat.ErrNotFound},
 	}
 	enqueued := 0
 	for _, tt := range tests {
@@ -350,7 +403,7 @@ func TestConcurrentCreateMessage(t *testing.T) {
 func TestRedisDownIsUnavailable(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	t.Cleanup(func() { rdb.Close() })
-	c := counter.New(rdb, queue.NewKeys("x:", 1))
+	c := counter.New(rdb, queue.NewKeys("x:", 1), &source{}, counter.Config{})
 	j := queue.Envelope{ID: "e", Type: queue.TypeChatCreate, App: "a", Chat: 1, Message: 1}
 	if _, err := c.CreateChat(t.Context(), j); !errors.Is(err, chat.ErrUnavailable) {
 		t.Errorf("CreateChat: got %v, want chat.ErrUnavailable", err)
@@ -361,7 +414,7 @@ func TestRedisDownIsUnavailable(t *testing.T) {
 	if err := c.EnqueueMessageJob(t.Context(), j); !errors.Is(err, chat.ErrUnavailable) {
 		t.Errorf("EnqueueMessageJob: got %v, want chat.ErrUnavailable", err)
 	}
-	if err := c.SeedApplication(t.Context(), "a", 1); !errors.Is(err, chat.ErrUnavailable) {
+	if err := c.SeedApplication(t.Context(), "a", counter.Seed{Max: 1}); !errors.Is(err, chat.ErrUnavailable) {
 		t.Errorf("SeedApplication: got %v, want chat.ErrUnavailable", err)
 	}
 	if _, _, err := c.Chats(t.Context(), "a"); !errors.Is(err, chat.ErrUnavailable) {
@@ -386,11 +439,16 @@ func TestNewChatsNeedNoSeeding(t *testing.T) {
 			t.Errorf("first message of new chat %d: got %d, %v; want 1 without seeding", chatN, n, err)
 		}
 	}
-	_, err := e.c.CreateMessage(ctx, e.messageJob(2, "hi"))
-	assertSeedError(t, err, 2)
-	e.seedApp(t, 0) // does nothing: the counter exists
-	_, err = e.c.CreateMessage(ctx, e.messageJob(3, "hi"))
-	assertSeedError(t, err, 3)
+	if got := e.src.takeAsked(); len(got) != 0 {
+		t.Errorf("seeds asked for new chats: got %v, want none", got)
+	}
+	e.src.setMessages(e.app, 2, counter.Seed{Max: 4})
+	if n, err := e.c.CreateMessage(ctx, e.messageJob(2, "hi")); err != nil || n != 5 {
+		t.Errorf("first message of old chat 2: got %d, %v; want 5 (seeded from MySQL's 4)", n, err)
+	}
+	if got := e.src.takeAsked(); !slices.Equal(got, []string{"chat 2"}) {
+		t.Errorf("seeds asked for old chat 2: got %v, want [chat 2]", got)
+	}
 }
 
 func TestDeletesLeaveTombstones(t *testing.T) {

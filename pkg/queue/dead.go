@@ -8,6 +8,8 @@ import (
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/instachat/instachat/pkg/chat"
 )
 
 // ErrNotReplayable is returned when a dead job does not decode: there is no
@@ -226,6 +228,20 @@ func toAny(s []string) []any {
 	return out
 }
 
+// conflict reports whether j is a number conflict, which a replay renumbers.
+func conflict(j DeadJob) bool { return j.Decoded && j.Envelope.Dead == DeadNumberConflict }
+
+func (q *Queue) renumberDead(ctx context.Context, j DeadJob) (bool, error) {
+	if q.renumber == nil {
+		return false, fmt.Errorf("replay dead job %s: %w", j.ID, ErrRenumber)
+	}
+	ok, err := q.renumber.Renumber(ctx, j.Partition, j.Raw, j.Envelope)
+	if err != nil {
+		return false, fmt.Errorf("replay number conflict %s under a new number: %w", j.ID, err)
+	}
+	return ok, nil
+}
+
 // replayable returns the job to queue again for a dead job: a fresh start,
 // with its attempts reset and the last error cleared.
 func replayable(j DeadJob) (string, error) {
@@ -247,6 +263,9 @@ func (q *Queue) ReplayDead(ctx context.Context, id string) (bool, error) {
 	j, ok, err := q.findDead(ctx, id)
 	if err != nil || !ok {
 		return false, err
+	}
+	if conflict(j) {
+		return q.renumberDead(ctx, j)
 	}
 	raw, err := replayable(j)
 	if err != nil {
@@ -318,6 +337,20 @@ func (q *Queue) replayPartition(ctx context.Context, p int) (int, error) {
 		pairs := make([]string, 0, 2*len(raws))
 		for _, raw := range raws {
 			j := newDeadJob(p, raw)
+			if conflict(j) {
+				ok, err := q.renumberDead(ctx, j)
+				if err != nil && errors.Is(err, chat.ErrUnavailable) {
+					return moved, err
+				}
+				if err != nil {
+					start++ // it cannot take a new number (its chat is gone): it stays for an operator
+					continue
+				}
+				if ok {
+					moved++
+				}
+				continue
+			}
 			again, err := replayable(j)
 			if err != nil {
 				start++

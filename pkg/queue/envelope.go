@@ -30,9 +30,21 @@ type Envelope struct {
 	Parked  int    `json:"parked,omitempty"` // times it waited for a parent row
 	Trace   string `json:"trace,omitempty"`
 	Error   string `json:"error,omitempty"` // last error, set on retry and dead jobs
-	Chat    int64  `json:"chat"`            // chat number
-	Message int64  `json:"message"`         // message number (0 for chat jobs)
+	// Dead says why a dead job is dead when it is more than a failure:
+	// DeadNumberConflict. Empty otherwise.
+	Dead string `json:"dead,omitempty"`
+	// Origin is the event a renumbered create replaces: that create found
+	// its number taken, and this one carries its content under a new number.
+	Origin  string `json:"origin,omitempty"`
+	Chat    int64  `json:"chat"`    // chat number
+	Message int64  `json:"message"` // message number (0 for chat jobs)
 }
+
+// DeadNumberConflict marks a create the writer refused because its number
+// already held a row that another event created (a number handed out twice
+// after Redis went back in time). The job is kept whole; replaying it gives
+// it a new number (see Renumberer).
+const DeadNumberConflict = "number_conflict"
 
 // AcceptedAt returns the event time as a time.Time.
 func (e Envelope) AcceptedAt() time.Time { return time.UnixMicro(e.Time).UTC() }

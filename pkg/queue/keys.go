@@ -40,18 +40,21 @@ func (k Keys) Partition(app string) int {
 
 func (k Keys) base(p int) string { return k.prefix + "{p" + strconv.Itoa(p) + "}:" }
 
-// ChatCounter holds the highest chat number handed out for an application.
+// ChatCounter is an application's chat counter, a hash: n is the highest chat
+// number handed out, e the epoch it is valid in (the Redis replication id it
+// was checked against, see package counter), s the seed point (n when the
+// counter was last seeded: chats above it were created in this epoch, so a
+// missing message counter of such a chat means "no message yet", not "lost").
 // Its existence also marks the application as known to Redis.
 func (k Keys) ChatCounter(app string) string {
-	return k.base(k.Partition(app)) + "app:" + app + ":chats"
+	return k.base(k.Partition(app)) + "app:" + app + ":counter"
 }
 
-// ChatsSeeded holds the chat counter's value when it was created (0 for a
-// new application, MySQL's highest chat number when re-seeded). Chats above
-// it were created with this Redis's counters, so a missing message counter of
-// such a chat means "no message yet", not "lost": it starts at 0 without MySQL.
-func (k Keys) ChatsSeeded(app string) string {
-	return k.base(k.Partition(app)) + "app:" + app + ":chats:seeded"
+// LegacyChatCounter is where releases before epochs kept the chat counter (a
+// plain integer). Seeding reads it once, so an upgrade never hands out a
+// number that the old counter had handed out.
+func (k Keys) LegacyChatCounter(app string) string {
+	return k.base(k.Partition(app)) + "app:" + app + ":chats"
 }
 
 // ChatsDeleted is the set of an application's deleted chat numbers: the api
@@ -66,8 +69,15 @@ func (k Keys) MessagesDeleted(app string, chat int64) string {
 	return k.base(k.Partition(app)) + "app:" + app + ":chat:" + strconv.FormatInt(chat, 10) + ":deleted"
 }
 
-// MessageCounter holds the highest message number handed out for a chat.
+// MessageCounter is a chat's message counter, a hash: n is the highest
+// message number handed out, e its epoch (as for ChatCounter).
 func (k Keys) MessageCounter(app string, chat int64) string {
+	return k.base(k.Partition(app)) + "app:" + app + ":chat:" + strconv.FormatInt(chat, 10) + ":counter"
+}
+
+// LegacyMessageCounter is where releases before epochs kept a chat's message
+// counter; seeding reads it once.
+func (k Keys) LegacyMessageCounter(app string, chat int64) string {
 	return k.base(k.Partition(app)) + "app:" + app + ":chat:" + strconv.FormatInt(chat, 10) + ":messages"
 }
 

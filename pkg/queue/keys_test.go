@@ -35,7 +35,7 @@ func TestKeysShareHashTagPerPartition(t *testing.T) {
 			t.Fatalf("Partition(%q): got %d then %d, want stable", tok, p, again)
 		}
 		keys := []string{
-			k.ChatCounter(app), k.ChatsSeeded(app), k.MessageCounter(app, 3), k.Pending(p), k.Processing(p, "c1"),
+			k.ChatCounter(app), k.LegacyChatCounter(app), k.MessageCounter(app, 3), k.Pending(p), k.Processing(p, "c1"),
 			k.Heartbeat(p, "c1"), k.Consumers(p), k.Retry(p), k.Dead(p), k.Stats(p),
 		}
 		want := fmt.Sprintf("p%d", p)

@@ -32,10 +32,31 @@ func DefaultConfig() Config {
 
 // Queue gives access to every partition's lists.
 type Queue struct {
-	rdb  redis.UniversalClient
-	keys Keys
-	cfg  Config
+	rdb      redis.UniversalClient
+	keys     Keys
+	cfg      Config
+	renumber Renumberer
 }
+
+// Renumberer gives a dead create whose number was taken
+// (DeadNumberConflict) a new number and queues it, in the same atomic step
+// that takes it off partition p's dead list, where it is stored as stored.
+// It reports false when the job was no longer there. Package counter
+// implements it: numbers come only from the counters.
+type Renumberer interface {
+	Renumber(ctx context.Context, p int, stored string, e Envelope) (bool, error)
+}
+
+// WithRenumberer makes replays of number conflicts renumber them through r;
+// without one such replays fail with ErrRenumber. It returns q.
+func (q *Queue) WithRenumberer(r Renumberer) *Queue {
+	q.renumber = r
+	return q
+}
+
+// ErrRenumber is returned when a number conflict is replayed by a process
+// that cannot hand out numbers.
+var ErrRenumber = errors.New("a number conflict is replayed under a new number, which this process cannot hand out; replay it from the api's admin endpoints or the cron dead command")
 
 // New returns a Queue over a Redis client.
 func New(rdb redis.UniversalClient, keys Keys, cfg Config) *Queue {
@@ -101,6 +122,23 @@ func (q *Queue) Retry(ctx context.Context, e Envelope, cause error, now time.Tim
 	return false, nil
 }
 
+// BuryConflict keeps a create whose number another event's row holds on the
+// dead list, marked DeadNumberConflict, once: a redelivery of the same job
+// (the writer died before acknowledging it) does not add a second copy.
+func (q *Queue) BuryConflict(ctx context.Context, e Envelope, cause error) error {
+	e.Error, e.Dead = errorText(cause), DeadNumberConflict
+	raw, err := e.Encode()
+	if err != nil {
+		return err
+	}
+	p := q.keys.Partition(e.App)
+	keys := []string{q.keys.Dead(p), q.keys.Stats(p)}
+	if err := buryOnceScript.Run(ctx, q.rdb, keys, raw, q.cfg.DeadCap).Err(); err != nil {
+		return fmt.Errorf("keep number conflict %s on the dead list: %w", e.ID, err)
+	}
+	return nil
+}
+
 // Bury moves a job straight to the dead list (a job that can never succeed).
 func (q *Queue) Bury(ctx context.Context, e Envelope, cause error) error {
 	e.Attempt++
@@ -121,7 +159,9 @@ func errorText(cause error) string {
 	return cause.Error()
 }
 
-var buryScript = redis.NewScript(`
+var buryScript = redis.NewScript(buryLua)
+
+const buryLua = `
 redis.call('LPUSH', KEYS[1], ARGV[1])
 local n = redis.call('LLEN', KEYS[1])
 local cap = tonumber(ARGV[2])
@@ -130,7 +170,11 @@ if n > cap then
   redis.call('HINCRBY', KEYS[2], 'dead_trimmed', n - cap)
 end
 redis.call('HINCRBY', KEYS[2], 'dead', 1)
-return n`)
+return n`
+
+var buryOnceScript = redis.NewScript(`
+if redis.call('LPOS', KEYS[1], ARGV[1]) then return 0 end
+` + buryLua)
 
 func (q *Queue) bury(ctx context.Context, p int, raw string) error {
 	keys := []string{q.keys.Dead(p), q.keys.Stats(p)}

@@ -44,6 +44,7 @@ const (
 	StaleDeleted                   // the row was deleted; nothing changes it any more
 	ParkedNoChat                   // the chat row does not exist yet: park until it commits
 	ParkedNoMessage                // the message row does not exist yet: park until it commits
+	NumberConflict                 // another event created the row: keep this one elsewhere, never overwrite
 )
 
 func (o Outcome) String() string {
@@ -56,6 +57,8 @@ func (o Outcome) String() string {
 		return "stale"
 	case ParkedNoChat, ParkedNoMessage:
 		return "parked"
+	case NumberConflict:
+		return OutcomeNumberConflict
 	}
 	return fmt.Sprintf("outcome(%d)", int(o))
 }
@@ -117,6 +120,8 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 
 // CreateChats inserts chat rows idempotently and reports each event's outcome.
 // Only a chat.create creates a chat row; events that need a chat wait for it.
+// A chat number that already holds a row created by another event is a
+// NumberConflict: the row is never touched, and the caller keeps the event.
 func (tx *Tx) CreateChats(ctx context.Context, ws []ChatWrite) ([]Outcome, error) {
 	if len(ws) == 0 {
 		return nil, nil
@@ -130,50 +135,80 @@ func (tx *Tx) CreateChats(ctx context.Context, ws []ChatWrite) ([]Outcome, error
 		return nil, err
 	}
 	out := make([]Outcome, len(ws))
-	var todo []ChatWrite
-	seen := map[ChatKey]bool{}
+	creator := map[ChatKey]string{} // the event that creates each key in this batch
+	var todo []int
 	for i, w := range ws {
-		if _, ok := existing[keys[i]]; ok || seen[keys[i]] {
-			// The number was created before: by this event (a redelivery) or,
-			// after a number was handed out twice, by another; never twice.
-			out[i] = Duplicate
+		if st, ok := existing[keys[i]]; ok {
+			out[i] = createOutcome(st.CreateEventID, w.Prov.EventID)
 			continue
 		}
-		seen[keys[i]] = true
-		todo = append(todo, w)
+		if id, ok := creator[keys[i]]; ok {
+			out[i] = createOutcome(id, w.Prov.EventID)
+			continue
+		}
+		creator[keys[i]] = w.Prov.EventID
+		todo = append(todo, i)
 	}
 	if len(todo) == 0 {
 		return out, nil
 	}
-	sort.Slice(todo, func(i, j int) bool {
-		if todo[i].AppID != todo[j].AppID {
-			return todo[i].AppID < todo[j].AppID
+	sort.Slice(todo, func(a, b int) bool {
+		ka, kb := keys[todo[a]], keys[todo[b]]
+		if ka.AppID != kb.AppID {
+			return ka.AppID < kb.AppID
 		}
-		return todo[i].Number < todo[j].Number
+		return ka.Number < kb.Number
 	})
 	var sb strings.Builder
-	sb.WriteString("INSERT INTO chats (application_id, number, last_event_id, event_time, read_at, written_at, created_at, updated_at) VALUES ")
-	args := make([]any, 0, len(todo)*8)
-	for i, w := range todo {
-		if i > 0 {
+	sb.WriteString("INSERT INTO chats (application_id, number, create_event_id, last_event_id, event_time, read_at, written_at, created_at, updated_at) VALUES ")
+	args := make([]any, 0, len(todo)*9)
+	for k, i := range todo {
+		if k > 0 {
 			sb.WriteByte(',')
 		}
-		sb.WriteString("(?,?,?,?,?,?,?,?)")
-		p := w.Prov
-		args = append(args, w.AppID, w.Number, p.EventID, p.EventTime, p.ReadAt, p.WriteAt, p.EventTime, p.EventTime)
+		sb.WriteString("(?,?,?,?,?,?,?,?,?)")
+		w, p := ws[i], ws[i].Prov
+		args = append(args, w.AppID, w.Number, p.EventID, p.EventID, p.EventTime, p.ReadAt, p.WriteAt, p.EventTime, p.EventTime)
 	}
-	// A concurrent writer may have inserted the same chat a moment ago.
+	// A concurrent writer may have inserted the same chat a moment ago; the
+	// row stays as it is and the re-read below tells whose it is.
 	sb.WriteString(" ON DUPLICATE KEY UPDATE id = id")
-	if err := tx.db.WithContext(ctx).Exec(sb.String(), args...).Error; err != nil {
-		return nil, wrap("insert chats", err)
+	res := tx.db.WithContext(ctx).Exec(sb.String(), args...)
+	if res.Error != nil {
+		return nil, wrap("insert chats", res.Error)
+	}
+	if res.RowsAffected == int64(len(todo)) {
+		return out, nil
+	}
+	now, err := tx.chatStates(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	for _, i := range todo {
+		out[i] = createOutcome(now[keys[i]].CreateEventID, ws[i].Prov.EventID)
+		if out[i] == Duplicate {
+			out[i] = Applied // this event's own insert
+		}
 	}
 	return out, nil
+}
+
+// createOutcome decides a create event against the event that created the
+// row: the same event is a redelivery; another one is a number conflict. A
+// row created before creators were recorded (empty id) counts as this
+// event's for chats, which carry nothing to lose.
+func createOutcome(rowCreator, event string) Outcome {
+	if rowCreator == event || rowCreator == "" {
+		return Duplicate
+	}
+	return NumberConflict
 }
 
 type chatState struct {
 	ID            int64
 	ApplicationID int64
 	Number        int64
+	CreateEventID string
 	LastEventID   string
 	DeletedAt     *time.Time
 	LockVersion   int64
@@ -182,7 +217,7 @@ type chatState struct {
 // chatStates returns the existing chats among keys.
 func (tx *Tx) chatStates(ctx context.Context, keys []ChatKey) (map[ChatKey]chatState, error) {
 	var rows []chatState
-	err := tx.db.WithContext(ctx).Raw("SELECT id, application_id, number, last_event_id, deleted_at, lock_version FROM chats WHERE (application_id, number) IN ?", chatTuples(keys)).Scan(&rows).Error
+	err := tx.db.WithContext(ctx).Raw("SELECT id, application_id, number, create_event_id, last_event_id, deleted_at, lock_version FROM chats WHERE (application_id, number) IN ?", chatTuples(keys)).Scan(&rows).Error
 	if err != nil {
 		return nil, wrap("read chats", err)
 	}
@@ -215,22 +250,27 @@ func (tx *Tx) selectChatIDs(ctx context.Context, keys []ChatKey) (map[ChatKey]in
 }
 
 type messageState struct {
-	ChatID      int64
-	Number      int64
-	LastEventID string
-	EventTime   time.Time
-	LockVersion int64
-	DeletedAt   *time.Time
-	ID          int64
+	ChatID        int64
+	Number        int64
+	Body          string
+	CreateEventID string
+	LastEventID   string
+	EventTime     time.Time
+	LockVersion   int64
+	DeletedAt     *time.Time
+	ID            int64
 }
 
 type msgID struct{ chatID, number int64 }
 
-// UpsertMessages writes message creates idempotently with "newest event
-// wins": a replayed or older event changes nothing. A message whose chat row
-// does not exist yet is parked (ParkedNoChat); one whose chat was deleted is
-// written deleted. It reports each write's outcome.
-func (tx *Tx) UpsertMessages(ctx context.Context, ws []MessageWrite) ([]Outcome, error) {
+// CreateMessages inserts message rows idempotently and reports each event's
+// outcome. A create never changes a row that exists: a redelivery of the
+// event that created it is a Duplicate, and another event's create of the
+// same number (a number handed out twice after Redis went back in time) is a
+// NumberConflict, which the caller keeps whole elsewhere. A message whose
+// chat row does not exist yet is parked (ParkedNoChat); one whose chat was
+// deleted is written deleted.
+func (tx *Tx) CreateMessages(ctx context.Context, ws []MessageWrite) ([]Outcome, error) {
 	if len(ws) == 0 {
 		return nil, nil
 	}
@@ -266,98 +306,116 @@ func (tx *Tx) UpsertMessages(ctx context.Context, ws []MessageWrite) ([]Outcome,
 	if err != nil {
 		return nil, err
 	}
-	type pending struct {
-		key       msgID
-		w         MessageWrite
-		deletedAt *time.Time
-	}
-	var todo []pending
+	creator := map[msgID]MessageWrite{} // the event that creates each key in this batch
+	var todo []int
 	for i, w := range ws {
 		if out[i] == ParkedNoChat {
 			continue
 		}
-		st, ok := states[rowKeys[i]]
-		switch {
-		case ok && st.LastEventID == w.Prov.EventID:
-			out[i] = Duplicate
-			continue
-		case ok && st.DeletedAt != nil:
-			out[i] = StaleDeleted
-			continue
-		case ok && !newer(w.Prov.EventTime, w.Prov.EventID, st.EventTime, st.LastEventID):
-			out[i] = Stale
+		if st, ok := states[rowKeys[i]]; ok {
+			out[i] = messageCreateOutcome(st.CreateEventID, st.Body, w)
 			continue
 		}
-		// Later writes in the same batch compare against this one.
-		states[rowKeys[i]] = messageState{LastEventID: w.Prov.EventID, EventTime: w.Prov.EventTime}
-		todo = append(todo, pending{key: rowKeys[i], w: w, deletedAt: chats[ChatKey{AppID: w.AppID, Number: w.Chat}].DeletedAt})
+		if first, ok := creator[rowKeys[i]]; ok {
+			out[i] = messageCreateOutcome(first.Prov.EventID, first.Body, w)
+			continue
+		}
+		creator[rowKeys[i]] = w
+		todo = append(todo, i)
 	}
-	sort.SliceStable(todo, func(i, j int) bool {
-		if todo[i].key.chatID != todo[j].key.chatID {
-			return todo[i].key.chatID < todo[j].key.chatID
+	sort.Slice(todo, func(a, b int) bool {
+		ka, kb := rowKeys[todo[a]], rowKeys[todo[b]]
+		if ka.chatID != kb.chatID {
+			return ka.chatID < kb.chatID
 		}
-		return todo[i].key.number < todo[j].key.number
+		return ka.number < kb.number
 	})
 	// One statement per chunk keeps each under max_allowed_packet (MySQL 5.7
 	// and some managed servers default to 4 MiB; escaping can double a body).
+	inserted := int64(0)
 	for start := 0; start < len(todo); {
 		end, size := start, 0
-		for end < len(todo) && (end == start || size+len(todo[end].w.Body) <= maxStatementBodyBytes) {
-			size += len(todo[end].w.Body)
+		for end < len(todo) && (end == start || size+len(ws[todo[end]].Body) <= maxStatementBodyBytes) {
+			size += len(ws[todo[end]].Body)
 			end++
 		}
-		rows := make([]messageRow2, 0, end-start)
-		for _, t := range todo[start:end] {
-			rows = append(rows, messageRow2{key: t.key, w: t.w, deletedAt: t.deletedAt})
+		rows := make([]newMessage, 0, end-start)
+		for _, i := range todo[start:end] {
+			w := ws[i]
+			rows = append(rows, newMessage{key: rowKeys[i], w: w, deletedAt: chats[ChatKey{AppID: w.AppID, Number: w.Chat}].DeletedAt})
 		}
-		if err := tx.insertMessages(ctx, rows); err != nil {
+		n, err := tx.insertMessages(ctx, rows)
+		if err != nil {
 			return nil, err
 		}
+		inserted += n
 		start = end
 	}
+	if inserted == int64(len(todo)) {
+		return out, nil
+	}
+	// A concurrent writer inserted some of these keys first: whose are they?
+	var raced []msgID
+	for _, i := range todo {
+		raced = append(raced, rowKeys[i])
+	}
+	now, err := tx.messageStates(ctx, raced)
+	if err != nil {
+		return nil, err
+	}
+	for _, i := range todo {
+		st := now[rowKeys[i]]
+		if st.CreateEventID != ws[i].Prov.EventID {
+			out[i] = messageCreateOutcome(st.CreateEventID, st.Body, ws[i])
+		}
+	}
 	return out, nil
+}
+
+// messageCreateOutcome decides a message create against the row's creator.
+// A row created before creators were recorded (empty id) is this event's
+// when it holds the same body; otherwise the event is kept as a conflict
+// rather than risk dropping a message.
+func messageCreateOutcome(rowCreator, rowBody string, w MessageWrite) Outcome {
+	switch {
+	case rowCreator == w.Prov.EventID:
+		return Duplicate
+	case rowCreator == "" && rowBody == w.Body:
+		return Duplicate
+	}
+	return NumberConflict
 }
 
 // maxStatementBodyBytes bounds the message bodies in one INSERT statement.
 const maxStatementBodyBytes = 1 << 20
 
-type messageRow2 struct {
+// newMessage is one row CreateMessages inserts.
+type newMessage struct {
 	key       msgID
 	w         MessageWrite
 	deletedAt *time.Time // set when the chat was deleted: the message is born deleted
 }
 
-// insertMessages writes rows with "newest event wins" in one statement.
-func (tx *Tx) insertMessages(ctx context.Context, rows []messageRow2) error {
+// insertMessages inserts rows in one statement and returns how many it
+// inserted; a key another transaction inserted first is left alone.
+func (tx *Tx) insertMessages(ctx context.Context, rows []newMessage) (int64, error) {
 	var sb strings.Builder
-	sb.WriteString("INSERT INTO messages (chat_id, number, body, deleted_at, last_event_id, event_time, read_at, written_at, created_at, updated_at) VALUES ")
-	args := make([]any, 0, len(rows)*10)
+	sb.WriteString("INSERT INTO messages (chat_id, number, body, deleted_at, create_event_id, last_event_id, event_time, read_at, written_at, created_at, updated_at) VALUES ")
+	args := make([]any, 0, len(rows)*11)
 	for i, r := range rows {
 		if i > 0 {
 			sb.WriteByte(',')
 		}
-		sb.WriteString("(?,?,?,?,?,?,?,?,?,?)")
+		sb.WriteString("(?,?,?,?,?,?,?,?,?,?,?)")
 		p := r.w.Prov
-		args = append(args, r.key.chatID, r.key.number, r.w.Body, r.deletedAt, p.EventID, p.EventTime, p.ReadAt, p.WriteAt, p.EventTime, p.EventTime)
+		args = append(args, r.key.chatID, r.key.number, r.w.Body, r.deletedAt, p.EventID, p.EventID, p.EventTime, p.ReadAt, p.WriteAt, p.EventTime, p.EventTime)
 	}
-	// MySQL applies these assignments left to right, each seeing the ones
-	// before it, so the columns the condition reads are assigned last:
-	// last_event_id before event_time, and event_time's own condition then
-	// reduces to "strictly newer time" (a tie already moved last_event_id).
-	// A deleted row never changes.
-	const wins = "deleted_at IS NULL AND (VALUES(event_time), VALUES(last_event_id)) > (event_time, last_event_id)"
-	sb.WriteString(" ON DUPLICATE KEY UPDATE " +
-		"body = IF(" + wins + ", VALUES(body), body), " +
-		"lock_version = IF(" + wins + ", lock_version + 1, lock_version), " +
-		"read_at = IF(" + wins + ", VALUES(read_at), read_at), " +
-		"written_at = IF(" + wins + ", VALUES(written_at), written_at), " +
-		"updated_at = IF(" + wins + ", VALUES(updated_at), updated_at), " +
-		"last_event_id = IF(" + wins + ", VALUES(last_event_id), last_event_id), " +
-		"event_time = IF(deleted_at IS NULL AND VALUES(event_time) > event_time, VALUES(event_time), event_time)")
-	if err := tx.db.WithContext(ctx).Exec(sb.String(), args...).Error; err != nil {
-		return wrap("write messages", err)
+	sb.WriteString(" ON DUPLICATE KEY UPDATE id = id")
+	res := tx.db.WithContext(ctx).Exec(sb.String(), args...)
+	if res.Error != nil {
+		return 0, wrap("write messages", res.Error)
 	}
-	return nil
+	return res.RowsAffected, nil
 }
 
 func (tx *Tx) messageStates(ctx context.Context, keys []msgID) (map[msgID]messageState, error) {
@@ -366,7 +424,7 @@ func (tx *Tx) messageStates(ctx context.Context, keys []msgID) (map[msgID]messag
 		t[i] = []any{k.chatID, k.number}
 	}
 	var rows []messageState
-	err := tx.db.WithContext(ctx).Raw("SELECT id, chat_id, number, last_event_id, event_time, lock_version, deleted_at FROM messages WHERE (chat_id, number) IN ?", t).Scan(&rows).Error
+	err := tx.db.WithContext(ctx).Raw("SELECT id, chat_id, number, body, create_event_id, last_event_id, event_time, lock_version, deleted_at FROM messages WHERE (chat_id, number) IN ?", t).Scan(&rows).Error
 	if err != nil {
 		return nil, wrap("read messages", err)
 	}

@@ -144,14 +144,30 @@ written_at = ?, updated_at = ?, lock_version = lock_version + 1 WHERE id = ? AND
 		{name: "MaxMessageNumber messages", site: "applications.go MaxMessageNumber messages",
 			query: "SELECT COALESCE(MAX(number), 0) FROM messages WHERE chat_id = ?", args: []any{int64(10)}},
 
+		// seed.go
+		{name: "appID", site: "seed.go appID",
+			query: "SELECT id FROM applications WHERE token_digest = ?", args: []any{"digest-1"}},
+		{name: "ChatSeed max", site: "seed.go ChatSeed max",
+			query: "SELECT COALESCE(MAX(number), 0) FROM chats WHERE application_id = ?", args: []any{int64(2)}},
+		{name: "ChatSeed deleted", site: "seed.go ChatSeed deleted",
+			query: "SELECT number FROM chats WHERE application_id = ? AND deleted_at IS NOT NULL", args: []any{int64(2)}},
+		{name: "MessageSeed chat", site: "seed.go MessageSeed chat",
+			query: "SELECT id, deleted_at FROM chats WHERE application_id = ? AND number = ?", args: []any{int64(2), int64(10)}},
+		{name: "MessageSeed max", site: "seed.go MessageSeed max",
+			query: "SELECT COALESCE(MAX(number), 0) FROM messages WHERE chat_id = ?", args: []any{int64(10)}},
+		// Reads the chat's rows by the (chat_id, number) key: seeding after
+		// Redis lost a counter is rare, and a chat is one range of the index.
+		{name: "MessageSeed deleted", site: "seed.go MessageSeed deleted",
+			query: "SELECT number FROM messages WHERE chat_id = ? AND deleted_at IS NOT NULL", args: []any{int64(10)}},
+
 		// apply.go
 		{name: "CreateChats insert", site: "apply.go CreateChats", skip: "multi-row INSERT … ON DUPLICATE KEY UPDATE"},
 		{name: "chatStates", site: "apply.go chatStates",
-			query: "SELECT id, application_id, number, last_event_id, deleted_at, lock_version FROM chats WHERE (application_id, number) IN ?",
+			query: "SELECT id, application_id, number, create_event_id, last_event_id, deleted_at, lock_version FROM chats WHERE (application_id, number) IN ?",
 			args:  []any{[][]any{{int64(1), int64(5)}, {int64(2), int64(7)}, {int64(3), int64(60)}}}},
 		{name: "insertMessages", site: "apply.go insertMessages", skip: "multi-row INSERT … ON DUPLICATE KEY UPDATE"},
 		{name: "messageStates", site: "apply.go messageStates",
-			query: "SELECT id, chat_id, number, last_event_id, event_time, lock_version, deleted_at FROM messages WHERE (chat_id, number) IN ?",
+			query: "SELECT id, chat_id, number, body, create_event_id, last_event_id, event_time, lock_version, deleted_at FROM messages WHERE (chat_id, number) IN ?",
 			args:  []any{[][]any{{int64(10), int64(5)}, {int64(11), int64(6)}, {int64(150), int64(99)}}}},
 		{name: "findMessage", site: "apply.go findMessage",
 			query: `SELECT m.id, m.chat_id, m.number, m.last_event_id, m.event_time, m.lock_version, m.deleted_at

@@ -16,6 +16,9 @@ const (
 	OutcomeStale     = "stale"
 	OutcomeParked    = "parked"
 	OutcomeDead      = "dead"
+	// OutcomeNumberConflict: a create found its number held by a row another
+	// event created; the row was left alone and the event dead-lettered.
+	OutcomeNumberConflict = "number_conflict"
 )
 
 // JournalEntry records what happened to one delivery of an event: its keys,

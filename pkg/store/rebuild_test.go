@@ -59,7 +59,7 @@ func TestIndexPageAndProgress(t *testing.T) {
 		if _, err := tx.CreateChats(ctx, chatsFor(ws)); err != nil {
 			return err
 		}
-		_, err := tx.UpsertMessages(ctx, ws)
+		_, err := tx.CreateMessages(ctx, ws)
 		return err
 	}); err != nil {
 		t.Fatal(err)

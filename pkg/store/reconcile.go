@@ -205,8 +205,12 @@ type ChatHistory struct {
 	// (event_time, event_id): each once, however often it was delivered.
 	Events       []ReplayEvent
 	NeverApplied NeverApplied
-	Chat         *StoredRow      // nil when the chat has no row
-	Messages     []StoredMessage // by number
+	// Conflicts are the creates the writer refused because another event
+	// had created their number (journal outcome number_conflict), in event
+	// order; none of their deliveries took effect.
+	Conflicts []ReplayEvent
+	Chat      *StoredRow      // nil when the chat has no row
+	Messages  []StoredMessage // by number
 	// Horizon is when the oldest journal entry still kept committed: an
 	// event accepted before it may have been purged by retention. It is
 	// zero when the journal is empty.
@@ -256,8 +260,8 @@ type deliveryRow struct {
 // events: those that took effect, and counts of those that never did.
 func readEvents(db *gorm.DB, h *ChatHistory) error {
 	type seen struct {
-		ev                 ReplayEvent
-		took, dead, parked bool
+		ev                           ReplayEvent
+		took, conflict, dead, parked bool
 	}
 	byID := map[string]*seen{}
 	var order []string
@@ -281,6 +285,8 @@ func readEvents(db *gorm.DB, h *ChatHistory) error {
 			switch r.Outcome {
 			case OutcomeApplied, OutcomeDuplicate, OutcomeStale:
 				e.took = true
+			case OutcomeNumberConflict:
+				e.conflict = true
 			case OutcomeDead:
 				e.dead = true
 			case OutcomeParked:
@@ -298,19 +304,23 @@ func readEvents(db *gorm.DB, h *ChatHistory) error {
 		switch {
 		case e.took:
 			h.Events = append(h.Events, e.ev)
+		case e.conflict:
+			h.Conflicts = append(h.Conflicts, e.ev)
 		case e.dead:
 			h.NeverApplied.Dead++
 		case e.parked:
 			h.NeverApplied.Parked++
 		}
 	}
-	sort.Slice(h.Events, func(i, j int) bool {
-		a, b := h.Events[i], h.Events[j]
-		if !a.EventTime.Equal(b.EventTime) {
-			return a.EventTime.Before(b.EventTime)
-		}
-		return a.EventID < b.EventID
-	})
+	for _, evs := range [][]ReplayEvent{h.Events, h.Conflicts} {
+		sort.Slice(evs, func(i, j int) bool {
+			a, b := evs[i], evs[j]
+			if !a.EventTime.Equal(b.EventTime) {
+				return a.EventTime.Before(b.EventTime)
+			}
+			return a.EventID < b.EventID
+		})
+	}
 	return nil
 }
 
@@ -383,13 +393,15 @@ type RowFix struct {
 	// Seen is the row the check compared (RepairUpdate, RepairRemove). The fix
 	// applies only while the row still is as seen, apart from lock_version
 	// bumps that change nothing the check compared (a count sync).
-	Seen        *StoredRow
-	SeenBody    string // the message body the check compared
-	Body        string // message rows only
-	LastEventID string
-	EventTime   time.Time
-	CreatedAt   time.Time
-	DeletedAt   *time.Time
+	Seen     *StoredRow
+	SeenBody string // the message body the check compared
+	Body     string // message rows only
+	// CreateEventID is the event that created the row (RepairInsert).
+	CreateEventID string
+	LastEventID   string
+	EventTime     time.Time
+	CreatedAt     time.Time
+	DeletedAt     *time.Time
 }
 
 // MessageFix is a RowFix for message Number.
@@ -461,9 +473,9 @@ func (tx *Tx) fixChat(ctx context.Context, key ChatKey, f RowFix, now time.Time)
 	db := tx.db.WithContext(ctx)
 	switch f.Op {
 	case RepairInsert:
-		res := db.Exec(`INSERT INTO chats (application_id, number, deleted_at, last_event_id, event_time, read_at, written_at, created_at, updated_at)
-VALUES (?,?,?,?,?,?,?,?,?) ON DUPLICATE KEY UPDATE id = id`,
-			key.AppID, key.Number, f.DeletedAt, f.LastEventID, f.EventTime, now, now, f.CreatedAt, updatedAt(f))
+		res := db.Exec(`INSERT INTO chats (application_id, number, deleted_at, create_event_id, last_event_id, event_time, read_at, written_at, created_at, updated_at)
+VALUES (?,?,?,?,?,?,?,?,?,?) ON DUPLICATE KEY UPDATE id = id`,
+			key.AppID, key.Number, f.DeletedAt, f.CreateEventID, f.LastEventID, f.EventTime, now, now, f.CreatedAt, updatedAt(f))
 		if res.Error != nil {
 			return wrap("repair: insert chat", res.Error)
 		}
@@ -485,9 +497,9 @@ written_at = ?, updated_at = ?, lock_version = lock_version + 1 WHERE id = ? AND
 func (tx *Tx) fixMessage(ctx context.Context, chatID int64, f MessageFix, now time.Time) error {
 	switch f.Op {
 	case RepairInsert:
-		res := tx.db.WithContext(ctx).Exec(`INSERT INTO messages (chat_id, number, body, deleted_at, last_event_id, event_time, read_at, written_at, created_at, updated_at)
-VALUES (?,?,?,?,?,?,?,?,?,?) ON DUPLICATE KEY UPDATE id = id`,
-			chatID, f.Number, f.Body, f.DeletedAt, f.LastEventID, f.EventTime, now, now, f.CreatedAt, updatedAt(f.RowFix))
+		res := tx.db.WithContext(ctx).Exec(`INSERT INTO messages (chat_id, number, body, deleted_at, create_event_id, last_event_id, event_time, read_at, written_at, created_at, updated_at)
+VALUES (?,?,?,?,?,?,?,?,?,?,?) ON DUPLICATE KEY UPDATE id = id`,
+			chatID, f.Number, f.Body, f.DeletedAt, f.CreateEventID, f.LastEventID, f.EventTime, now, now, f.CreatedAt, updatedAt(f.RowFix))
 		if res.Error != nil {
 			return wrap("insert", res.Error)
 		}

@@ -62,7 +62,7 @@ func seedMany(t *testing.T, s *Store, apps, chats, msgs int) {
 			if _, err := tx.CreateChats(ctx, cw); err != nil {
 				return err
 			}
-			if _, err := tx.UpsertMessages(ctx, mw); err != nil {
+			if _, err := tx.CreateMessages(ctx, mw); err != nil {
 				return err
 			}
 			return tx.Journal(ctx, js)
@@ -305,7 +305,7 @@ func TestChatHistoryReadsRowsInPages(t *testing.T) {
 		if _, err := tx.CreateChats(ctx, []ChatWrite{{AppID: 1, Number: 1, Prov: Provenance{EventID: "c", EventTime: rt0, ReadAt: rt0, WriteAt: rt0}}}); err != nil {
 			return err
 		}
-		_, err := tx.UpsertMessages(ctx, mw)
+		_, err := tx.CreateMessages(ctx, mw)
 		return err
 	})
 	if err != nil {
@@ -338,7 +338,7 @@ func TestRepairWritesOnlyRowsThatDidNotChange(t *testing.T) {
 		if _, err := tx.CreateChats(ctx, []ChatWrite{{AppID: 1, Number: 1, Prov: p("c", 0)}}); err != nil {
 			return err
 		}
-		_, err := tx.UpsertMessages(ctx, []MessageWrite{
+		_, err := tx.CreateMessages(ctx, []MessageWrite{
 			{AppID: 1, Chat: 1, Number: 1, Body: "one", Prov: p("m1", 1)},
 			{AppID: 1, Chat: 1, Number: 2, Body: "two", Prov: p("m2", 2)},
 		})

@@ -115,7 +115,7 @@ func TestOutOfOrderEventsParkAndConverge(t *testing.T) {
 	}{
 		{"update before the chat exists", func(tx *store.Tx) (store.Outcome, error) { return tx.UpdateMessage(ctx, update) }, store.ParkedNoChat},
 		{"create before the chat exists", func(tx *store.Tx) (store.Outcome, error) {
-			o, err := tx.UpsertMessages(ctx, []store.MessageWrite{create})
+			o, err := tx.CreateMessages(ctx, []store.MessageWrite{create})
 			return o[0], err
 		}, store.ParkedNoChat},
 		{"chat create", func(tx *store.Tx) (store.Outcome, error) {
@@ -125,11 +125,11 @@ func TestOutOfOrderEventsParkAndConverge(t *testing.T) {
 		{"update before the message exists", func(tx *store.Tx) (store.Outcome, error) { return tx.UpdateMessage(ctx, update) }, store.ParkedNoMessage},
 		{"delete before the message exists", func(tx *store.Tx) (store.Outcome, error) { return tx.DeleteMessage(ctx, del) }, store.ParkedNoMessage},
 		{"create", func(tx *store.Tx) (store.Outcome, error) {
-			o, err := tx.UpsertMessages(ctx, []store.MessageWrite{create})
+			o, err := tx.CreateMessages(ctx, []store.MessageWrite{create})
 			return o[0], err
 		}, store.Applied},
 		{"create again", func(tx *store.Tx) (store.Outcome, error) {
-			o, err := tx.UpsertMessages(ctx, []store.MessageWrite{create})
+			o, err := tx.CreateMessages(ctx, []store.MessageWrite{create})
 			return o[0], err
 		}, store.Duplicate},
 		{"parked update replayed", func(tx *store.Tx) (store.Outcome, error) { return tx.UpdateMessage(ctx, update) }, store.Applied},
@@ -181,7 +181,7 @@ func TestDeleteChatTakesItsMessages(t *testing.T) {
 		if _, err := tx.CreateChats(ctx, chatsFor(ws)); err != nil {
 			return err
 		}
-		_, err := tx.UpsertMessages(ctx, ws)
+		_, err := tx.CreateMessages(ctx, ws)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -200,7 +200,7 @@ func TestDeleteChatTakesItsMessages(t *testing.T) {
 	// A message created before the delete but delivered after it is born deleted.
 	late := store.MessageWrite{AppID: app.ID, Chat: 2, Number: 6, Body: "late", Prov: prov("m6", 6)}
 	if err := s.InTx(ctx, func(tx *store.Tx) error {
-		_, err := tx.UpsertMessages(ctx, []store.MessageWrite{late})
+		_, err := tx.CreateMessages(ctx, []store.MessageWrite{late})
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -239,7 +239,7 @@ func TestSyncCountsAndReads(t *testing.T) {
 		if _, err := tx.CreateChats(ctx, chatsFor(ws)); err != nil {
 			return err
 		}
-		_, err = tx.UpsertMessages(ctx, ws)
+		_, err = tx.CreateMessages(ctx, ws)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -295,7 +295,7 @@ func TestLargeBatchesAreSplit(t *testing.T) {
 		if _, err := tx.CreateChats(ctx, chatsFor(ws)); err != nil {
 			return err
 		}
-		_, err := tx.UpsertMessages(ctx, ws)
+		_, err := tx.CreateMessages(ctx, ws)
 		return err
 	}); err != nil {
 		t.Fatalf("write 300 large messages: %v", err)
@@ -324,7 +324,7 @@ func TestConcurrentUpdatesNewestWins(t *testing.T) {
 				if _, err := tx.CreateChats(ctx, chatsFor([]store.MessageWrite{create})); err != nil {
 					return err
 				}
-				_, err := tx.UpsertMessages(ctx, []store.MessageWrite{create})
+				_, err := tx.CreateMessages(ctx, []store.MessageWrite{create})
 				return err
 			}); err != nil {
 				t.Fatal(err)

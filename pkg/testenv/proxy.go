@@ -16,6 +16,7 @@ type Proxy struct {
 
 	mu    sync.Mutex
 	cut   bool
+	mute  bool
 	conns map[net.Conn]struct{}
 	wg    sync.WaitGroup
 }
@@ -47,11 +48,26 @@ func (p *Proxy) Cut() {
 	}
 }
 
-// Restore lets connections through again.
+// Restore lets connections through again, replies included.
 func (p *Proxy) Restore() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.cut = false
+	p.cut, p.mute = false, false
+}
+
+// MuteReplies keeps connections open and requests flowing but drops every
+// reply from upstream: the server does the work and the client never hears
+// of it, as when a reply is lost.
+func (p *Proxy) MuteReplies() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.mute = true
+}
+
+func (p *Proxy) muted() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.mute
 }
 
 func (p *Proxy) accept() {
@@ -75,13 +91,29 @@ func (p *Proxy) accept() {
 		p.mu.Lock()
 		p.conns[c], p.conns[up] = struct{}{}, struct{}{}
 		p.mu.Unlock()
-		p.wg.Go(func() { p.pipe(c, up) })
-		p.wg.Go(func() { p.pipe(up, c) })
+		p.wg.Go(func() { p.pipe(c, up, true) })
+		p.wg.Go(func() { p.pipe(up, c, false) })
 	}
 }
 
-func (p *Proxy) pipe(dst, src net.Conn) {
-	_, _ = io.Copy(dst, src)
+// pipe copies src to dst; replies (upstream to client) are dropped while muted.
+func (p *Proxy) pipe(dst, src net.Conn, replies bool) {
+	if !replies {
+		_, _ = io.Copy(dst, src)
+	} else {
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 && !p.muted() {
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					break
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+	}
 	dst.Close()
 	src.Close()
 	p.mu.Lock()

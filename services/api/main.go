@@ -114,8 +114,10 @@ func serve(ctx context.Context, getenv func(string) string, out io.Writer) error
 
 	metrics := telemetry.NewRegistry()
 	measured := search.WithMetrics(engine, metrics)
-	svc := chats.New(st, counter.New(rdb, common.Keys()), measured, log)
-	q := queue.New(rdb, common.Keys(), common.Queue) // the admin endpoints' dead jobs
+	cnt := counter.New(rdb, common.Keys(), st, counter.Config{})
+	svc := chats.New(st, cnt, measured, log)
+	// The admin endpoints' dead jobs; replaying a number conflict renumbers it.
+	q := queue.New(rdb, common.Keys(), common.Queue).WithRenumberer(cnt)
 	metrics.MustRegister(queue.NewCollector(q))
 	var background sync.WaitGroup
 	defer background.Wait() // before the engine closes

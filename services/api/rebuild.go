@@ -70,7 +70,7 @@ func rebuild(ctx context.Context, args []string, getenv func(string) string, std
 	// The counter is never used here; Service needs one and the client connects lazily.
 	rdb := redis.NewClient(&common.Redis)
 	defer rdb.Close()
-	svc := chats.New(st, counter.New(rdb, common.Keys()), engine, log)
+	svc := chats.New(st, counter.New(rdb, common.Keys(), st, counter.Config{}), engine, log)
 
 	info := engine.Info()
 	fmt.Fprintf(stderr, "rebuilding %s index %s from MySQL\n", info.Backend, info.Index)

@@ -42,7 +42,7 @@ func TestRebuildCommand(t *testing.T) {
 		if _, err := tx.CreateChats(ctx, []store.ChatWrite{{AppID: app.ID, Number: 1, Prov: ws[0].Prov}}); err != nil {
 			return err
 		}
-		_, err := tx.UpsertMessages(ctx, ws)
+		_, err := tx.CreateMessages(ctx, ws)
 		return err
 	}); err != nil {
 		t.Fatal(err)

@@ -133,7 +133,7 @@ func runSearch(ctx context.Context, cfg config, sys *system, rep *report, log io
 	if err := seedMessages(ctx, common.Store.DSN, plan, log); err != nil {
 		return err
 	}
-	if err := syncSeededCounts(ctx, sys.db, counter.New(sys.rdb, common.Keys()), res.seeded()); err != nil {
+	if err := syncSeededCounts(ctx, sys.db, counter.New(sys.rdb, common.Keys(), nil, counter.Config{}), res.seeded()); err != nil {
 		return fmt.Errorf("sync counts: %w", err)
 	}
 	if err := analyzeSeeded(ctx, sys.db); err != nil {

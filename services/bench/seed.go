@@ -47,7 +47,7 @@ type seedMessage struct {
 
 // seedColumns are the columns the writer's insert names (pkg/store, insertMessages);
 // lock_version keeps its default 0 there too, and deleted_at is NULL for a live chat.
-const seedColumns = "chat_id, number, body, deleted_at, last_event_id, event_time, read_at, written_at, created_at, updated_at"
+const seedColumns = "chat_id, number, body, deleted_at, create_event_id, last_event_id, event_time, read_at, written_at, created_at, updated_at"
 
 // insertMessagesSQL builds one multi-row INSERT of rows. Unlike the writer's
 // it has no ON DUPLICATE KEY clause: the seed writes each number once, and a
@@ -56,13 +56,13 @@ func insertMessagesSQL(rows []seedMessage) (string, []any) {
 	var sb strings.Builder
 	sb.Grow(80 + len(seedColumns) + len(rows)*24)
 	sb.WriteString("INSERT INTO messages (" + seedColumns + ") VALUES ")
-	args := make([]any, 0, len(rows)*10)
+	args := make([]any, 0, len(rows)*11)
 	for i, r := range rows {
 		if i > 0 {
 			sb.WriteByte(',')
 		}
-		sb.WriteString("(?,?,?,?,?,?,?,?,?,?)")
-		args = append(args, r.chatID, r.number, r.body, nil, r.eventID, r.eventTime, r.readAt, r.writtenAt, r.eventTime, r.eventTime)
+		sb.WriteString("(?,?,?,?,?,?,?,?,?,?,?)")
+		args = append(args, r.chatID, r.number, r.body, nil, r.eventID, r.eventID, r.eventTime, r.readAt, r.writtenAt, r.eventTime, r.eventTime)
 	}
 	return sb.String(), args
 }
@@ -205,7 +205,7 @@ func seedMessages(ctx context.Context, dsn string, plan *messagePlan, log io.Wri
 // lock_version bump).
 func syncSeededCounts(ctx context.Context, db *sql.DB, cnt *counter.Counter, chats []*seedChat) error {
 	for _, c := range chats {
-		if err := cnt.SeedChat(ctx, chat.TokenDigest(c.token), c.number, c.count); err != nil {
+		if err := cnt.SeedChat(ctx, chat.TokenDigest(c.token), c.number, counter.Seed{Max: c.count}); err != nil {
 			return fmt.Errorf("chat %d: %w", c.number, err)
 		}
 		if _, err := db.ExecContext(ctx, "UPDATE chats SET messages_count = ?, lock_version = lock_version + 1 WHERE id = ?", c.count, c.id); err != nil {

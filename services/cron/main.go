@@ -21,6 +21,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/instachat/instachat/pkg/config"
+	"github.com/instachat/instachat/pkg/counter"
 	"github.com/instachat/instachat/pkg/health"
 	"github.com/instachat/instachat/pkg/queue"
 	"github.com/instachat/instachat/pkg/store"
@@ -66,10 +67,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		return err
 	}
 	if len(args) > 0 && args[0] == "dead" {
-		// The dead-letter tooling needs Redis only: it works while MySQL is down.
+		// The dead-letter tooling needs Redis only: it works while MySQL is
+		// down, except for replaying a number conflict, whose new number may
+		// need its counter seeded from MySQL.
 		rdb := redis.NewClient(&common.Redis)
 		defer rdb.Close()
-		return runDead(ctx, queue.New(rdb, common.Keys(), common.Queue), args[1:], out, time.Now())
+		q := queue.New(rdb, common.Keys(), common.Queue)
+		if st, err := store.Open(ctx, common.Store); err != nil {
+			fmt.Fprintln(out, "cron dead: MySQL is unavailable, so number conflicts cannot be replayed now:", err)
+		} else {
+			defer st.Close()
+			q.WithRenumberer(counter.New(rdb, common.Keys(), st, counter.Config{}))
+		}
+		return runDead(ctx, q, args[1:], out, time.Now())
 	}
 	if len(args) > 1 || len(args) == 1 && args[0] != "sync" && args[0] != "requeue" && args[0] != "purge" {
 		return errors.New(usage)

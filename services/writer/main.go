@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/instachat/instachat/pkg/config"
+	"github.com/instachat/instachat/pkg/counter"
 	"github.com/instachat/instachat/pkg/health"
 	"github.com/instachat/instachat/pkg/queue"
 	"github.com/instachat/instachat/pkg/store"
@@ -71,6 +72,7 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 	defer rdb.Close()
 	q := queue.New(rdb, common.Keys(), common.Queue)
 	metrics.MustRegister(queue.NewCollector(q))
+	wcfg.Counter = counter.New(rdb, common.Keys(), st, counter.Config{})
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -706,7 +706,7 @@ func TestCreateNotRepeatedWhenRedisReplyIsLost(t *testing.T) {
 			ids = append(ids, e.ID)
 		}
 	}
-	counter, _ := s.rdb.Get(context.Background(), keys.MessageCounter(digest, 1)).Int64()
+	counter, _ := s.rdb.HGet(context.Background(), keys.MessageCounter(digest, 1), "n").Int64()
 	t.Logf("reply of the create script dropped once: answer %d %s; jobs for the request: %d (numbers %v, event ids %v); message counter %d",
 		r.status, strings.TrimSpace(r.raw), len(numbers), numbers, ids, counter)
 	switch n, ok := r.int("number"); {

@@ -6,7 +6,6 @@ package chats
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -71,7 +70,7 @@ func (s *Service) CreateApplication(ctx context.Context, name string) (chat.Appl
 	s.cache.put(ref.App.Token, ref, s.now())
 	// Seeding now keeps MySQL off the first chat create; if Redis is down the
 	// counter is seeded lazily on first use.
-	if err := s.counter.SeedApplication(ctx, chat.TokenDigest(ref.App.Token), 0); err != nil {
+	if err := s.counter.SeedApplication(ctx, chat.TokenDigest(ref.App.Token), counter.Seed{}); err != nil {
 		s.log.WarnContext(ctx, "seed chat counter of new application", "err", err)
 	}
 	return ref.App, nil
@@ -128,7 +127,7 @@ func (s *Service) CreateChat(ctx context.Context, token, trace string) (Accepted
 		return Accepted{}, chat.NotFound("application")
 	}
 	e := s.envelope(queue.TypeChatCreate, token, trace)
-	n, err := s.withSeeding(ctx, token, func() (int64, error) { return s.counter.CreateChat(ctx, e) })
+	n, err := s.counter.CreateChat(ctx, e)
 	if err != nil {
 		return Accepted{}, err
 	}
@@ -145,7 +144,7 @@ func (s *Service) CreateMessage(ctx context.Context, token string, chatNumber in
 	}
 	e := s.envelope(queue.TypeMessageCreate, token, trace)
 	e.Chat, e.Body = chatNumber, body
-	n, err := s.withSeeding(ctx, token, func() (int64, error) { return s.counter.CreateMessage(ctx, e) })
+	n, err := s.counter.CreateMessage(ctx, e)
 	if err != nil {
 		return Accepted{}, err
 	}
@@ -162,44 +161,11 @@ func (s *Service) UpdateMessage(ctx context.Context, token string, chatNumber, n
 	}
 	e := s.envelope(queue.TypeMessageUpdate, token, trace)
 	e.Chat, e.Message, e.Body = chatNumber, number, body
-	_, err := s.withSeeding(ctx, token, func() (int64, error) { return 0, s.counter.EnqueueMessageJob(ctx, e) })
+	err := s.counter.EnqueueMessageJob(ctx, e)
 	if err != nil {
 		return Accepted{}, err
 	}
 	return Accepted{Number: number, AcceptedAt: e.AcceptedAt()}, nil
-}
-
-// withSeeding runs a counter step, seeding a missing counter from MySQL's
-// highest persisted number and trying again (a new key, or a flushed Redis).
-func (s *Service) withSeeding(ctx context.Context, token string, step func() (int64, error)) (int64, error) {
-	for range 3 {
-		n, err := step()
-		var se *counter.SeedError
-		if !errors.As(err, &se) {
-			return n, err
-		}
-		ref, err := s.app(ctx, token)
-		if err != nil {
-			return 0, err
-		}
-		if se.Chat == 0 {
-			max, err := s.store.MaxChatNumber(ctx, ref.ID)
-			if err != nil {
-				return 0, err
-			}
-			err = s.counter.SeedApplication(ctx, chat.TokenDigest(token), max)
-		} else {
-			max, err := s.store.MaxMessageNumber(ctx, ref.ID, se.Chat)
-			if err != nil {
-				return 0, err
-			}
-			err = s.counter.SeedChat(ctx, chat.TokenDigest(token), se.Chat, max)
-		}
-		if err != nil {
-			return 0, err
-		}
-	}
-	return 0, fmt.Errorf("seed counters: still missing: %w", chat.ErrUnavailable)
 }
 
 // DeleteMessage queues the deletion of a message. From now on the api refuses
@@ -210,7 +176,7 @@ func (s *Service) DeleteMessage(ctx context.Context, token string, chatNumber, n
 	}
 	e := s.envelope(queue.TypeMessageDelete, token, trace)
 	e.Chat, e.Message = chatNumber, number
-	_, err := s.withSeeding(ctx, token, func() (int64, error) { return 0, s.counter.EnqueueMessageJob(ctx, e) })
+	err := s.counter.EnqueueMessageJob(ctx, e)
 	if err != nil {
 		return Accepted{}, err
 	}
@@ -225,7 +191,7 @@ func (s *Service) DeleteChat(ctx context.Context, token string, chatNumber int64
 	}
 	e := s.envelope(queue.TypeChatDelete, token, trace)
 	e.Chat = chatNumber
-	_, err := s.withSeeding(ctx, token, func() (int64, error) { return 0, s.counter.DeleteChat(ctx, e) })
+	err := s.counter.DeleteChat(ctx, e)
 	if err != nil {
 		return Accepted{}, err
 	}

@@ -147,7 +147,7 @@ func newFixture(t *testing.T) *fixture {
 	eng := &outageEngine{Engine: be, sent: map[search.Key]int{}}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	svc := chats.New(st, counter.New(rdb, queue.NewKeys(prefix, 1)), eng, log)
+	svc := chats.New(st, counter.New(rdb, queue.NewKeys(prefix, 1), st, counter.Config{}), eng, log)
 	app, err := st.CreateApplication(ctx, "index test", time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +174,7 @@ func (f *fixture) write(t *testing.T, chatN int64, from, to int64, body string) 
 		if _, err := tx.CreateChats(ctx, []store.ChatWrite{chat}); err != nil {
 			return err
 		}
-		if _, err := tx.UpsertMessages(ctx, ws); err != nil {
+		if _, err := tx.CreateMessages(ctx, ws); err != nil {
 			return err
 		}
 		return tx.QueueForIndex(ctx, keys)

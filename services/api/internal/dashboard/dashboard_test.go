@@ -124,6 +124,9 @@ func contains(t *testing.T, what, page string, want ...string) {
 
 func TestPageShowsEveryState(t *testing.T) {
 	q, _ := seed(t)
+	if err := q.BuryConflict(t.Context(), envelope("conflict-1", 4, 2, time.Hour), errors.New("number taken")); err != nil {
+		t.Fatal(err)
+	}
 	h := server(q)
 	rec := get(t, h, "/admin/queues?state=dead")
 	if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") {
@@ -134,10 +137,11 @@ func TestPageShowsEveryState(t *testing.T) {
 	}
 	page := rec.Body.String()
 	contains(t, "dead", page,
-		`id="total-pending">2<`, `id="total-processing">1<`, `id="total-retry">1<`, `id="total-parked">1<`, `id="total-dead">2<`,
-		`id="sum-dead">2<`, `id="stalled-count">1 stalled<`,
+		`id="total-pending">2<`, `id="total-processing">1<`, `id="total-retry">1<`, `id="total-parked">1<`, `id="total-dead">3<`,
+		`id="sum-dead">3<`, `id="stalled-count">1 stalled<`,
 		"chat 4 is &lt;missing&gt;", // escaped
 		"01234567…", "does not decode as a job",
+		">number conflict</span>", ">Renumber</button>", // a number conflict's retry renumbers it
 		`action="/admin/queues/dead/retry"`, `action="/admin/queues/dead/discard"`, "Retry all",
 		"done-2", "duplicate", // recently completed
 		"2 processed", "1 failed", "<svg", // the chart

@@ -85,6 +85,9 @@ type jobRow struct {
 	Body      string
 	Detail    string // consumer, due time or parent, depending on the state
 	Stalled   string // why a processing job counts as stalled; empty when it does not
+	// Conflict marks a create whose number was taken (queue.DeadNumberConflict):
+	// the stored row was left alone and a retry gives this one a new number.
+	Conflict bool
 }
 
 // recentRow is one recently completed job.
@@ -236,6 +239,7 @@ func (d *Dashboard) jobRowOf(j queue.Job, state queue.State, now time.Time) jobR
 	e := j.Envelope
 	r.Type, r.App, r.Chat, r.Message, r.Attempts = e.Type, abbreviate(e.App), e.Chat, e.Message, e.Attempt
 	r.Error, r.ErrorFull = preview(e.Error, 80), e.Error
+	r.Conflict = e.Dead == queue.DeadNumberConflict
 	r.Body = preview(e.Body, 48)
 	if e.Time > 0 {
 		r.Age = ago(now.Sub(e.AcceptedAt()))

@@ -79,7 +79,23 @@ func check(h store.ChatHistory) finding {
 	if unexpectedChat {
 		c.unexpectedChat(removed)
 	}
+	c.conflicts()
 	return c.f
+}
+
+// conflicts reports every number handed out twice: creates the writer
+// refused (kept on the dead list) and, from older writers, second creates
+// that took effect. None is fixable by a repair.
+func (c *checker) conflicts() {
+	ts := func(t time.Time) string { return t.Format(time.RFC3339Nano) }
+	for _, e := range c.h.Conflicts {
+		c.diff(e.Message, NumberConflict, fmt.Sprintf("create event %s (accepted %s) found its number taken by another event; "+
+			"the writer kept it on the dead list, where a replay gives it a new number", e.EventID, ts(e.EventTime)), false)
+	}
+	for _, cl := range c.r.clashes {
+		c.diff(cl.message, NumberConflict, fmt.Sprintf("create event %s (accepted %s) took effect on a row event %s had created: "+
+			"a number handed out twice", cl.event.id, ts(cl.event.at), cl.creator), false)
+	}
 }
 
 // checker holds one chat's check while it runs.
@@ -107,8 +123,8 @@ func (c *checker) chatRow() {
 			detail = fmt.Sprintf("no chat row; the journal created it and deleted it with event %s", exp.last.id)
 		}
 		c.diff(0, MissingRow, detail, true)
-		c.f.repair.Chat = &store.RowFix{Op: store.RepairInsert, LastEventID: exp.last.id, EventTime: exp.last.at,
-			CreatedAt: exp.createdAt, DeletedAt: exp.deletedAt}
+		c.f.repair.Chat = &store.RowFix{Op: store.RepairInsert, CreateEventID: exp.creator, LastEventID: exp.last.id,
+			EventTime: exp.last.at, CreatedAt: exp.createdAt, DeletedAt: exp.deletedAt}
 		return
 	}
 	kinds := compare(exp, *c.h.Chat, "", c.r.ids, c.trimmed)
@@ -236,8 +252,8 @@ func compare(exp *row, stored store.StoredRow, body string, ids map[string]bool,
 }
 
 func fixOf(exp *row, op store.RepairOp, seen *store.StoredRow, seenBody string) store.RowFix {
-	return store.RowFix{Op: op, Seen: seen, SeenBody: seenBody, Body: exp.body, LastEventID: exp.last.id,
-		EventTime: exp.last.at, CreatedAt: exp.createdAt, DeletedAt: exp.deletedAt}
+	return store.RowFix{Op: op, Seen: seen, SeenBody: seenBody, Body: exp.body, CreateEventID: exp.creator,
+		LastEventID: exp.last.id, EventTime: exp.last.at, CreatedAt: exp.createdAt, DeletedAt: exp.deletedAt}
 }
 
 // detail describes a difference without quoting a message body.

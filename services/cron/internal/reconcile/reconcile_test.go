@@ -81,7 +81,7 @@ func scenario(t *testing.T, st *store.Store) (a, b *writer) {
 		{ev("a1-m1", msgCreate, 1, 1, "hello", 10), applied},
 		{ev("a1-m1-u2", msgUpdate, 1, 1, "second edit", 30), applied},
 		{ev("a1-m1-u1", msgUpdate, 1, 1, "first edit", 20), stale},
-		{ev("a1-m1", msgCreate, 1, 1, "hello", 10), stale}, // a redelivery, older than the row
+		{ev("a1-m1", msgCreate, 1, 1, "hello", 10), duplicate}, // a redelivery after the row changed
 		{ev("a1-m2-u", msgUpdate, 1, 2, "m2 edited", 25), parked},
 		{ev("a1-m2", msgCreate, 1, 2, "m2", 15), applied},
 		{ev("a1-m2-u", msgUpdate, 1, 2, "m2 edited", 25), applied},

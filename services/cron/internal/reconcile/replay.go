@@ -28,6 +28,7 @@ type row struct {
 	createdAt time.Time
 	deletedAt *time.Time
 	last      ref
+	creator   string // the event that created the row
 	body      string // messages only
 }
 
@@ -43,6 +44,17 @@ type replay struct {
 	waitChat []store.ReplayEvent           // events waiting for chat.create
 	waitMsg  map[int64][]store.ReplayEvent // events waiting for their message.create
 	ids      map[string]bool               // every event that took effect
+	// clashes are creates that took effect on a row another event had
+	// created: a number handed out twice, which writers before number
+	// conflicts were detected applied "newest wins".
+	clashes []clash
+}
+
+// clash is a second create of one number.
+type clash struct {
+	message int64 // 0: the chat
+	event   ref
+	creator string
 }
 
 func newReplay() *replay {
@@ -72,8 +84,11 @@ func (r *replay) apply(e store.ReplayEvent) {
 	at := e.EventTime
 	ev := ref{id: e.EventID, at: at}
 	if e.Type == queue.TypeChatCreate {
-		if !r.chat.exists {
-			r.chat = row{exists: true, createdAt: at, last: ev}
+		switch {
+		case !r.chat.exists:
+			r.chat = row{exists: true, createdAt: at, last: ev, creator: e.EventID}
+		case r.chat.creator != "" && r.chat.creator != e.EventID:
+			r.clashes = append(r.clashes, clash{event: ev, creator: r.chat.creator})
 		}
 		waiting := r.waitChat
 		r.waitChat = nil
@@ -102,14 +117,17 @@ func (r *replay) apply(e store.ReplayEvent) {
 		switch {
 		case !m.exists:
 			// A message created into a deleted chat is born deleted.
-			*m = row{exists: true, createdAt: at, deletedAt: r.chat.deletedAt, last: ev, body: e.Body}
+			*m = row{exists: true, createdAt: at, deletedAt: r.chat.deletedAt, last: ev, creator: e.EventID, body: e.Body}
 			waiting := r.waitMsg[e.Message]
 			delete(r.waitMsg, e.Message)
 			for _, w := range waiting {
 				r.apply(w)
 			}
-		case !m.deleted() && ev.newer(m.last):
-			m.body, m.last = e.Body, ev
+		case m.creator != e.EventID:
+			r.clashes = append(r.clashes, clash{message: e.Message, event: ev, creator: m.creator})
+			if !m.deleted() && ev.newer(m.last) {
+				m.body, m.last = e.Body, ev
+			}
 		}
 	case queue.TypeMessageUpdate, queue.TypeMessageDelete:
 		m := r.message(e.Message)

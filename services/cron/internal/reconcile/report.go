@@ -17,10 +17,15 @@ const (
 	BodyMismatch      Kind = "body_mismatch"       // a live message's body is not the newest event's
 	DeletedMismatch   Kind = "deleted_mismatch"    // deleted in one, live in the other
 	LastEventMismatch Kind = "last_event_mismatch" // a live row's last event id or time is not the replay's
+	// NumberConflict is a create whose number another event had created: a
+	// number handed out twice. The writer keeps the second create whole on
+	// the dead list (kind number_conflict), where replaying it gives it a
+	// new number; a repair cannot fix it, and the history is never clean.
+	NumberConflict Kind = "number_conflict"
 )
 
 // Kinds lists every kind of difference in report order.
-var Kinds = []Kind{MissingRow, UnexpectedRow, BodyMismatch, DeletedMismatch, LastEventMismatch}
+var Kinds = []Kind{MissingRow, UnexpectedRow, BodyMismatch, DeletedMismatch, LastEventMismatch, NumberConflict}
 
 // Difference is one row that differs from its replay.
 type Difference struct {

@@ -89,7 +89,7 @@ func (w *writer) apply(e event) (string, error) {
 			}
 		case queue.TypeMessageCreate:
 			var outs []store.Outcome
-			outs, err = tx.UpsertMessages(ctx, []store.MessageWrite{mw})
+			outs, err = tx.CreateMessages(ctx, []store.MessageWrite{mw})
 			if err == nil {
 				got = outs[0]
 			}

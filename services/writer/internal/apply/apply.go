@@ -179,7 +179,14 @@ func (a *Applier) Apply(ctx context.Context, jobs []Job) (Result, error) {
 		}
 		entries := make([]store.JournalEntry, len(jobs))
 		for i, j := range jobs {
-			entries[i] = JournalEntry(j, res.Each[i].String(), Detail(j.Env.Type, res.Each[i]))
+			detail := Detail(j.Env.Type, res.Each[i])
+			switch {
+			case res.Each[i] == store.NumberConflict:
+				detail = ConflictDetail(j.Env)
+			case j.Env.Origin != "":
+				detail = "renumbered: carries event " + j.Env.Origin + ", whose number was taken"
+			}
+			entries[i] = JournalEntry(j, res.Each[i].String(), detail)
 		}
 		return tx.Journal(ctx, entries)
 	})
@@ -207,6 +214,14 @@ func JournalEntry(j Job, outcome, detail string) store.JournalEntry {
 		e.Body = &body
 	}
 	return e
+}
+
+// ConflictDetail describes a number conflict for the journal and the dead job.
+func ConflictDetail(e queue.Envelope) string {
+	if e.Type == queue.TypeChatCreate {
+		return fmt.Sprintf("chat %d already holds a row another event created; the chat row is left alone and this create kept on the dead list", e.Chat)
+	}
+	return fmt.Sprintf("message %d of chat %d already holds a row another event created; the stored message is left alone and this one kept on the dead list", e.Message, e.Chat)
 }
 
 // Out-of-order kinds, as the journal and the metrics name them.

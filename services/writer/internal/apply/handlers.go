@@ -34,7 +34,7 @@ func (messageCreate) Apply(ctx context.Context, tx *store.Tx, jobs []Job) ([]sto
 	for i, j := range jobs {
 		ws[i] = messageWrite(j)
 	}
-	outs, err := tx.UpsertMessages(ctx, ws)
+	outs, err := tx.CreateMessages(ctx, ws)
 	if err != nil {
 		return nil, Effects{}, err
 	}

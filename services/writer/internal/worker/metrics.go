@@ -17,6 +17,7 @@ type Metrics struct {
 	batches    prometheus.Histogram
 	failures   *prometheus.CounterVec
 	stages     *prometheus.HistogramVec
+	conflicts  *prometheus.CounterVec
 }
 
 // NewMetrics registers the writer's metrics on reg.
@@ -44,7 +45,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: telemetry.LatencyBuckets,
 		}, []string{"stage"}),
 	}
-	reg.MustRegister(m.jobs, m.outOfOrder, m.commitLag, m.batches, m.failures, m.stages)
+	m.conflicts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "instachat_number_conflicts_total",
+		Help: "Creates whose number another event's row already held (a number handed out twice), kept on the dead list, by job type.",
+	}, []string{"type"})
+	reg.MustRegister(m.jobs, m.outOfOrder, m.commitLag, m.batches, m.failures, m.stages, m.conflicts)
 	return m
 }
 
@@ -68,6 +73,12 @@ func (m *Metrics) committed(res apply.Result, at time.Time) {
 func (m *Metrics) job(typ, outcome string) {
 	if m != nil {
 		m.jobs.WithLabelValues(typ, outcome).Inc()
+	}
+}
+
+func (m *Metrics) conflict(typ string) {
+	if m != nil {
+		m.conflicts.WithLabelValues(typ).Inc()
 	}
 }
 

@@ -5,9 +5,11 @@ package worker
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/instachat/instachat/pkg/counter"
 	"github.com/instachat/instachat/pkg/queue"
 	"github.com/instachat/instachat/pkg/search"
 	"github.com/instachat/instachat/pkg/store"
@@ -25,6 +27,9 @@ type Config struct {
 	// the writer's CPU per message several times. Zero applies at once.
 	Linger  time.Duration
 	Metrics *Metrics // optional
+	// Counter heals a counter that went back when a create finds its number
+	// taken (optional: without it the api's epoch check is the only guard).
+	Counter *counter.Counter
 }
 
 // Reindexer receives the documents of committed messages and the keys of
@@ -188,8 +193,13 @@ func (w *Worker) step(ctx context.Context) error {
 	if err := w.store.JournalOutside(ctx, deadEntries); err != nil {
 		return err
 	}
+	conflicts, err := w.keepConflicts(ctx, res)
+	if err != nil {
+		return err
+	}
+	failed += conflicts
 	w.cfg.Metrics.stage("park", &mark)
-	if err := w.consumer.Ack(ctx, len(res.Jobs)-parked, failed); err != nil {
+	if err := w.consumer.Ack(ctx, len(res.Jobs)-parked-conflicts, failed); err != nil {
 		return err
 	}
 	w.cfg.Metrics.stage("ack", &mark)
@@ -223,6 +233,57 @@ func (w *Worker) park(ctx context.Context, res apply.Result) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// keepConflicts keeps every create whose number another event's row holds
+// whole on the dead list (kind number_conflict), where replaying it gives it
+// a new number, and heals the counter that handed the number out again. The
+// journal already recorded the conflict in the batch's transaction. It
+// returns how many it kept.
+func (w *Worker) keepConflicts(ctx context.Context, res apply.Result) (int, error) {
+	n := 0
+	for i, j := range res.Jobs {
+		if res.Each[i] != store.NumberConflict {
+			continue
+		}
+		n++
+		cause := fmt.Errorf("%s: %s", store.OutcomeNumberConflict, apply.ConflictDetail(j.Env))
+		if err := w.q.BuryConflict(ctx, j.Env, cause); err != nil {
+			return n, err
+		}
+		w.cfg.Metrics.conflict(j.Env.Type)
+		w.log.WarnContext(telemetry.WithTrace(ctx, j.Env.Trace), "number conflict: the create is kept on the dead list and its row left alone",
+			"job", j.Env.ID, "type", j.Env.Type, "chat", j.Env.Chat, "message", j.Env.Message)
+		w.heal(ctx, j)
+	}
+	return n, nil
+}
+
+// heal raises the counter that handed out a taken number to MySQL's highest
+// persisted number, so the next numbers are fresh. A failure is logged: the
+// next conflict tries again, and nothing is lost meanwhile.
+func (w *Worker) heal(ctx context.Context, j apply.Job) {
+	if w.cfg.Counter == nil {
+		return
+	}
+	var max int64
+	var err error
+	chatNumber := int64(0)
+	if j.Env.Type == queue.TypeMessageCreate {
+		chatNumber = j.Env.Chat
+		max, err = w.store.MaxMessageNumber(ctx, j.AppID, chatNumber)
+	} else {
+		max, err = w.store.MaxChatNumber(ctx, j.AppID)
+	}
+	if err == nil {
+		var behind bool
+		if behind, err = w.cfg.Counter.Heal(ctx, j.Env.App, chatNumber, max); behind {
+			w.log.Warn("counter was behind the persisted numbers; raised", "chat", chatNumber, "to", max)
+		}
+	}
+	if err != nil {
+		w.log.Warn("heal counter after a number conflict", "err", err)
+	}
 }
 
 // applyOneByOne applies each job in its own transaction; a job that fails
