@@ -28,8 +28,9 @@ func readFile(t *testing.T, p string) []byte {
 }
 
 // envCall matches the config.Env reads in the services and pkg/config:
-// env.String("NAME", "default"), e.Int("NAME", …), env.Required("NAME", …).
-var envCall = regexp.MustCompile(`\b[a-z]\w*\.(String|Int|Duration|Required)\(\s*"([A-Z][A-Z0-9_]*)"\s*,\s*("(?:[^"\\]|\\.)*")?`)
+// env.String("NAME", "default"), e.Int("NAME", …), env.Required("NAME", …),
+// env.Secret("NAME", "why", required).
+var envCall = regexp.MustCompile(`\b[a-z]\w*\.(String|Int|Duration|Required|Secret)\(\s*"([A-Z][A-Z0-9_]*)"\s*,\s*("(?:[^"\\]|\\.)*")?(?:\s*,\s*(true|false))?`)
 
 // serviceEnv is what one service reads from its environment, by name.
 type serviceEnv map[string]envVar
@@ -37,7 +38,8 @@ type serviceEnv map[string]envVar
 // envVar is one variable a service reads.
 type envVar struct {
 	Default  string // when it is a string literal
-	Required bool   // read with env.Required: the service does not start without it
+	Required bool   // read with env.Required or env.Secret(…, true): the service does not start without it
+	Secret   bool   // read with env.Secret: placeholders and short values are refused
 }
 
 // readEnv parses which variables each service reads: the non-test Go files
@@ -80,8 +82,8 @@ func scanEnv(t *testing.T, file string, into serviceEnv) {
 		t.Fatal(err)
 	}
 	for _, m := range envCall.FindAllStringSubmatch(string(b), -1) {
-		v := envVar{Required: m[1] == "Required"}
-		if !v.Required && strings.HasPrefix(m[3], `"`) {
+		v := envVar{Required: m[1] == "Required" || m[1] == "Secret" && m[4] == "true", Secret: m[1] == "Secret"}
+		if m[1] != "Required" && m[1] != "Secret" && strings.HasPrefix(m[3], `"`) {
 			v.Default = strings.Trim(m[3], `"`)
 		}
 		into[m[2]] = v
@@ -123,8 +125,18 @@ func TestReadEnv(t *testing.T) {
 			t.Errorf("%s listens on :%s by default, want :%s (the deployment files assume it)", tc.svc, got, tc.port)
 		}
 	}
-	if !env["writer"]["INTERNAL_TOKEN"].Required {
-		t.Errorf("writer INTERNAL_TOKEN: not recognised as required")
+	for _, tc := range []struct {
+		svc, name        string
+		required, secret bool
+	}{
+		{"api", "INTERNAL_TOKEN", true, true},
+		{"writer", "INTERNAL_TOKEN", true, true},
+		{"api", "ADMIN_TOKEN", false, true},
+		{"api", "MYSQL_DSN", false, false},
+	} {
+		if v := env[tc.svc][tc.name]; v.Required != tc.required || v.Secret != tc.secret {
+			t.Errorf("%s %s: parsed as required %v, secret %v; want %v, %v", tc.svc, tc.name, v.Required, v.Secret, tc.required, tc.secret)
+		}
 	}
 	if _, ok := env["cron"]["INTERNAL_TOKEN"]; ok {
 		t.Errorf("cron reads INTERNAL_TOKEN: the parser leaks variables between services")

@@ -78,8 +78,8 @@ func serve(ctx context.Context, getenv func(string) string, out io.Writer) error
 	env := config.NewEnv(getenv)
 	common := config.ReadCommon(env, "api")
 	addr := env.String("HTTP_ADDR", ":8080")
-	internalToken := env.Required("INTERNAL_TOKEN", "the secret the writer presents to /internal/reindex")
-	adminToken := env.String("ADMIN_TOKEN", "") // empty: the /admin endpoints are off
+	internalToken := env.Secret("INTERNAL_TOKEN", "the secret the writer presents to /internal/reindex", true)
+	adminToken := env.Secret("ADMIN_TOKEN", "opens /admin/*; empty turns the admin endpoints off", false)
 	engineCfg := readEngineConfig(env)
 	catchUp := catchUpConfig{
 		interval: env.Duration("SEARCH_CATCHUP_INTERVAL", time.Second),

@@ -47,7 +47,7 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 	common := config.ReadCommon(env, "writer")
 	addr := env.String("HTTP_ADDR", ":8081")
 	apiURL := env.String("API_URL", "http://127.0.0.1:8080")
-	internalToken := env.Required("INTERNAL_TOKEN", "the secret presented to the api's /internal/reindex")
+	internalToken := env.Secret("INTERNAL_TOKEN", "the secret presented to the api's /internal/reindex", true)
 	reindexLinger := env.Duration("WRITER_REINDEX_LINGER", 100*time.Millisecond)
 	metrics := telemetry.NewRegistry()
 	wcfg := worker.Config{BatchSize: env.Int("WRITER_BATCH_SIZE", 500), Block: env.Duration("WRITER_BLOCK", 2*time.Second),
