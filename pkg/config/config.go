@@ -6,10 +6,12 @@ package config
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/instachat/instachat/pkg/counter"
 	"github.com/instachat/instachat/pkg/queue"
 	"github.com/instachat/instachat/pkg/store"
 	"github.com/instachat/instachat/pkg/telemetry"
@@ -61,6 +63,22 @@ func (e *Env) Duration(key string, def time.Duration) time.Duration {
 	return d
 }
 
+// List returns the comma-separated variable as a list, or def split the
+// same way when unset. Empty items are dropped.
+func (e *Env) List(key, def string) []string {
+	v := e.getenv(key)
+	if v == "" {
+		v = def
+	}
+	var out []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
 // Required returns the variable or records an error when it is unset.
 func (e *Env) Required(key, why string) string {
 	v := e.getenv(key)
@@ -72,8 +90,11 @@ func (e *Env) Required(key, why string) string {
 
 // Common is what every service reads.
 type Common struct {
-	Store      store.Config
-	Redis      redis.Options
+	Store store.Config
+	// Redis selects the topology (see RedisClient): one server, a primary
+	// found through Sentinel, or a Cluster.
+	Redis      redis.UniversalOptions
+	Counter    counter.Config
 	KeyPrefix  string
 	Partitions int
 	Queue      queue.Config
@@ -93,17 +114,32 @@ func ReadCommon(e *Env, service string) Common {
 			MaxOpenConns:   e.Int("MYSQL_MAX_CONNS", 20),
 			CreateDatabase: e.String("MYSQL_CREATE_DATABASE", "true") == "true",
 		},
-		Redis: redis.Options{
-			Addr:     e.String("REDIS_ADDR", "127.0.0.1:6379"),
-			Password: e.String("REDIS_PASSWORD", ""),
-			DB:       e.Int("REDIS_DB", 0),
-			PoolSize: e.Int("REDIS_POOL_SIZE", 64),
+		Redis: redis.UniversalOptions{
+			Addrs:            e.List("REDIS_ADDR", "127.0.0.1:6379"),
+			MasterName:       e.String("REDIS_SENTINEL_MASTER", ""),
+			SentinelPassword: e.String("REDIS_SENTINEL_PASSWORD", ""),
+			IsClusterMode:    e.String("REDIS_CLUSTER", "false") == "true",
+			Password:         e.String("REDIS_PASSWORD", ""),
+			DB:               e.Int("REDIS_DB", 0),
+			PoolSize:         e.Int("REDIS_POOL_SIZE", 64),
+			// Every call has a deadline: a Redis that hangs (not refusing)
+			// answers in DialTimeout/ReadTimeout, so a request gets its 503
+			// within the api's budget instead of hanging. Blocking commands
+			// (BLMOVE) get their block time on top.
+			DialTimeout:           e.Duration("REDIS_DIAL_TIMEOUT", time.Second),
+			ReadTimeout:           e.Duration("REDIS_TIMEOUT", time.Second),
+			WriteTimeout:          e.Duration("REDIS_TIMEOUT", time.Second),
+			ContextTimeoutEnabled: true,
 			// No automatic resends: a command whose reply was lost may
 			// already have run, and running a number-assigning script or a
 			// BLMOVE twice hands out a number twice or strands a job. Our
 			// callers retry what is safe to retry (the writer re-reads its
 			// processing list; a client gets 503 and tries again).
 			MaxRetries: -1,
+		},
+		Counter: counter.Config{
+			WaitReplicas: e.Int("REDIS_WAIT_REPLICAS", 0),
+			WaitTimeout:  e.Duration("REDIS_WAIT_TIMEOUT", 500*time.Millisecond),
 		},
 		PprofAddr:  e.String("PPROF_ADDR", ""),
 		KeyPrefix:  e.String("REDIS_KEY_PREFIX", "ic:"),
@@ -119,6 +155,15 @@ func ReadCommon(e *Env, service string) Common {
 		e.err = fmt.Errorf("QUEUE_PARTITIONS must be at least 1")
 	}
 	return c
+}
+
+// RedisClient returns a client for the configured topology: REDIS_SENTINEL_MASTER
+// set means REDIS_ADDR lists Sentinels and the client follows the primary they
+// name through failovers; REDIS_CLUSTER=true (or several addresses) means a
+// Redis Cluster; otherwise one server.
+func (c Common) RedisClient() redis.UniversalClient {
+	opts := c.Redis
+	return redis.NewUniversalClient(&opts)
 }
 
 // Keys returns the Redis key layout.

@@ -64,6 +64,17 @@ func (p *Proxy) MuteReplies() {
 	p.mute = true
 }
 
+// SetUpstream sends new connections to addr and drops the open ones, as a
+// virtual address moving to another server does.
+func (p *Proxy) SetUpstream(addr string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.upstream = addr
+	for c := range p.conns {
+		c.Close()
+	}
+}
+
 func (p *Proxy) muted() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -82,8 +93,9 @@ func (p *Proxy) accept() {
 			c.Close()
 			continue
 		}
+		upstream := p.upstream
 		p.mu.Unlock()
-		up, err := net.Dial("tcp", p.upstream)
+		up, err := net.Dial("tcp", upstream)
 		if err != nil {
 			c.Close()
 			continue

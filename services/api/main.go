@@ -29,8 +29,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/instachat/instachat/pkg/config"
 	"github.com/instachat/instachat/pkg/counter"
 	"github.com/instachat/instachat/pkg/queue"
@@ -98,7 +96,7 @@ func serve(ctx context.Context, getenv func(string) string, out io.Writer) error
 		return err
 	}
 	defer st.Close()
-	rdb := redis.NewClient(&common.Redis)
+	rdb := common.RedisClient()
 	defer rdb.Close()
 
 	// Background work (the engine's opener, the rebuild, the catch-up) ends
@@ -114,7 +112,7 @@ func serve(ctx context.Context, getenv func(string) string, out io.Writer) error
 
 	metrics := telemetry.NewRegistry()
 	measured := search.WithMetrics(engine, metrics)
-	cnt := counter.New(rdb, common.Keys(), st, counter.Config{})
+	cnt := counter.New(rdb, common.Keys(), st, common.Counter)
 	svc := chats.New(st, cnt, measured, log)
 	// The admin endpoints' dead jobs; replaying a number conflict renumbers it.
 	q := queue.New(rdb, common.Keys(), common.Queue).WithRenumberer(cnt)

@@ -9,8 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/instachat/instachat/pkg/config"
 	"github.com/instachat/instachat/pkg/counter"
 	"github.com/instachat/instachat/pkg/search"
@@ -68,9 +66,9 @@ func rebuild(ctx context.Context, args []string, getenv func(string) string, std
 		return fmt.Errorf("open the search index: %s is not reachable: %w", engineCfg.Backend, search.ErrUnavailable)
 	}
 	// The counter is never used here; Service needs one and the client connects lazily.
-	rdb := redis.NewClient(&common.Redis)
+	rdb := common.RedisClient()
 	defer rdb.Close()
-	svc := chats.New(st, counter.New(rdb, common.Keys(), st, counter.Config{}), engine, log)
+	svc := chats.New(st, counter.New(rdb, common.Keys(), st, common.Counter), engine, log)
 
 	info := engine.Info()
 	fmt.Fprintf(stderr, "rebuilding %s index %s from MySQL\n", info.Backend, info.Index)

@@ -17,7 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/robfig/cron/v3"
 
 	"github.com/instachat/instachat/pkg/config"
@@ -70,14 +69,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		// The dead-letter tooling needs Redis only: it works while MySQL is
 		// down, except for replaying a number conflict, whose new number may
 		// need its counter seeded from MySQL.
-		rdb := redis.NewClient(&common.Redis)
+		rdb := common.RedisClient()
 		defer rdb.Close()
 		q := queue.New(rdb, common.Keys(), common.Queue)
 		if st, err := store.Open(ctx, common.Store); err != nil {
 			fmt.Fprintln(out, "cron dead: MySQL is unavailable, so number conflicts cannot be replayed now:", err)
 		} else {
 			defer st.Close()
-			q.WithRenumberer(counter.New(rdb, common.Keys(), st, counter.Config{}))
+			q.WithRenumberer(counter.New(rdb, common.Keys(), st, common.Counter))
 		}
 		return runDead(ctx, q, args[1:], out, time.Now())
 	}
@@ -93,7 +92,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		return err
 	}
 	defer st.Close()
-	rdb := redis.NewClient(&common.Redis)
+	rdb := common.RedisClient()
 	defer rdb.Close()
 	metrics := telemetry.NewRegistry()
 	jobs := &jobs{store: st, queue: queue.New(rdb, common.Keys(), common.Queue), log: log, retention: retention,

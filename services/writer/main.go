@@ -17,8 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/instachat/instachat/pkg/config"
 	"github.com/instachat/instachat/pkg/counter"
 	"github.com/instachat/instachat/pkg/health"
@@ -68,11 +66,11 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 	defer st.Close()
 	// Each partition's consumer holds one connection in BLMOVE.
 	common.Redis.PoolSize = max(common.Redis.PoolSize, common.Partitions*2+16)
-	rdb := redis.NewClient(&common.Redis)
+	rdb := common.RedisClient()
 	defer rdb.Close()
 	q := queue.New(rdb, common.Keys(), common.Queue)
 	metrics.MustRegister(queue.NewCollector(q))
-	wcfg.Counter = counter.New(rdb, common.Keys(), st, counter.Config{})
+	wcfg.Counter = counter.New(rdb, common.Keys(), st, common.Counter)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

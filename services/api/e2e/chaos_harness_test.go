@@ -349,7 +349,7 @@ func (r callResult) int(field string) (int64, bool) {
 
 // chaosQueue is raw access to the system's queue keys.
 type chaosQueue struct {
-	rdb  *redis.Client
+	rdb  redis.UniversalClient
 	keys queue.Keys
 }
 

@@ -122,7 +122,7 @@ func saveScreenshot(t *testing.T, ctx context.Context, name string) {
 // seedQueue puts jobs in every state through pkg/queue, on the system's
 // Redis prefix: pending, one processing job whose writer is gone (stalled),
 // a retry, a parked event, 2 dead jobs, and an hour of completed jobs.
-func seedQueue(t *testing.T, q *queue.Queue, rdb *redis.Client) {
+func seedQueue(t *testing.T, q *queue.Queue, rdb redis.UniversalClient) {
 	t.Helper()
 	ctx := t.Context()
 	now := time.Now()

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -13,6 +14,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/instachat/instachat/pkg/testenv"
 )
 
 var fruits = []string{"apple", "banana", "cherry"}
@@ -25,7 +30,46 @@ func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test: skipped with -short")
 	}
-	s := newSystem(t)
+	endToEnd(t, newSystem(t))
+}
+
+// TestEndToEndOnCluster runs the same suite with Redis as a Cluster of three
+// primaries that the test starts: every atomic step must touch one slot.
+func TestEndToEndOnCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test: skipped with -short")
+	}
+	nodes := testenv.StartCluster(t, 3)
+	addrs := make([]string, len(nodes))
+	for i, n := range nodes {
+		addrs[i] = n.Addr
+	}
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+	t.Cleanup(func() { rdb.Close() })
+	s := newSystemOn(t, rdb, "ic:", "REDIS_ADDR="+strings.Join(addrs, ","), "REDIS_CLUSTER=true")
+	// The keys spread over all three primaries.
+	var mu sync.Mutex
+	perNode := map[string]int{}
+	endToEnd(t, s)
+	err := rdb.ForEachMaster(t.Context(), func(ctx context.Context, c *redis.Client) error {
+		n, err := c.DBSize(ctx).Result()
+		mu.Lock()
+		perNode[c.Options().Addr] = int(n)
+		mu.Unlock()
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for addr, n := range perNode {
+		if n == 0 {
+			t.Errorf("primary %s holds no key: got %v, want keys on every primary", addr, perNode)
+		}
+	}
+}
+
+// endToEnd is the end-to-end suite, on whatever Redis s runs on.
+func endToEnd(t *testing.T, s *system) {
 
 	app := s.postJSON("/api/v1/applications", map[string]any{"application": map[string]string{"name": "End to end"}})
 	if app.status != http.StatusCreated {

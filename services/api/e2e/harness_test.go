@@ -62,12 +62,14 @@ func TestMain(m *testing.M) {
 // system is one running InstaChat: its own database, key prefix, ports and index.
 type system struct {
 	t       *testing.T
-	rdb     *redis.Client
+	rdb     redis.UniversalClient // the Redis the services use, for the test's own looks
 	prefix  string
 	bin     string
 	env     []string
 	apiURL  string
-	dir     string
+	// writerURL serves the writer's /metrics and health.
+	writerURL string
+	dir       string
 	mu      sync.Mutex
 	running map[string]*proc
 }
@@ -92,10 +94,19 @@ func newSystem(t *testing.T) *system {
 	return newSystemWith(t)
 }
 
-// newSystemWith starts api and writer with extra environment settings.
+// newSystemWith starts api and writer with extra environment settings, on
+// the shared Redis under a fresh key prefix.
 func newSystemWith(t *testing.T, extraEnv ...string) *system {
 	t.Helper()
 	rdb, prefix := testenv.Redis(t)
+	return newSystemOn(t, rdb, prefix, append([]string{"REDIS_ADDR=" + testenv.RedisAddr()}, extraEnv...)...)
+}
+
+// newSystemOn starts api and writer on the Redis that rdb talks to, which
+// redisEnv (REDIS_ADDR, REDIS_CLUSTER, REDIS_SENTINEL_MASTER, …) among
+// extraEnv tells the services how to reach.
+func newSystemOn(t *testing.T, rdb redis.UniversalClient, prefix string, extraEnv ...string) *system {
+	t.Helper()
 	secret := make([]byte, 16)
 	_, _ = rand.Read(secret)
 	apiPort := freePort(t)
@@ -107,7 +118,6 @@ func newSystemWith(t *testing.T, extraEnv ...string) *system {
 		bin:    binaries(t),
 		env: []string{
 			"MYSQL_DSN=" + testenv.MySQLDSN(t),
-			"REDIS_ADDR=" + testenv.RedisAddr(),
 			"REDIS_KEY_PREFIX=" + prefix,
 			"INTERNAL_TOKEN=" + hex.EncodeToString(secret),
 			"BLEVE_PATH=" + filepath.Join(dir, "bleve"),
@@ -124,9 +134,16 @@ func newSystemWith(t *testing.T, extraEnv ...string) *system {
 	}
 	s.env = append(s.env, extraEnv...)
 	s.startAPI()
-	s.start("writer", "HTTP_ADDR=127.0.0.1:"+freePort(t))
+	s.writerURL = "http://127.0.0.1:" + freePort(t)
+	s.startWriter()
 	t.Cleanup(s.stopAll)
 	return s
+}
+
+// startWriter starts the writer on its fixed health and metrics address.
+func (s *system) startWriter() {
+	s.t.Helper()
+	s.start("writer", "HTTP_ADDR="+strings.TrimPrefix(s.writerURL, "http://"))
 }
 
 // startAPI starts the api on its fixed address and waits until it is ready.
@@ -308,10 +325,8 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() (b
 func (s *system) assertNoTokenInRedis(token string) {
 	s.t.Helper()
 	ctx := context.Background()
-	iter := s.rdb.Scan(ctx, 0, s.prefix+"*", 1000).Iterator()
 	lists := 0
-	for iter.Next(ctx) {
-		key := iter.Val()
+	for _, key := range scanKeys(s.t, s.rdb, s.prefix+"*") {
 		if strings.Contains(key, token) {
 			s.t.Errorf("Redis key %q contains the application token", key)
 		}
@@ -328,6 +343,37 @@ func (s *system) assertNoTokenInRedis(token string) {
 	if lists == 0 {
 		s.t.Errorf("no Redis list under %s: the check looked at nothing", s.prefix)
 	}
+}
+
+// scanKeys lists the keys matching pattern on every primary (one server,
+// or each primary of a Cluster).
+func scanKeys(t *testing.T, rdb redis.UniversalClient, pattern string) []string {
+	t.Helper()
+	ctx := context.Background()
+	var mu sync.Mutex
+	var keys []string
+	scan := func(ctx context.Context, c *redis.Client) error {
+		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
+		for iter.Next(ctx) {
+			mu.Lock()
+			keys = append(keys, iter.Val())
+			mu.Unlock()
+		}
+		return iter.Err()
+	}
+	var err error
+	switch c := rdb.(type) {
+	case *redis.ClusterClient:
+		err = c.ForEachMaster(ctx, scan)
+	case *redis.Client:
+		err = scan(ctx, c)
+	default:
+		t.Fatalf("scanKeys: unexpected client %T", rdb)
+	}
+	if err != nil {
+		t.Fatalf("scan %s: %v", pattern, err)
+	}
+	return keys
 }
 
 // logOf returns what a service has logged so far.
