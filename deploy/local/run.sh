@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Runs api, writer and cron from bin/ in the foreground; Ctrl-C stops all three.
 # Configuration comes from the environment (see README.md). INTERNAL_TOKEN, the
-# secret between writer and api, is generated for this run when unset.
+# secret between writer and api, is generated for this run when unset: 256
+# random bits in hex (the services refuse placeholders and anything shorter
+# than 32 characters). ADMIN_TOKEN stays unset unless you export one: the
+# admin endpoints are off.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-export INTERNAL_TOKEN=${INTERNAL_TOKEN:-$(head -c 24 /dev/urandom | base64 | tr -d '/+=')}
+random_secret() { od -An -N32 -tx1 /dev/urandom | tr -d ' \n'; }
+export INTERNAL_TOKEN=${INTERNAL_TOKEN:-$(random_secret)}
 export MYSQL_DSN=${MYSQL_DSN:-root:@tcp(127.0.0.1:3306)/instachat}
 export BLEVE_PATH=${BLEVE_PATH:-data/bleve}
 API_PORT=${API_PORT:-8080}
