@@ -6,6 +6,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
+	"sync"
 	"time"
 )
 
@@ -23,15 +25,33 @@ func Handler(version string, checks []Check, extra http.Handler) http.Handler {
 		write(w, http.StatusOK, map[string]string{"status": "ok", "version": version})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		for _, c := range checks {
-			if err := c.Run(ctx); err != nil {
-				write(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": c.Name + " unreachable"})
-				return
+		// The checks run side by side, each with its own deadline, so a
+		// dependency that hangs is the only one reported.
+		results := make([]error, len(checks))
+		var wg sync.WaitGroup
+		for i, c := range checks {
+			wg.Go(func() {
+				ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+				defer cancel()
+				results[i] = c.Run(ctx)
+			})
+		}
+		wg.Wait()
+		body := map[string]string{"status": "ok", "version": version}
+		var down []string
+		for i, c := range checks {
+			body[c.Name] = "ok"
+			if results[i] != nil {
+				body[c.Name] = "unavailable"
+				down = append(down, c.Name)
 			}
 		}
-		write(w, http.StatusOK, map[string]string{"status": "ok", "version": version})
+		if len(down) > 0 {
+			body["status"], body["error"] = "unavailable", strings.Join(down, ", ")+" unreachable"
+			write(w, http.StatusServiceUnavailable, body)
+			return
+		}
+		write(w, http.StatusOK, body)
 	})
 	if extra != nil {
 		mux.Handle("/", extra)

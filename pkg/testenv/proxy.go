@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"io"
 	"net"
 	"sync"
 	"testing"
@@ -15,8 +14,10 @@ type Proxy struct {
 	upstream string
 
 	mu    sync.Mutex
+	cond  *sync.Cond // signalled when stall ends
 	cut   bool
 	mute  bool
+	stall bool
 	conns map[net.Conn]struct{}
 	wg    sync.WaitGroup
 }
@@ -30,6 +31,7 @@ func NewProxy(t testing.TB, upstream string) *Proxy {
 		t.Fatalf("proxy listen: %v", err)
 	}
 	p := &Proxy{ln: ln, upstream: upstream, conns: map[net.Conn]struct{}{}}
+	p.cond = sync.NewCond(&p.mu)
 	p.wg.Go(p.accept)
 	t.Cleanup(p.close)
 	return p
@@ -46,13 +48,35 @@ func (p *Proxy) Cut() {
 	for c := range p.conns {
 		c.Close()
 	}
+	p.cond.Broadcast()
 }
 
-// Restore lets connections through again, replies included.
+// Restore lets connections through again, replies included, and ends a stall.
 func (p *Proxy) Restore() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.cut, p.mute = false, false
+	p.cut, p.mute, p.stall = false, false, false
+	p.cond.Broadcast()
+}
+
+// Stall holds every byte in both directions while keeping connections open
+// (and accepting new ones), as a server that hangs without refusing does
+// (SIGSTOP). Restore lets the held bytes through.
+func (p *Proxy) Stall() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stall = true
+}
+
+// waitFlowing blocks while the proxy stalls; it reports whether the bytes
+// may be forwarded (false: muted replies to drop).
+func (p *Proxy) waitFlowing(replies bool) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.stall && !p.cut {
+		p.cond.Wait()
+	}
+	return !(replies && p.mute)
 }
 
 // MuteReplies keeps connections open and requests flowing but drops every
@@ -73,12 +97,6 @@ func (p *Proxy) SetUpstream(addr string) {
 	for c := range p.conns {
 		c.Close()
 	}
-}
-
-func (p *Proxy) muted() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.mute
 }
 
 func (p *Proxy) accept() {
@@ -108,22 +126,19 @@ func (p *Proxy) accept() {
 	}
 }
 
-// pipe copies src to dst; replies (upstream to client) are dropped while muted.
+// pipe copies src to dst, holding bytes while stalled; replies (upstream to
+// client) are dropped while muted.
 func (p *Proxy) pipe(dst, src net.Conn, replies bool) {
-	if !replies {
-		_, _ = io.Copy(dst, src)
-	} else {
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := src.Read(buf)
-			if n > 0 && !p.muted() {
-				if _, werr := dst.Write(buf[:n]); werr != nil {
-					break
-				}
-			}
-			if err != nil {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && p.waitFlowing(replies) {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
 				break
 			}
+		}
+		if err != nil {
+			break
 		}
 	}
 	dst.Close()

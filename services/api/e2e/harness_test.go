@@ -69,6 +69,8 @@ type system struct {
 	apiURL  string
 	// writerURL serves the writer's /metrics and health.
 	writerURL string
+	// directDSN maps a DSN the services use through a proxy to the direct one.
+	directDSN map[string]string
 	dir       string
 	mu      sync.Mutex
 	running map[string]*proc

@@ -23,11 +23,15 @@ import (
 // again once the regression is detected, tombstones survive, and every
 // number conflict is kept and reported.
 
-// sqlDB opens the system's database.
+// sqlDB opens the system's database (the last MYSQL_DSN given wins, as for
+// the services), directly rather than through any proxy.
 func (s *system) sqlDB() *sql.DB {
 	s.t.Helper()
-	for _, kv := range s.env {
-		if dsn, ok := strings.CutPrefix(kv, "MYSQL_DSN="); ok {
+	for i := len(s.env) - 1; i >= 0; i-- {
+		if dsn, ok := strings.CutPrefix(s.env[i], "MYSQL_DSN="); ok {
+			if direct, ok := s.directDSN[dsn]; ok {
+				dsn = direct
+			}
 			sep := "?"
 			if strings.Contains(dsn, "?") {
 				sep = "&"

@@ -24,11 +24,30 @@ type Service struct {
 	cache   *appCache
 	log     *slog.Logger
 	now     func() time.Time
+	budget  time.Duration
+}
+
+// DefaultBudget bounds every request's work on MySQL, Redis and search, so
+// a dependency that hangs (not refusing) answers 503 within it.
+const DefaultBudget = 1500 * time.Millisecond
+
+// WithBudget sets how long one operation may wait on its dependencies
+// (DefaultBudget unless set); it returns s.
+func (s *Service) WithBudget(d time.Duration) *Service {
+	if d > 0 {
+		s.budget = d
+	}
+	return s
+}
+
+// within bounds ctx by the operation budget.
+func (s *Service) within(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.budget)
 }
 
 // New returns a Service.
 func New(st *store.Store, c *counter.Counter, engine search.Engine, log *slog.Logger) *Service {
-	return &Service{store: st, counter: c, engine: engine, cache: newAppCache(time.Minute, 100000), log: log, now: time.Now}
+	return &Service{store: st, counter: c, engine: engine, cache: newAppCache(time.Minute, 100000), log: log, now: time.Now, budget: DefaultBudget}
 }
 
 // Pending is a chat or message whose number was handed out but whose row the
@@ -59,6 +78,8 @@ func (s *Service) app(ctx context.Context, token string) (store.AppRef, error) {
 
 // CreateApplication creates an application in MySQL and makes it known to Redis.
 func (s *Service) CreateApplication(ctx context.Context, name string) (chat.Application, error) {
+	ctx, cancel := s.within(ctx)
+	defer cancel()
 	name, err := chat.NormalizeName(name)
 	if err != nil {
 		return chat.Application{}, err
@@ -78,6 +99,8 @@ func (s *Service) CreateApplication(ctx context.Context, name string) (chat.Appl
 
 // Application returns an application as stored now.
 func (s *Service) Application(ctx context.Context, token string) (chat.Application, error) {
+	ctx, cancel := s.within(ctx)
+	defer cancel()
 	if !chat.ValidToken(token) {
 		return chat.Application{}, chat.NotFound("application")
 	}
@@ -93,6 +116,8 @@ func (s *Service) Application(ctx context.Context, token string) (chat.Applicati
 
 // RenameApplication changes an application's name.
 func (s *Service) RenameApplication(ctx context.Context, token, name string) (chat.Application, error) {
+	ctx, cancel := s.within(ctx)
+	defer cancel()
 	name, err := chat.NormalizeName(name)
 	if err != nil {
 		return chat.Application{}, err
@@ -123,6 +148,8 @@ func (s *Service) envelope(typ, token, trace string) queue.Envelope {
 
 // CreateChat assigns the next chat number and queues the chat's creation.
 func (s *Service) CreateChat(ctx context.Context, token, trace string) (Accepted, error) {
+	ctx, cancel := s.within(ctx)
+	defer cancel()
 	if !chat.ValidToken(token) {
 		return Accepted{}, chat.NotFound("application")
 	}
@@ -136,6 +163,8 @@ func (s *Service) CreateChat(ctx context.Context, token, trace string) (Accepted
 
 // CreateMessage assigns the next message number of a chat and queues the message.
 func (s *Service) CreateMessage(ctx context.Context, token string, chatNumber int64, body, trace string) (Accepted, error) {
+	ctx, cancel := s.within(ctx)
+	defer cancel()
 	if err := chat.CheckBody(body); err != nil {
 		return Accepted{}, err
 	}
@@ -153,6 +182,8 @@ func (s *Service) CreateMessage(ctx context.Context, token string, chatNumber in
 
 // UpdateMessage queues a new body for a message that was handed out.
 func (s *Service) UpdateMessage(ctx context.Context, token string, chatNumber, number int64, body, trace string) (Accepted, error) {
+	ctx, cancel := s.within(ctx)
+	defer cancel()
 	if err := chat.CheckBody(body); err != nil {
 		return Accepted{}, err
 	}
@@ -171,6 +202,8 @@ func (s *Service) UpdateMessage(ctx context.Context, token string, chatNumber, n
 // DeleteMessage queues the deletion of a message. From now on the api refuses
 // changes to it; the writer removes it from reads, counts and search.
 func (s *Service) DeleteMessage(ctx context.Context, token string, chatNumber, number int64, trace string) (Accepted, error) {
+	ctx, cancel := s.within(ctx)
+	defer cancel()
 	if !chat.ValidToken(token) {
 		return Accepted{}, chat.NotFound("application")
 	}
@@ -186,6 +219,8 @@ func (s *Service) DeleteMessage(ctx context.Context, token string, chatNumber, n
 // DeleteChat queues the deletion of a chat and its messages. New messages
 // and changes to it are refused from now on; its number is never reused.
 func (s *Service) DeleteChat(ctx context.Context, token string, chatNumber int64, trace string) (Accepted, error) {
+	ctx, cancel := s.within(ctx)
+	defer cancel()
 	if !chat.ValidToken(token) {
 		return Accepted{}, chat.NotFound("application")
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/instachat/instachat/pkg/chat"
 	"github.com/instachat/instachat/pkg/search"
@@ -24,6 +26,8 @@ type MessageView struct {
 
 // Chats lists an application's persisted chats.
 func (s *Service) Chats(ctx context.Context, token string, p chat.Page) ([]chat.Chat, int64, error) {
+	ctx, cancel := s.within(ctx)
+	defer cancel()
 	ref, err := s.app(ctx, token)
 	if err != nil {
 		return nil, 0, err
@@ -34,6 +38,8 @@ func (s *Service) Chats(ctx context.Context, token string, p chat.Page) ([]chat.
 // Chat returns one chat. A number that was handed out but not yet written
 // comes back pending, never as not found.
 func (s *Service) Chat(ctx context.Context, token string, number int64) (ChatView, error) {
+	ctx, cancel := s.within(ctx)
+	defer cancel()
 	ref, err := s.app(ctx, token)
 	if err != nil {
 		return ChatView{}, err
@@ -70,6 +76,8 @@ func (s *Service) chatHandedOut(ctx context.Context, token string, number int64)
 
 // Messages lists a chat's persisted messages.
 func (s *Service) Messages(ctx context.Context, token string, chatNumber int64, p chat.Page) ([]chat.Message, int64, error) {
+	ctx, cancel := s.within(ctx)
+	defer cancel()
 	ref, err := s.app(ctx, token)
 	if err != nil {
 		return nil, 0, err
@@ -92,6 +100,8 @@ func (s *Service) Messages(ctx context.Context, token string, chatNumber int64, 
 
 // Message returns one message, pending if it was handed out but not yet written.
 func (s *Service) Message(ctx context.Context, token string, chatNumber, number int64) (MessageView, error) {
+	ctx, cancel := s.within(ctx)
+	defer cancel()
 	ref, err := s.app(ctx, token)
 	if err != nil {
 		return MessageView{}, err
@@ -128,6 +138,8 @@ func (s *Service) Message(ctx context.Context, token string, chatNumber, number 
 
 // Search finds a chat's messages by partial keywords, best match first.
 func (s *Service) Search(ctx context.Context, token string, chatNumber int64, q string, p chat.Page) ([]chat.Message, int64, error) {
+	ctx, cancel := s.within(ctx)
+	defer cancel()
 	q, err := chat.CheckQuery(q)
 	if err != nil {
 		return nil, 0, err
@@ -169,7 +181,23 @@ type Readiness struct {
 	Redis error
 }
 
-// Ready checks MySQL and Redis.
+// readyTimeout bounds each readiness check. The checks run side by side,
+// each with its own deadline, so a hung MySQL is reported as MySQL only.
+const readyTimeout = time.Second
+
+// Ready checks MySQL and Redis at the same time.
 func (s *Service) Ready(ctx context.Context) Readiness {
-	return Readiness{MySQL: s.store.Ping(ctx), Redis: s.counter.Ping(ctx)}
+	var r Readiness
+	var wg sync.WaitGroup
+	check := func(into *error, ping func(context.Context) error) {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+			defer cancel()
+			*into = ping(ctx)
+		})
+	}
+	check(&r.MySQL, s.store.Ping)
+	check(&r.Redis, s.counter.Ping)
+	wg.Wait()
+	return r
 }

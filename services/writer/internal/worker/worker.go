@@ -30,6 +30,12 @@ type Config struct {
 	// Counter heals a counter that went back when a create finds its number
 	// taken (optional: without it the api's epoch check is the only guard).
 	Counter *counter.Counter
+	// StuckAfter is how long a batch may wait on MySQL before the worker
+	// logs it as stuck, and again each time as long (default 5 s).
+	StuckAfter time.Duration
+	// TxTimeout bounds one batch's transaction (default 30 s): a MySQL that
+	// hangs makes it fail and the batch is tried again, never lost.
+	TxTimeout time.Duration
 }
 
 // Reindexer receives the documents of committed messages and the keys of
@@ -58,6 +64,12 @@ func New(cfg Config, q *queue.Queue, c *queue.Consumer, a *apply.Applier, st *st
 	}
 	if cfg.Block <= 0 {
 		cfg.Block = 2 * time.Second
+	}
+	if cfg.StuckAfter <= 0 {
+		cfg.StuckAfter = 5 * time.Second
+	}
+	if cfg.TxTimeout <= 0 {
+		cfg.TxTimeout = 30 * time.Second
 	}
 	return &Worker{cfg: cfg, q: q, consumer: c, applier: a, store: st, reindex: r,
 		log: log.With("partition", c.Partition(), "consumer", c.Name())}
@@ -146,13 +158,19 @@ func (w *Worker) step(ctx context.Context) error {
 		}
 		envs = append(envs, e)
 	}
-	jobs, bad, err := w.applier.Resolve(ctx, envs, readAt)
+	done := w.watch(len(envs), "waiting on MySQL")
+	dbCtx, cancel := context.WithTimeout(ctx, w.cfg.TxTimeout)
+	jobs, bad, err := w.applier.Resolve(dbCtx, envs, readAt)
 	if err != nil {
+		cancel()
+		done()
 		return err
 	}
 	w.cfg.Metrics.stage("resolve", &mark)
 	failed := 0
-	res, err := w.applier.Apply(ctx, jobs)
+	res, err := w.applier.Apply(dbCtx, jobs)
+	cancel()
+	done()
 	if err != nil {
 		if store.Transient(err) {
 			w.cfg.Metrics.failed("transient")
@@ -208,6 +226,27 @@ func (w *Worker) step(ctx context.Context) error {
 	w.observe(ctx, res)
 	w.cfg.Metrics.stage("observe", &mark)
 	return nil
+}
+
+// watch logs the batch as stuck each time it has waited StuckAfter more,
+// until the returned function is called.
+func (w *Worker) watch(jobs int, doing string) (done func()) {
+	stop := make(chan struct{})
+	start := time.Now()
+	go func() {
+		t := time.NewTicker(w.cfg.StuckAfter)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				w.log.Warn("batch stuck: still "+doing+"; its jobs stay in the processing list and nothing is lost",
+					"jobs", jobs, "waiting_s", int(time.Since(start).Seconds()))
+			}
+		}
+	}()
+	return func() { close(stop) }
 }
 
 // park sets aside the jobs whose parent row is missing, or buries those that
