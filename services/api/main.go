@@ -125,6 +125,7 @@ func serve(ctx context.Context, getenv func(string) string, out io.Writer) error
 		Addr:              addr,
 		Handler:           httpapi.NewServer(httpapi.Config{InternalToken: internalToken, AdminToken: adminToken, Version: version, Metrics: metrics}, svc, q, log),
 		ReadHeaderTimeout: 5 * time.Second,
+		MaxHeaderBytes:    httpapi.MaxHeaderBytes,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,

@@ -85,7 +85,7 @@ const docTemplate = `{
                         }
                     },
                     "403": {
-                        "description": "admin endpoints disabled (no ADMIN_TOKEN)",
+                        "description": "admin endpoints disabled (no ADMIN_TOKEN), or a cross-site request",
                         "schema": {
                             "$ref": "#/definitions/httpapi.ErrorResponse"
                         }
@@ -143,7 +143,7 @@ const docTemplate = `{
                         }
                     },
                     "403": {
-                        "description": "admin endpoints disabled (no ADMIN_TOKEN)",
+                        "description": "admin endpoints disabled (no ADMIN_TOKEN), or a cross-site request",
                         "schema": {
                             "$ref": "#/definitions/httpapi.ErrorResponse"
                         }
@@ -203,7 +203,7 @@ const docTemplate = `{
                         }
                     },
                     "403": {
-                        "description": "admin endpoints disabled (no ADMIN_TOKEN)",
+                        "description": "admin endpoints disabled (no ADMIN_TOKEN), or a cross-site request",
                         "schema": {
                             "$ref": "#/definitions/httpapi.ErrorResponse"
                         }
@@ -258,7 +258,7 @@ const docTemplate = `{
                         }
                     },
                     "403": {
-                        "description": "admin endpoints disabled (no ADMIN_TOKEN)",
+                        "description": "admin endpoints disabled (no ADMIN_TOKEN), or a cross-site request",
                         "schema": {
                             "$ref": "#/definitions/httpapi.ErrorResponse"
                         }
@@ -319,7 +319,7 @@ const docTemplate = `{
                         }
                     },
                     "403": {
-                        "description": "admin endpoints disabled (no ADMIN_TOKEN)",
+                        "description": "admin endpoints disabled (no ADMIN_TOKEN), or a cross-site request",
                         "schema": {
                             "$ref": "#/definitions/httpapi.ErrorResponse"
                         }
@@ -377,7 +377,7 @@ const docTemplate = `{
                         }
                     },
                     "400": {
-                        "description": "malformed JSON or blank/overlong name",
+                        "description": "malformed JSON, invalid UTF-8, duplicate keys, blank/overlong name",
                         "schema": {
                             "$ref": "#/definitions/httpapi.ErrorResponse"
                         }
@@ -479,7 +479,7 @@ const docTemplate = `{
                         }
                     },
                     "400": {
-                        "description": "malformed JSON or blank/overlong name",
+                        "description": "malformed JSON, invalid UTF-8, duplicate keys, blank/overlong name",
                         "schema": {
                             "$ref": "#/definitions/httpapi.ErrorResponse"
                         }
@@ -541,7 +541,7 @@ const docTemplate = `{
                         }
                     },
                     "400": {
-                        "description": "malformed JSON or blank/overlong name",
+                        "description": "malformed JSON, invalid UTF-8, duplicate keys, blank/overlong name",
                         "schema": {
                             "$ref": "#/definitions/httpapi.ErrorResponse"
                         }
@@ -699,7 +699,7 @@ const docTemplate = `{
                         }
                     },
                     "400": {
-                        "description": "number is not a positive integer",
+                        "description": "number is not a positive integer in canonical form (no sign or leading zeros)",
                         "schema": {
                             "$ref": "#/definitions/httpapi.ErrorResponse"
                         }
@@ -745,7 +745,7 @@ const docTemplate = `{
                         }
                     },
                     "400": {
-                        "description": "number is not a positive integer",
+                        "description": "number is not a positive integer in canonical form (no sign or leading zeros)",
                         "schema": {
                             "$ref": "#/definitions/httpapi.ErrorResponse"
                         }
@@ -823,7 +823,7 @@ const docTemplate = `{
                         }
                     },
                     "400": {
-                        "description": "bad pagination or number",
+                        "description": "bad pagination or number (with keyword=, a page beyond result 10000)",
                         "schema": {
                             "$ref": "#/definitions/httpapi.ErrorResponse"
                         }
@@ -881,7 +881,7 @@ const docTemplate = `{
                         }
                     },
                     "400": {
-                        "description": "malformed JSON, blank or overlong body, bad number",
+                        "description": "malformed JSON, invalid UTF-8, duplicate keys, blank or overlong body, bad number",
                         "schema": {
                             "$ref": "#/definitions/httpapi.ErrorResponse"
                         }
@@ -915,7 +915,7 @@ const docTemplate = `{
         },
         "/api/v1/applications/{token}/chats/{number}/messages/search": {
             "get": {
-                "description": "Case-insensitive partial matching: each word finds messages with a word that begins with it (\"hel\" finds \"Hello\"); several words must all match. Only this chat's messages; best match first; paginated with a total. Newly written messages become searchable within about a second.",
+                "description": "Case-insensitive partial matching: each word finds messages with a word that begins with it (\"hel\" finds \"Hello\"); several words must all match. Only this chat's messages; best match first; paginated with a total, up to result 10000 (page × per_page ≤ 10000). Newly written messages become searchable within about a second.",
                 "produces": [
                     "application/json"
                 ],
@@ -977,13 +977,13 @@ const docTemplate = `{
                         }
                     },
                     "400": {
-                        "description": "missing query, bad pagination or number",
+                        "description": "missing query, bad pagination or number, or a page beyond result 10000",
                         "schema": {
                             "$ref": "#/definitions/httpapi.ErrorResponse"
                         }
                     },
                     "404": {
-                        "description": "unknown token",
+                        "description": "unknown token or chat",
                         "schema": {
                             "$ref": "#/definitions/httpapi.ErrorResponse"
                         }
@@ -1038,7 +1038,7 @@ const docTemplate = `{
                         }
                     },
                     "400": {
-                        "description": "number is not a positive integer",
+                        "description": "number is not a positive integer in canonical form (no sign or leading zeros)",
                         "schema": {
                             "$ref": "#/definitions/httpapi.ErrorResponse"
                         }
@@ -1103,7 +1103,7 @@ const docTemplate = `{
                         }
                     },
                     "400": {
-                        "description": "malformed JSON, blank or overlong body, bad number",
+                        "description": "malformed JSON, invalid UTF-8, duplicate keys, blank or overlong body, bad number",
                         "schema": {
                             "$ref": "#/definitions/httpapi.ErrorResponse"
                         }
@@ -1168,7 +1168,7 @@ const docTemplate = `{
                         }
                     },
                     "400": {
-                        "description": "number is not a positive integer",
+                        "description": "number is not a positive integer in canonical form (no sign or leading zeros)",
                         "schema": {
                             "$ref": "#/definitions/httpapi.ErrorResponse"
                         }
@@ -1239,7 +1239,7 @@ const docTemplate = `{
                         }
                     },
                     "400": {
-                        "description": "malformed JSON, blank or overlong body, bad number",
+                        "description": "malformed JSON, invalid UTF-8, duplicate keys, blank or overlong body, bad number",
                         "schema": {
                             "$ref": "#/definitions/httpapi.ErrorResponse"
                         }

@@ -1,12 +1,9 @@
 package httpapi
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -35,21 +32,17 @@ func (h *handlers) requireAdmin(c *gin.Context) {
 	c.Next()
 }
 
-// adminCredentials reports whether r carries the admin token. Comparing
-// digests in constant time reveals neither the token nor its length.
+// adminCredentials reports whether r carries the admin token, as a bearer
+// token or as a Basic password.
 func (h *handlers) adminCredentials(r *http.Request) bool {
-	var got string
 	auth := r.Header.Get("Authorization")
-	if scheme, token, ok := strings.Cut(auth, " "); ok && strings.EqualFold(scheme, "Bearer") {
-		got = strings.TrimSpace(token)
-	} else if _, password, ok := r.BasicAuth(); ok {
-		got = password
-	} else {
-		return false
+	if token, ok := bearerToken(auth); ok {
+		return sameSecret(token, h.cfg.AdminToken)
 	}
-	want := sha256.Sum256([]byte(h.cfg.AdminToken))
-	sum := sha256.Sum256([]byte(got))
-	return subtle.ConstantTimeCompare(sum[:], want[:]) == 1
+	if _, password, ok := r.BasicAuth(); ok {
+		return sameSecret(password, h.cfg.AdminToken)
+	}
+	return false
 }
 
 // DeadJob is a job that used up its attempts (or could never be applied). It
@@ -156,7 +149,7 @@ func (h *handlers) queueErr(c *gin.Context, err error) {
 //	@Success		200			{object}	DeadJobList
 //	@Failure		400			{object}	ErrorResponse	"bad partition or pagination"
 //	@Failure		401			{object}	ErrorResponse	"missing or wrong ADMIN_TOKEN"
-//	@Failure		403			{object}	ErrorResponse	"admin endpoints disabled (no ADMIN_TOKEN)"
+//	@Failure		403			{object}	ErrorResponse	"admin endpoints disabled (no ADMIN_TOKEN), or a cross-site request"
 //	@Failure		503			{object}	ErrorResponse	"Redis unavailable"
 //	@Router			/admin/dead [get]
 func (h *handlers) listDead(c *gin.Context) {
@@ -191,7 +184,7 @@ func (h *handlers) listDead(c *gin.Context) {
 //	@Param			id	path		string	true	"dead job id (from the list)"
 //	@Success		200	{object}	ReplayResult
 //	@Failure		401	{object}	ErrorResponse	"missing or wrong ADMIN_TOKEN"
-//	@Failure		403	{object}	ErrorResponse	"admin endpoints disabled (no ADMIN_TOKEN)"
+//	@Failure		403	{object}	ErrorResponse	"admin endpoints disabled (no ADMIN_TOKEN), or a cross-site request"
 //	@Failure		404	{object}	ErrorResponse	"no dead job has this id"
 //	@Failure		409	{object}	ErrorResponse	"the job does not decode and cannot be replayed"
 //	@Failure		503	{object}	ErrorResponse	"Redis unavailable"
@@ -220,7 +213,7 @@ func (h *handlers) replayDead(c *gin.Context) {
 //	@Param			id	path		string	true	"dead job id (from the list)"
 //	@Success		200	{object}	DiscardResult
 //	@Failure		401	{object}	ErrorResponse	"missing or wrong ADMIN_TOKEN"
-//	@Failure		403	{object}	ErrorResponse	"admin endpoints disabled (no ADMIN_TOKEN)"
+//	@Failure		403	{object}	ErrorResponse	"admin endpoints disabled (no ADMIN_TOKEN), or a cross-site request"
 //	@Failure		404	{object}	ErrorResponse	"no dead job has this id"
 //	@Failure		503	{object}	ErrorResponse	"Redis unavailable"
 //	@Router			/admin/dead/{id} [delete]
@@ -249,7 +242,7 @@ func (h *handlers) discardDead(c *gin.Context) {
 //	@Success		200			{object}	ReplayAllResult
 //	@Failure		400			{object}	ErrorResponse	"bad partition"
 //	@Failure		401			{object}	ErrorResponse	"missing or wrong ADMIN_TOKEN"
-//	@Failure		403			{object}	ErrorResponse	"admin endpoints disabled (no ADMIN_TOKEN)"
+//	@Failure		403			{object}	ErrorResponse	"admin endpoints disabled (no ADMIN_TOKEN), or a cross-site request"
 //	@Failure		503			{object}	ErrorResponse	"Redis unavailable"
 //	@Router			/admin/dead/replay-all [post]
 func (h *handlers) replayAllDead(c *gin.Context) {
@@ -282,7 +275,7 @@ func (h *handlers) replayAllDead(c *gin.Context) {
 //	@Success		200			{object}	DiscardAllResult
 //	@Failure		400			{object}	ErrorResponse	"bad partition"
 //	@Failure		401			{object}	ErrorResponse	"missing or wrong ADMIN_TOKEN"
-//	@Failure		403			{object}	ErrorResponse	"admin endpoints disabled (no ADMIN_TOKEN)"
+//	@Failure		403			{object}	ErrorResponse	"admin endpoints disabled (no ADMIN_TOKEN), or a cross-site request"
 //	@Failure		503			{object}	ErrorResponse	"Redis unavailable"
 //	@Router			/admin/dead [delete]
 func (h *handlers) discardAllDead(c *gin.Context) {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,43 +60,96 @@ func (r MessageRequest) body() (string, bool) {
 	return "", false
 }
 
-// bindJSON decodes a JSON request body of at most maxRequestBytes into v,
-// answering the client itself (and returning false) when it is not acceptable.
+// bindJSON decodes a client's JSON request body of at most maxRequestBytes
+// into v, answering the client itself (and returning false) when it is not
+// acceptable. Before decoding, checkJSON refuses what encoding/json would
+// quietly accept: invalid UTF-8 and keys that differ only in case.
 func bindJSON(c *gin.Context, v any) bool {
-	return bindJSONLimit(c, v, maxRequestBytes)
+	if !jsonContent(c) {
+		return false
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxRequestBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			fail(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body must be at most %d bytes", maxRequestBytes))
+			return false
+		}
+		fail(c, http.StatusBadRequest, "the request body could not be read")
+		return false
+	}
+	if rerr := decodeRequest(data, v); rerr != nil {
+		fail(c, rerr.status, rerr.msg)
+		return false
+	}
+	return true
 }
 
-// bindJSONLimit is bindJSON with another size limit.
+// decodeRequest is bindJSON's decoding, without HTTP: nil when data is one
+// acceptable JSON object, decoded into v.
+func decodeRequest(data []byte, v any) *requestError {
+	if err := checkJSON(data); err != nil {
+		return &requestError{status: http.StatusBadRequest, msg: err.Error()}
+	}
+	return decodeJSON(bytes.NewReader(data), v, int64(len(data)))
+}
+
+// bindJSONLimit decodes a trusted JSON body of at most limit bytes into v as
+// it streams in, without checkJSON: the internal endpoints use it for bodies
+// the writer built from MySQL rows, which can be far larger than a client's.
 func bindJSONLimit(c *gin.Context, v any, limit int64) bool {
+	if !jsonContent(c) {
+		return false
+	}
+	if rerr := decodeJSON(http.MaxBytesReader(c.Writer, c.Request.Body, limit), v, limit); rerr != nil {
+		fail(c, rerr.status, rerr.msg)
+		return false
+	}
+	return true
+}
+
+// jsonContent refuses a request whose Content-Type is not JSON.
+func jsonContent(c *gin.Context) bool {
 	ct := c.GetHeader("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
 	if ct == "" || err != nil || mt != "application/json" {
 		fail(c, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
 		return false
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
+	return true
+}
+
+// requestError is a refused request body: the status and the message for
+// the client.
+type requestError struct {
+	status int
+	msg    string
+}
+
+// decodeJSON decodes exactly one JSON object from r into v; limit is the
+// size r enforces, named in the 413 message.
+func decodeJSON(r io.Reader, v any, limit int64) *requestError {
+	dec := json.NewDecoder(r)
 	if err := dec.Decode(v); err != nil {
 		var tooBig *http.MaxBytesError
 		var typeErr *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &tooBig):
-			fail(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body must be at most %d bytes", limit))
+			return &requestError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body must be at most %d bytes", limit)}
 		case errors.Is(err, io.EOF):
-			fail(c, http.StatusBadRequest, "request body must be a JSON object")
+			return &requestError{http.StatusBadRequest, "request body must be a JSON object"}
 		case errors.As(err, &typeErr) && typeErr.Field == "":
-			fail(c, http.StatusBadRequest, "request body must be a JSON object")
+			return &requestError{http.StatusBadRequest, "request body must be a JSON object"}
 		case errors.As(err, &typeErr):
-			fail(c, http.StatusBadRequest, fmt.Sprintf("field %q must be a %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String())))
+			return &requestError{http.StatusBadRequest, fmt.Sprintf("field %q must be a %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String()))}
 		default:
-			fail(c, http.StatusBadRequest, "malformed JSON: "+err.Error())
+			return &requestError{http.StatusBadRequest, "malformed JSON: " + err.Error()}
 		}
-		return false
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		fail(c, http.StatusBadRequest, "malformed JSON: unexpected data after the object")
-		return false
+		return &requestError{http.StatusBadRequest, "malformed JSON: unexpected data after the object"}
 	}
-	return true
+	return nil
 }
 
 func jsonKind(goKind string) string {
@@ -108,12 +162,12 @@ func jsonKind(goKind string) string {
 	return goKind
 }
 
-// pathNumber reads a positive integer path parameter.
+// pathNumber reads a chat or message number from the path parameter param,
+// in its one canonical spelling (chat.ParseNumber): "01" and "+1" are not 1.
 func pathNumber(c *gin.Context, param, what string) (int64, bool) {
-	raw := c.Param(param)
-	n, err := strconv.ParseInt(raw, 10, 64)
-	if err != nil || n < 1 {
-		fail(c, http.StatusBadRequest, what+" number must be a positive integer")
+	n, err := chat.ParseNumber(fmt.Sprintf("%s number (path parameter %q)", what, param), c.Param(param))
+	if err != nil {
+		fail(c, http.StatusBadRequest, chat.ClientMessage(err, "invalid "+what+" number"))
 		return 0, false
 	}
 	return n, true

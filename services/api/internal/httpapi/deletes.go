@@ -21,7 +21,7 @@ type DeleteResponse struct {
 //	@Param			token	path		string	true	"application token"
 //	@Param			number	path		int		true	"chat number"
 //	@Success		202		{object}	DeleteResponse
-//	@Failure		400		{object}	ErrorResponse	"number is not a positive integer"
+//	@Failure		400		{object}	ErrorResponse	"number is not a positive integer in canonical form (no sign or leading zeros)"
 //	@Failure		404		{object}	ErrorResponse	"unknown token or chat, or already deleted"
 //	@Failure		503		{object}	ErrorResponse	"Redis unavailable"
 //	@Router			/api/v1/applications/{token}/chats/{number} [delete]
@@ -30,7 +30,7 @@ func (h *handlers) deleteChat(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if _, err := h.svc.DeleteChat(c, c.Param("token"), n, traceID(c)); err != nil {
+	if _, err := h.svc.DeleteChat(c.Request.Context(), c.Param("token"), n, traceID(c)); err != nil {
 		h.respondErr(c, err)
 		return
 	}
@@ -47,7 +47,7 @@ func (h *handlers) deleteChat(c *gin.Context) {
 //	@Param			number	path		int		true	"chat number"
 //	@Param			message	path		int		true	"message number"
 //	@Success		202		{object}	DeleteResponse
-//	@Failure		400		{object}	ErrorResponse	"number is not a positive integer"
+//	@Failure		400		{object}	ErrorResponse	"number is not a positive integer in canonical form (no sign or leading zeros)"
 //	@Failure		404		{object}	ErrorResponse	"unknown token, chat or message, or already deleted"
 //	@Failure		503		{object}	ErrorResponse	"Redis unavailable"
 //	@Router			/api/v1/applications/{token}/chats/{number}/messages/{message} [delete]
@@ -60,7 +60,7 @@ func (h *handlers) deleteMessage(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if _, err := h.svc.DeleteMessage(c, c.Param("token"), chatN, n, traceID(c)); err != nil {
+	if _, err := h.svc.DeleteMessage(c.Request.Context(), c.Param("token"), chatN, n, traceID(c)); err != nil {
 		h.respondErr(c, err)
 		return
 	}

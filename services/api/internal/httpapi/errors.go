@@ -2,11 +2,13 @@ package httpapi
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/instachat/instachat/pkg/chat"
+	"github.com/instachat/instachat/pkg/search"
 )
 
 // ErrorResponse is every error's body.
@@ -21,6 +23,10 @@ func fail(c *gin.Context, status int, msg string) {
 // respondErr is the one place that maps domain errors to HTTP statuses.
 func (h *handlers) respondErr(c *gin.Context, err error) {
 	switch {
+	case errors.Is(err, search.ErrBeyondWindow):
+		// Checked first: the service reports every engine error as the
+		// search being unavailable, and retrying this one cannot help.
+		fail(c, http.StatusBadRequest, fmt.Sprintf("search results can be paged only to result %d: page × per_page must be at most %d", search.MaxWindow, search.MaxWindow))
 	case errors.Is(err, chat.ErrInvalid):
 		fail(c, http.StatusBadRequest, chat.ClientMessage(err, "invalid input"))
 	case errors.Is(err, chat.ErrNotFound):

@@ -2,14 +2,14 @@ package httpapi
 
 import (
 	"context"
-	"crypto/subtle"
+	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/instachat/instachat/pkg/chat"
 	"github.com/instachat/instachat/pkg/search"
 	"github.com/instachat/instachat/pkg/telemetry"
 )
@@ -23,7 +23,7 @@ import (
 //	@Produce		json
 //	@Param			request	body		ApplicationRequest	true	"the application"
 //	@Success		201		{object}	ApplicationResponse
-//	@Failure		400		{object}	ErrorResponse	"malformed JSON or blank/overlong name"
+//	@Failure		400		{object}	ErrorResponse	"malformed JSON, invalid UTF-8, duplicate keys, blank/overlong name"
 //	@Failure		413		{object}	ErrorResponse	"request body too large"
 //	@Failure		415		{object}	ErrorResponse	"Content-Type is not application/json"
 //	@Failure		503		{object}	ErrorResponse	"MySQL unavailable"
@@ -38,7 +38,7 @@ func (h *handlers) createApplication(c *gin.Context) {
 		fail(c, http.StatusBadRequest, "name is required")
 		return
 	}
-	app, err := h.svc.CreateApplication(c, name)
+	app, err := h.svc.CreateApplication(c.Request.Context(), name)
 	if err != nil {
 		h.respondErr(c, err)
 		return
@@ -57,7 +57,7 @@ func (h *handlers) createApplication(c *gin.Context) {
 //	@Failure	503		{object}	ErrorResponse	"MySQL unavailable"
 //	@Router		/api/v1/applications/{token} [get]
 func (h *handlers) getApplication(c *gin.Context) {
-	app, err := h.svc.Application(c, c.Param("token"))
+	app, err := h.svc.Application(c.Request.Context(), c.Param("token"))
 	if err != nil {
 		h.respondErr(c, err)
 		return
@@ -74,7 +74,7 @@ func (h *handlers) getApplication(c *gin.Context) {
 //	@Param		token	path		string				true	"application token"
 //	@Param		request	body		ApplicationRequest	true	"the new name"
 //	@Success	200		{object}	ApplicationResponse
-//	@Failure	400		{object}	ErrorResponse	"malformed JSON or blank/overlong name"
+//	@Failure	400		{object}	ErrorResponse	"malformed JSON, invalid UTF-8, duplicate keys, blank/overlong name"
 //	@Failure	404		{object}	ErrorResponse	"unknown token"
 //	@Failure	409		{object}	ErrorResponse	"concurrent changes kept winning"
 //	@Failure	415		{object}	ErrorResponse	"Content-Type is not application/json"
@@ -90,7 +90,7 @@ func (h *handlers) updateApplication(c *gin.Context) {
 		fail(c, http.StatusBadRequest, "name is required")
 		return
 	}
-	app, err := h.svc.RenameApplication(c, c.Param("token"), name)
+	app, err := h.svc.RenameApplication(c.Request.Context(), c.Param("token"), name)
 	if err != nil {
 		h.respondErr(c, err)
 		return
@@ -110,7 +110,7 @@ func (h *handlers) updateApplication(c *gin.Context) {
 //	@Failure		503		{object}	ErrorResponse	"Redis unavailable"
 //	@Router			/api/v1/applications/{token}/chats [post]
 func (h *handlers) createChat(c *gin.Context) {
-	acc, err := h.svc.CreateChat(c, c.Param("token"), traceID(c))
+	acc, err := h.svc.CreateChat(c.Request.Context(), c.Param("token"), traceID(c))
 	if err != nil {
 		h.respondErr(c, err)
 		return
@@ -136,7 +136,7 @@ func (h *handlers) listChats(c *gin.Context) {
 	if !ok {
 		return
 	}
-	list, total, err := h.svc.Chats(c, c.Param("token"), p)
+	list, total, err := h.svc.Chats(c.Request.Context(), c.Param("token"), p)
 	if err != nil {
 		h.respondErr(c, err)
 		return
@@ -157,7 +157,7 @@ func (h *handlers) listChats(c *gin.Context) {
 //	@Param			token	path		string	true	"application token"
 //	@Param			number	path		int		true	"chat number"
 //	@Success		200		{object}	ChatResponse
-//	@Failure		400		{object}	ErrorResponse	"number is not a positive integer"
+//	@Failure		400		{object}	ErrorResponse	"number is not a positive integer in canonical form (no sign or leading zeros)"
 //	@Failure		404		{object}	ErrorResponse	"unknown token or chat"
 //	@Router			/api/v1/applications/{token}/chats/{number} [get]
 func (h *handlers) getChat(c *gin.Context) {
@@ -165,7 +165,7 @@ func (h *handlers) getChat(c *gin.Context) {
 	if !ok {
 		return
 	}
-	v, err := h.svc.Chat(c, c.Param("token"), n)
+	v, err := h.svc.Chat(c.Request.Context(), c.Param("token"), n)
 	if err != nil {
 		h.respondErr(c, err)
 		return
@@ -184,7 +184,7 @@ func (h *handlers) getChat(c *gin.Context) {
 //	@Param			number	path		int				true	"chat number"
 //	@Param			request	body		MessageRequest	true	"the message"
 //	@Success		201		{object}	MessageResponse
-//	@Failure		400		{object}	ErrorResponse	"malformed JSON, blank or overlong body, bad number"
+//	@Failure		400		{object}	ErrorResponse	"malformed JSON, invalid UTF-8, duplicate keys, blank or overlong body, bad number"
 //	@Failure		404		{object}	ErrorResponse	"unknown token or chat"
 //	@Failure		413		{object}	ErrorResponse	"request body too large"
 //	@Failure		415		{object}	ErrorResponse	"Content-Type is not application/json"
@@ -199,7 +199,7 @@ func (h *handlers) createMessage(c *gin.Context) {
 	if !ok {
 		return
 	}
-	acc, err := h.svc.CreateMessage(c, c.Param("token"), chatN, body, traceID(c))
+	acc, err := h.svc.CreateMessage(c.Request.Context(), c.Param("token"), chatN, body, traceID(c))
 	if err != nil {
 		h.respondErr(c, err)
 		return
@@ -232,7 +232,7 @@ func messageBody(c *gin.Context) (string, bool) {
 //	@Param			page		query		int		false	"page, from 1"		default(1)	minimum(1)	maximum(100000)
 //	@Param			per_page	query		int		false	"items per page"	default(20)	minimum(1)	maximum(100)
 //	@Success		200			{object}	MessageList
-//	@Failure		400			{object}	ErrorResponse	"bad pagination or number"
+//	@Failure		400			{object}	ErrorResponse	"bad pagination or number (with keyword=, a page beyond result 10000)"
 //	@Failure		404			{object}	ErrorResponse	"unknown token or chat"
 //	@Router			/api/v1/applications/{token}/chats/{number}/messages [get]
 func (h *handlers) listMessages(c *gin.Context) {
@@ -248,7 +248,7 @@ func (h *handlers) listMessages(c *gin.Context) {
 	if !ok {
 		return
 	}
-	msgs, total, err := h.svc.Messages(c, c.Param("token"), chatN, p)
+	msgs, total, err := h.svc.Messages(c.Request.Context(), c.Param("token"), chatN, p)
 	if err != nil {
 		h.respondErr(c, err)
 		return
@@ -259,7 +259,7 @@ func (h *handlers) listMessages(c *gin.Context) {
 // searchMessages godoc
 //
 //	@Summary		Search a chat's messages
-//	@Description	Case-insensitive partial matching: each word finds messages with a word that begins with it ("hel" finds "Hello"); several words must all match. Only this chat's messages; best match first; paginated with a total. Newly written messages become searchable within about a second.
+//	@Description	Case-insensitive partial matching: each word finds messages with a word that begins with it ("hel" finds "Hello"); several words must all match. Only this chat's messages; best match first; paginated with a total, up to result 10000 (page × per_page ≤ 10000). Newly written messages become searchable within about a second.
 //	@Tags			messages
 //	@Produce		json
 //	@Param			token		path		string	true	"application token"
@@ -269,8 +269,8 @@ func (h *handlers) listMessages(c *gin.Context) {
 //	@Param			page		query		int		false	"page, from 1"		default(1)	minimum(1)	maximum(100000)
 //	@Param			per_page	query		int		false	"items per page"	default(20)	minimum(1)	maximum(100)
 //	@Success		200			{object}	MessageList
-//	@Failure		400			{object}	ErrorResponse	"missing query, bad pagination or number"
-//	@Failure		404			{object}	ErrorResponse	"unknown token"
+//	@Failure		400			{object}	ErrorResponse	"missing query, bad pagination or number, or a page beyond result 10000"
+//	@Failure		404			{object}	ErrorResponse	"unknown token or chat"
 //	@Failure		503			{object}	ErrorResponse	"search engine unavailable"
 //	@Router			/api/v1/applications/{token}/chats/{number}/messages/search [get]
 func (h *handlers) searchMessages(c *gin.Context) {
@@ -290,10 +290,22 @@ func (h *handlers) search(c *gin.Context, q string) {
 	if !ok {
 		return
 	}
-	msgs, total, err := h.svc.Search(c, c.Param("token"), chatN, q, p)
+	if err := (search.Query{Offset: p.Offset(), Limit: p.PerPage}).CheckWindow(); err != nil {
+		h.respondErr(c, err)
+		return
+	}
+	msgs, total, err := h.svc.Search(c.Request.Context(), c.Param("token"), chatN, q, p)
 	if err != nil {
 		h.respondErr(c, err)
 		return
+	}
+	if total == 0 {
+		// No hits in a chat that does not exist is a 404, as its list is; a
+		// chat whose row is still queued (pending) searches as empty.
+		if _, err := h.svc.Chat(c.Request.Context(), c.Param("token"), chatN); errors.Is(err, chat.ErrNotFound) {
+			h.respondErr(c, err)
+			return
+		}
 	}
 	c.JSON(http.StatusOK, messageList(msgs, p, total))
 }
@@ -308,7 +320,7 @@ func (h *handlers) search(c *gin.Context, q string) {
 //	@Param			number	path		int		true	"chat number"
 //	@Param			message	path		int		true	"message number"
 //	@Success		200		{object}	MessageResponse
-//	@Failure		400		{object}	ErrorResponse	"number is not a positive integer"
+//	@Failure		400		{object}	ErrorResponse	"number is not a positive integer in canonical form (no sign or leading zeros)"
 //	@Failure		404		{object}	ErrorResponse	"unknown token, chat or message"
 //	@Router			/api/v1/applications/{token}/chats/{number}/messages/{message} [get]
 func (h *handlers) getMessage(c *gin.Context) {
@@ -320,7 +332,7 @@ func (h *handlers) getMessage(c *gin.Context) {
 	if !ok {
 		return
 	}
-	v, err := h.svc.Message(c, c.Param("token"), chatN, n)
+	v, err := h.svc.Message(c.Request.Context(), c.Param("token"), chatN, n)
 	if err != nil {
 		h.respondErr(c, err)
 		return
@@ -344,7 +356,7 @@ func (h *handlers) getMessage(c *gin.Context) {
 //	@Param			message	path		int				true	"message number"
 //	@Param			request	body		MessageRequest	true	"the new body"
 //	@Success		200		{object}	MessageResponse
-//	@Failure		400		{object}	ErrorResponse	"malformed JSON, blank or overlong body, bad number"
+//	@Failure		400		{object}	ErrorResponse	"malformed JSON, invalid UTF-8, duplicate keys, blank or overlong body, bad number"
 //	@Failure		404		{object}	ErrorResponse	"unknown token, chat or message"
 //	@Failure		415		{object}	ErrorResponse	"Content-Type is not application/json"
 //	@Failure		503		{object}	ErrorResponse	"Redis unavailable"
@@ -363,7 +375,7 @@ func (h *handlers) updateMessage(c *gin.Context) {
 	if !ok {
 		return
 	}
-	acc, err := h.svc.UpdateMessage(c, c.Param("token"), chatN, n, body, traceID(c))
+	acc, err := h.svc.UpdateMessage(c.Request.Context(), c.Param("token"), chatN, n, body, traceID(c))
 	if err != nil {
 		h.respondErr(c, err)
 		return
@@ -385,7 +397,7 @@ func (h *handlers) reindex(c *gin.Context) {
 	if !bindJSONLimit(c, &req, MaxReindexBytes) {
 		return
 	}
-	if err := h.svc.Reindex(c, req.Docs, req.Deleted); err != nil {
+	if err := h.svc.Reindex(c.Request.Context(), req.Docs, req.Deleted); err != nil {
 		h.respondErr(c, err)
 		return
 	}
@@ -396,20 +408,10 @@ func (h *handlers) reindex(c *gin.Context) {
 	h.metrics.indexed(accepted, time.Now())
 	if h.log.Enabled(c, slog.LevelDebug) {
 		for _, d := range req.Docs {
-			h.log.DebugContext(telemetry.WithTrace(c, d.Trace), "indexed", "chat", d.Chat, "message", d.Number, "version", d.Version)
+			h.log.DebugContext(telemetry.WithTrace(c.Request.Context(), d.Trace), "indexed", "chat", d.Chat, "message", d.Number, "version", d.Version)
 		}
 	}
 	c.JSON(http.StatusOK, gin.H{"indexed": len(req.Docs), "deleted": len(req.Deleted)})
-}
-
-// requireInternalToken refuses callers that do not present the shared secret.
-func (h *handlers) requireInternalToken(c *gin.Context) {
-	got := strings.TrimPrefix(c.GetHeader("Authorization"), "Bearer ")
-	if h.cfg.InternalToken == "" || subtle.ConstantTimeCompare([]byte(got), []byte(h.cfg.InternalToken)) != 1 {
-		fail(c, http.StatusUnauthorized, "internal endpoint: missing or wrong credentials")
-		return
-	}
-	c.Next()
 }
 
 // healthz godoc
@@ -433,7 +435,7 @@ func (h *handlers) healthz(c *gin.Context) {
 //	@Failure		503	{object}	Readiness
 //	@Router			/readyz [get]
 func (h *handlers) readyz(c *gin.Context) {
-	ctx, cancel := context.WithTimeout(c, 2*time.Second)
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 	defer cancel()
 	r := h.svc.Ready(ctx)
 	out := Readiness{Status: "ok", Version: h.cfg.Version, MySQL: "ok", Redis: "ok"}

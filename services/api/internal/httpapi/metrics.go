@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"net/http"
 	"strconv"
 	"time"
 
@@ -45,10 +46,22 @@ func (m *httpMetrics) middleware() gin.HandlerFunc {
 		if route == "" {
 			route = "unmatched"
 		}
-		status := strconv.Itoa(c.Writer.Status())
-		m.requests.WithLabelValues(route, c.Request.Method, status).Inc()
-		m.latency.WithLabelValues(route, c.Request.Method, status).Observe(time.Since(start).Seconds())
+		status, method := strconv.Itoa(c.Writer.Status()), methodLabel(c.Request.Method)
+		m.requests.WithLabelValues(route, method, status).Inc()
+		m.latency.WithLabelValues(route, method, status).Observe(time.Since(start).Seconds())
 	}
+}
+
+// methodLabel is a request's method as a metric label or log field: one of
+// the methods the api knows, or "other". A client may send any token as its
+// method; labelled as sent, made-up methods would each start new series and
+// long ones would bloat every scrape.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return method
+	}
+	return "other"
 }
 
 // indexed records how long indexed documents took to become searchable.

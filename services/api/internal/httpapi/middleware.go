@@ -46,7 +46,7 @@ func logMiddleware(log *slog.Logger) gin.HandlerFunc {
 			level = slog.LevelError
 		}
 		log.Log(c.Request.Context(), level, "request",
-			"method", c.Request.Method, "route", route, "status", c.Writer.Status(),
+			"method", methodLabel(c.Request.Method), "route", route, "status", c.Writer.Status(),
 			"duration_ms", float64(time.Since(start).Microseconds())/1000)
 	}
 }

@@ -38,7 +38,9 @@ func addRoutes(r *gin.Engine, h *handlers) {
 	internal := r.Group("/internal", h.requireInternalToken)
 	internal.POST("/reindex", h.reindex)
 
-	admin := r.Group("/admin", h.requireAdmin)
+	// Cross-site state changes are refused before the credential is looked
+	// at: a browser would attach cached Basic credentials to them.
+	admin := r.Group("/admin", sameOrigin(), h.requireAdmin)
 	admin.GET("/dead", h.listDead)
 	admin.DELETE("/dead", h.discardAllDead)
 	admin.POST("/dead/replay-all", h.replayAllDead)

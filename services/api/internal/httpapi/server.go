@@ -16,6 +16,13 @@ import (
 	"github.com/instachat/instachat/services/api/internal/dashboard"
 )
 
+// MaxHeaderBytes bounds a request's line and headers (http.Server's
+// MaxHeaderBytes); net/http answers 431 beyond it. The api's requests carry a
+// token in the path and a few short headers: 16 KiB leaves room for long
+// cookies and trace headers while a client can no longer make every request
+// hold a megabyte of memory (Go's default).
+const MaxHeaderBytes = 16 << 10
+
 // Config holds what the HTTP layer needs besides the service.
 type Config struct {
 	// InternalToken is the shared secret the writer presents to /internal/*.
@@ -34,6 +41,9 @@ func NewServer(cfg Config, svc *chats.Service, q *queue.Queue, log *slog.Logger)
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
+	// Handlers still hand c.Request.Context(), never c, to the service:
+	// database/sql watches a query's context from a goroutine that may
+	// outlive the handler, and gin reuses a *gin.Context for later requests.
 	r.ContextWithFallback = true
 	r.Use(traceMiddleware(), logMiddleware(log), recoverMiddleware(log))
 	var metrics *httpMetrics
