@@ -28,9 +28,9 @@ func readFile(t *testing.T, p string) []byte {
 }
 
 // envCall matches the config.Env reads in the services and pkg/config:
-// env.String("NAME", "default"), e.Int("NAME", …), env.Required("NAME", …),
-// env.Secret("NAME", "why", required).
-var envCall = regexp.MustCompile(`\b[a-z]\w*\.(String|Int|Duration|Required|Secret)\(\s*"([A-Z][A-Z0-9_]*)"\s*,\s*("(?:[^"\\]|\\.)*")?(?:\s*,\s*(true|false))?`)
+// env.String("NAME", "default"), e.Int("NAME", …), e.List("NAME", "a,b"),
+// env.Required("NAME", …), env.Secret("NAME", "why", required).
+var envCall = regexp.MustCompile(`\b[a-z]\w*\.(String|Int|Duration|List|Required|Secret)\(\s*"([A-Z][A-Z0-9_]*)"\s*,\s*("(?:[^"\\]|\\.)*")?(?:\s*,\s*(true|false))?`)
 
 // serviceEnv is what one service reads from its environment, by name.
 type serviceEnv map[string]envVar
