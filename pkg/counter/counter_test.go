@@ -527,3 +527,46 @@ func TestDeletesLeaveTombstones(t *testing.T) {
 		t.Errorf("queued deletes: got %d, want 2 (refused ones are not queued)", deletes)
 	}
 }
+
+// TestConcurrentCreateChat guards invariant 1 for chat numbers: 50 clients
+// creating 20 chats each get exactly 1..1000 between them, and the jobs
+// carry the same numbers.
+func TestConcurrentCreateChat(t *testing.T) {
+	const workers, each = 50, 20
+	e := newEnv(t)
+	e.seedApp(t, 0)
+	var mu sync.Mutex
+	var got []int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for range each {
+				n, err := e.c.CreateChat(t.Context(), e.chatJob(""))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				got = append(got, n)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	slices.Sort(got)
+	want := make([]int64, workers*each)
+	for i := range want {
+		want[i] = int64(i + 1)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("chat numbers: got %d numbers, want exactly 1..%d (duplicates or gaps)", len(got), workers*each)
+	}
+	var queued []int64
+	for _, j := range e.pending(t) {
+		queued = append(queued, j.Chat)
+	}
+	slices.Sort(queued)
+	if !slices.Equal(queued, want) {
+		t.Errorf("queued chat jobs: got %d, want one per number 1..%d", len(queued), workers*each)
+	}
+}
