@@ -39,8 +39,22 @@ reindex: build ## rebuild the search index from MySQL with a progress bar (resum
 	@bin/api rebuild $(ARGS)
 
 .PHONY: test
-test: vet ## vet, then unit, integration and end-to-end tests with -race in every module
+test: vet ## vet, then unit, integration and end-to-end tests with -race in every module, then a short fuzz run (3 s a target)
 	@for m in $(MODULES); do echo "== go test $$m"; (cd $$m && go test $(GOTEST_FLAGS) ./...) || exit 1; done
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s
+
+# Fuzz targets as module:package:target; their seed corpora are in each
+# package's testdata/fuzz/<target>/, and a failing input lands there too.
+FUZZTIME ?= 10s
+FUZZ_TARGETS := pkg:./chat:FuzzParseNumber \
+	services/api:./internal/httpapi:FuzzCheckJSON \
+	services/api:./internal/httpapi:FuzzDecodeApplicationRequest \
+	services/api:./internal/httpapi:FuzzDecodeMessageRequest
+
+.PHONY: fuzz
+fuzz: ## fuzz the request decoders and the path-number parser, FUZZTIME (10s) each
+	@for t in $(FUZZ_TARGETS); do IFS=: read -r m p f <<<"$$t"; echo "== fuzz $$f ($(FUZZTIME))"; \
+		(cd $$m && go test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$p) || exit 1; done
 
 # The benchmark's load shape: enough applications to spread over the writer's
 # queue partitions (a partition serves one application's jobs in order).
