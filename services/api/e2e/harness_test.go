@@ -61,19 +61,19 @@ func TestMain(m *testing.M) {
 
 // system is one running InstaChat: its own database, key prefix, ports and index.
 type system struct {
-	t       *testing.T
-	rdb     redis.UniversalClient // the Redis the services use, for the test's own looks
-	prefix  string
-	bin     string
-	env     []string
-	apiURL  string
+	t      *testing.T
+	rdb    redis.UniversalClient // the Redis the services use, for the test's own looks
+	prefix string
+	bin    string
+	env    []string
+	apiURL string
 	// writerURL serves the writer's /metrics and health.
 	writerURL string
 	// directDSN maps a DSN the services use through a proxy to the direct one.
 	directDSN map[string]string
 	dir       string
-	mu      sync.Mutex
-	running map[string]*proc
+	mu        sync.Mutex
+	running   map[string]*proc
 }
 
 type proc struct {

@@ -264,7 +264,7 @@ func TestCounterSetBackNeverOverwrites(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test: skipped with -short")
 	}
-	adminToken := "admin-" + strings.Repeat("x", 40)
+	adminToken := testenv.Name("a") + testenv.Name("b") + testenv.Name("c")
 	s := newSystemWith(t, "ADMIN_TOKEN="+adminToken)
 	db := s.sqlDB()
 	a := newChatApp(s, 1)

@@ -1,51 +1,46 @@
 package chats
 
 import (
-	"sync"
 	"time"
+
+	"github.com/hashicorp/golang-lru/v2/expirable"
 
 	"github.com/instachat/instachat/pkg/store"
 )
 
-// appCache remembers token → application lookups for a short time. The id
-// never changes; the name and count may be a few seconds old, so reads of the
-// application itself go to MySQL.
+// appCache remembers token → application lookups for a minute, and tokens
+// that name no application for a few seconds, so a flood of made-up tokens
+// costs MySQL one query per token at most every few seconds. The id never
+// changes; the name and count may be a minute old, so reads of the
+// application itself go to MySQL. Both sides are bounded LRUs.
 type appCache struct {
-	mu      sync.Mutex
-	ttl     time.Duration
-	max     int
-	entries map[string]cacheEntry
+	known   *expirable.LRU[string, store.AppRef]
+	unknown *expirable.LRU[string, struct{}]
 }
 
-type cacheEntry struct {
-	ref     store.AppRef
-	expires time.Time
-}
+// Cache sizes and lifetimes.
+const (
+	appCacheSize     = 100_000
+	appCacheTTL      = time.Minute
+	unknownCacheSize = 100_000
+	unknownCacheTTL  = 10 * time.Second
+)
 
-func newAppCache(ttl time.Duration, max int) *appCache {
-	return &appCache{ttl: ttl, max: max, entries: make(map[string]cacheEntry)}
-}
-
-func (c *appCache) get(token string, now time.Time) (store.AppRef, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.entries[token]
-	if !ok || now.After(e.expires) {
-		return store.AppRef{}, false
+func newAppCache() *appCache {
+	return &appCache{
+		known:   expirable.NewLRU[string, store.AppRef](appCacheSize, nil, appCacheTTL),
+		unknown: expirable.NewLRU[string, struct{}](unknownCacheSize, nil, unknownCacheTTL),
 	}
-	return e.ref, true
 }
 
-func (c *appCache) put(token string, ref store.AppRef, now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.entries) >= c.max {
-		// Drop expired entries, then arbitrary ones: a miss costs one indexed query.
-		for k, e := range c.entries {
-			if now.After(e.expires) || len(c.entries) >= c.max {
-				delete(c.entries, k)
-			}
-		}
-	}
-	c.entries[token] = cacheEntry{ref: ref, expires: now.Add(c.ttl)}
+func (c *appCache) get(token string) (store.AppRef, bool) { return c.known.Get(token) }
+
+func (c *appCache) put(token string, ref store.AppRef) {
+	c.unknown.Remove(token)
+	c.known.Add(token, ref)
 }
+
+// isUnknown reports whether token was found to name no application lately.
+func (c *appCache) isUnknown(token string) bool { return c.unknown.Contains(token) }
+
+func (c *appCache) putUnknown(token string) { c.unknown.Add(token, struct{}{}) }

@@ -47,7 +47,7 @@ func (s *Service) within(ctx context.Context) (context.Context, context.CancelFu
 
 // New returns a Service.
 func New(st *store.Store, c *counter.Counter, engine search.Engine, log *slog.Logger) *Service {
-	return &Service{store: st, counter: c, engine: engine, cache: newAppCache(time.Minute, 100000), log: log, now: time.Now, budget: DefaultBudget}
+	return &Service{store: st, counter: c, engine: engine, cache: newAppCache(), log: log, now: time.Now, budget: DefaultBudget}
 }
 
 // Pending is a chat or message whose number was handed out but whose row the
@@ -58,22 +58,39 @@ type Pending struct {
 
 // app resolves a token to its application, from the cache or MySQL.
 func (s *Service) app(ctx context.Context, token string) (store.AppRef, error) {
-	if !chat.ValidToken(token) {
-		return store.AppRef{}, chat.NotFound("application")
+	if err := s.known(token); err != nil {
+		return store.AppRef{}, err
 	}
-	now := s.now()
-	if ref, ok := s.cache.get(token, now); ok {
+	if ref, ok := s.cache.get(token); ok {
 		return ref, nil
 	}
 	ref, err := s.store.Application(ctx, token)
 	if errors.Is(err, chat.ErrNotFound) {
+		s.cache.putUnknown(token)
 		return store.AppRef{}, chat.NotFound("application")
 	}
 	if err != nil {
 		return store.AppRef{}, err
 	}
-	s.cache.put(token, ref, now)
+	s.cache.put(token, ref)
 	return ref, nil
+}
+
+// known refuses a token that cannot name an application: malformed, or
+// found to name none a moment ago (a flood of made-up tokens stays off MySQL).
+func (s *Service) known(token string) error {
+	if !chat.ValidToken(token) || s.cache.isUnknown(token) {
+		return chat.NotFound("application")
+	}
+	return nil
+}
+
+// remember notes a token that turned out to name no application.
+func (s *Service) remember(token string, err error) error {
+	if errors.Is(err, chat.ErrNotFound) && chat.ClientMessage(err, "") == chat.NotFound("application").Error() {
+		s.cache.putUnknown(token)
+	}
+	return err
 }
 
 // CreateApplication creates an application in MySQL and makes it known to Redis.
@@ -88,7 +105,7 @@ func (s *Service) CreateApplication(ctx context.Context, name string) (chat.Appl
 	if err != nil {
 		return chat.Application{}, err
 	}
-	s.cache.put(ref.App.Token, ref, s.now())
+	s.cache.put(ref.App.Token, ref)
 	// Seeding now keeps MySQL off the first chat create; if Redis is down the
 	// counter is seeded lazily on first use.
 	if err := s.counter.SeedApplication(ctx, chat.TokenDigest(ref.App.Token), counter.Seed{}); err != nil {
@@ -101,11 +118,12 @@ func (s *Service) CreateApplication(ctx context.Context, name string) (chat.Appl
 func (s *Service) Application(ctx context.Context, token string) (chat.Application, error) {
 	ctx, cancel := s.within(ctx)
 	defer cancel()
-	if !chat.ValidToken(token) {
-		return chat.Application{}, chat.NotFound("application")
+	if err := s.known(token); err != nil {
+		return chat.Application{}, err
 	}
 	ref, err := s.store.Application(ctx, token)
 	if errors.Is(err, chat.ErrNotFound) {
+		s.cache.putUnknown(token)
 		return chat.Application{}, chat.NotFound("application")
 	}
 	if err != nil {
@@ -150,13 +168,13 @@ func (s *Service) envelope(typ, token, trace string) queue.Envelope {
 func (s *Service) CreateChat(ctx context.Context, token, trace string) (Accepted, error) {
 	ctx, cancel := s.within(ctx)
 	defer cancel()
-	if !chat.ValidToken(token) {
-		return Accepted{}, chat.NotFound("application")
+	if err := s.known(token); err != nil {
+		return Accepted{}, err
 	}
 	e := s.envelope(queue.TypeChatCreate, token, trace)
 	n, err := s.counter.CreateChat(ctx, e)
 	if err != nil {
-		return Accepted{}, err
+		return Accepted{}, s.remember(token, err)
 	}
 	return Accepted{Number: n, AcceptedAt: e.AcceptedAt()}, nil
 }
@@ -168,14 +186,14 @@ func (s *Service) CreateMessage(ctx context.Context, token string, chatNumber in
 	if err := chat.CheckBody(body); err != nil {
 		return Accepted{}, err
 	}
-	if !chat.ValidToken(token) {
-		return Accepted{}, chat.NotFound("application")
+	if err := s.known(token); err != nil {
+		return Accepted{}, err
 	}
 	e := s.envelope(queue.TypeMessageCreate, token, trace)
 	e.Chat, e.Body = chatNumber, body
 	n, err := s.counter.CreateMessage(ctx, e)
 	if err != nil {
-		return Accepted{}, err
+		return Accepted{}, s.remember(token, err)
 	}
 	return Accepted{Number: n, AcceptedAt: e.AcceptedAt()}, nil
 }
@@ -187,14 +205,14 @@ func (s *Service) UpdateMessage(ctx context.Context, token string, chatNumber, n
 	if err := chat.CheckBody(body); err != nil {
 		return Accepted{}, err
 	}
-	if !chat.ValidToken(token) {
-		return Accepted{}, chat.NotFound("application")
+	if err := s.known(token); err != nil {
+		return Accepted{}, err
 	}
 	e := s.envelope(queue.TypeMessageUpdate, token, trace)
 	e.Chat, e.Message, e.Body = chatNumber, number, body
 	err := s.counter.EnqueueMessageJob(ctx, e)
 	if err != nil {
-		return Accepted{}, err
+		return Accepted{}, s.remember(token, err)
 	}
 	return Accepted{Number: number, AcceptedAt: e.AcceptedAt()}, nil
 }
@@ -204,14 +222,14 @@ func (s *Service) UpdateMessage(ctx context.Context, token string, chatNumber, n
 func (s *Service) DeleteMessage(ctx context.Context, token string, chatNumber, number int64, trace string) (Accepted, error) {
 	ctx, cancel := s.within(ctx)
 	defer cancel()
-	if !chat.ValidToken(token) {
-		return Accepted{}, chat.NotFound("application")
+	if err := s.known(token); err != nil {
+		return Accepted{}, err
 	}
 	e := s.envelope(queue.TypeMessageDelete, token, trace)
 	e.Chat, e.Message = chatNumber, number
 	err := s.counter.EnqueueMessageJob(ctx, e)
 	if err != nil {
-		return Accepted{}, err
+		return Accepted{}, s.remember(token, err)
 	}
 	return Accepted{Number: number, AcceptedAt: e.AcceptedAt()}, nil
 }
@@ -221,14 +239,14 @@ func (s *Service) DeleteMessage(ctx context.Context, token string, chatNumber, n
 func (s *Service) DeleteChat(ctx context.Context, token string, chatNumber int64, trace string) (Accepted, error) {
 	ctx, cancel := s.within(ctx)
 	defer cancel()
-	if !chat.ValidToken(token) {
-		return Accepted{}, chat.NotFound("application")
+	if err := s.known(token); err != nil {
+		return Accepted{}, err
 	}
 	e := s.envelope(queue.TypeChatDelete, token, trace)
 	e.Chat = chatNumber
 	err := s.counter.DeleteChat(ctx, e)
 	if err != nil {
-		return Accepted{}, err
+		return Accepted{}, s.remember(token, err)
 	}
 	return Accepted{Number: chatNumber, AcceptedAt: e.AcceptedAt()}, nil
 }
