@@ -549,3 +549,43 @@ WHERE a.token_digest = ? AND c.number = 1 AND m.deleted_at IS NOT NULL`, chat.To
 		})
 	}
 }
+
+// TestRedisHangs is finding 3: while Redis hangs (SIGSTOP) a create answers
+// 503 within its deadline, and says that it may have been accepted, because
+// the request went out: when Redis continues, the job runs and persists.
+func TestRedisHangs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test: skipped with -short")
+	}
+	r := testenv.StartRedis(t)
+	rdb := r.Client()
+	t.Cleanup(func() { rdb.Close() })
+	s := newSystemOn(t, rdb, "ic:", "REDIS_ADDR="+r.Addr)
+	db := s.sqlDB()
+	a := newChatApp(s, 1)
+	if n, _ := a.post(1, "before the hang"); n != 1 {
+		t.Fatalf("first message: got number %d", n)
+	}
+	r.Pause()
+	start := time.Now()
+	resp := s.postJSON(a.base+"/chats/1/messages", map[string]string{"body": "sent into the hang"})
+	took := time.Since(start)
+	r.Resume()
+	if resp.status != http.StatusServiceUnavailable || resp.header.Get("Retry-After") == "" ||
+		!strings.Contains(resp.raw, "may or may not have been accepted") {
+		t.Errorf("create while Redis hangs: got %d %s, want 503 with Retry-After saying it may have been accepted", resp.status, resp.raw)
+	}
+	t.Logf("create while Redis hangs answered %d in %v", resp.status, took)
+	if took > 5*time.Second {
+		t.Errorf("create while Redis hangs took %v: want the Redis deadline (1 s), not a hang", took)
+	}
+	eventually(t, 30*time.Second, "the create sent into the hang persists once Redis continues", func() (bool, string) {
+		stored := storedMessages(t, db, a.token, 1)
+		for _, body := range stored {
+			if body == "sent into the hang" {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprint(stored)
+	})
+}
