@@ -47,9 +47,9 @@ test: vet ## vet, then unit, integration and end-to-end tests with -race in ever
 # package's testdata/fuzz/<target>/, and a failing input lands there too.
 FUZZTIME ?= 10s
 FUZZ_TARGETS := pkg:./chat:FuzzParseNumber \
-	services/api:./internal/httpapi:FuzzCheckJSON \
-	services/api:./internal/httpapi:FuzzDecodeApplicationRequest \
-	services/api:./internal/httpapi:FuzzDecodeMessageRequest
+	services/api:./internal/request:FuzzCheck \
+	services/api:./internal/request:FuzzDecodeApplication \
+	services/api:./internal/request:FuzzDecodeMessage
 
 .PHONY: fuzz
 fuzz: ## fuzz the request decoders and the path-number parser, FUZZTIME (10s) each

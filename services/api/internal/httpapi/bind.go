@@ -1,8 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,57 +11,25 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/instachat/instachat/pkg/chat"
+	"github.com/instachat/instachat/services/api/internal/request"
 )
 
 // maxRequestBytes bounds a request body. A message body may be at most
 // chat.MaxBodyBytes once decoded; JSON escaping can make it larger on the wire.
 const maxRequestBytes = 8 * chat.MaxBodyBytes
 
-// ApplicationRequest is accepted flat or wrapped as Rails clients send it:
-// {"name": "x"} or {"application": {"name": "x"}}.
-type ApplicationRequest struct {
-	Name        *string `json:"name" example:"Support desk"`
-	Application *struct {
-		Name *string `json:"name"`
-	} `json:"application,omitempty"`
-}
-
-func (r ApplicationRequest) name() (string, bool) {
-	if r.Name != nil {
-		return *r.Name, true
-	}
-	if r.Application != nil && r.Application.Name != nil {
-		return *r.Application.Name, true
-	}
-	return "", false
-}
-
-// MessageRequest is accepted flat or wrapped: {"body": "x"},
-// {"message": {"body": "x"}} or {"message": {"text": "x"}}.
-type MessageRequest struct {
-	Body    *string `json:"body" example:"Hello, world"`
-	Message *struct {
-		Body *string `json:"body"`
-		Text *string `json:"text"`
-	} `json:"message,omitempty"`
-}
-
-func (r MessageRequest) body() (string, bool) {
-	switch {
-	case r.Body != nil:
-		return *r.Body, true
-	case r.Message != nil && r.Message.Body != nil:
-		return *r.Message.Body, true
-	case r.Message != nil && r.Message.Text != nil:
-		return *r.Message.Text, true
-	}
-	return "", false
-}
+// ApplicationRequest and MessageRequest are the bodies the handlers accept
+// (flat or wrapped as Rails clients send them); the request package decodes
+// them. The names are the ones the Swagger spec shows.
+type (
+	ApplicationRequest = request.Application
+	MessageRequest     = request.Message
+)
 
 // bindJSON decodes a client's JSON request body of at most maxRequestBytes
 // into v, answering the client itself (and returning false) when it is not
-// acceptable. Before decoding, checkJSON refuses what encoding/json would
-// quietly accept: invalid UTF-8 and keys that differ only in case.
+// acceptable. request.Decode refuses, before decoding, what encoding/json
+// would quietly accept: invalid UTF-8 and keys that differ only in case.
 func bindJSON(c *gin.Context, v any) bool {
 	if !jsonContent(c) {
 		return false
@@ -78,31 +44,23 @@ func bindJSON(c *gin.Context, v any) bool {
 		fail(c, http.StatusBadRequest, "the request body could not be read")
 		return false
 	}
-	if rerr := decodeRequest(data, v); rerr != nil {
-		fail(c, rerr.status, rerr.msg)
+	if rerr := request.Decode(data, v); rerr != nil {
+		fail(c, rerr.Status, rerr.Msg)
 		return false
 	}
 	return true
 }
 
-// decodeRequest is bindJSON's decoding, without HTTP: nil when data is one
-// acceptable JSON object, decoded into v.
-func decodeRequest(data []byte, v any) *requestError {
-	if err := checkJSON(data); err != nil {
-		return &requestError{status: http.StatusBadRequest, msg: err.Error()}
-	}
-	return decodeJSON(bytes.NewReader(data), v, int64(len(data)))
-}
-
 // bindJSONLimit decodes a trusted JSON body of at most limit bytes into v as
-// it streams in, without checkJSON: the internal endpoints use it for bodies
-// the writer built from MySQL rows, which can be far larger than a client's.
+// it streams in, without request.Check: the internal endpoints use it for
+// bodies the writer built from MySQL rows, which can be far larger than a
+// client's.
 func bindJSONLimit(c *gin.Context, v any, limit int64) bool {
 	if !jsonContent(c) {
 		return false
 	}
-	if rerr := decodeJSON(http.MaxBytesReader(c.Writer, c.Request.Body, limit), v, limit); rerr != nil {
-		fail(c, rerr.status, rerr.msg)
+	if rerr := request.DecodeStream(http.MaxBytesReader(c.Writer, c.Request.Body, limit), v, limit); rerr != nil {
+		fail(c, rerr.Status, rerr.Msg)
 		return false
 	}
 	return true
@@ -117,49 +75,6 @@ func jsonContent(c *gin.Context) bool {
 		return false
 	}
 	return true
-}
-
-// requestError is a refused request body: the status and the message for
-// the client.
-type requestError struct {
-	status int
-	msg    string
-}
-
-// decodeJSON decodes exactly one JSON object from r into v; limit is the
-// size r enforces, named in the 413 message.
-func decodeJSON(r io.Reader, v any, limit int64) *requestError {
-	dec := json.NewDecoder(r)
-	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		var typeErr *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &tooBig):
-			return &requestError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body must be at most %d bytes", limit)}
-		case errors.Is(err, io.EOF):
-			return &requestError{http.StatusBadRequest, "request body must be a JSON object"}
-		case errors.As(err, &typeErr) && typeErr.Field == "":
-			return &requestError{http.StatusBadRequest, "request body must be a JSON object"}
-		case errors.As(err, &typeErr):
-			return &requestError{http.StatusBadRequest, fmt.Sprintf("field %q must be a %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String()))}
-		default:
-			return &requestError{http.StatusBadRequest, "malformed JSON: " + err.Error()}
-		}
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return &requestError{http.StatusBadRequest, "malformed JSON: unexpected data after the object"}
-	}
-	return nil
-}
-
-func jsonKind(goKind string) string {
-	switch goKind {
-	case "ptr", "string":
-		return "string"
-	case "struct", "map":
-		return "JSON object"
-	}
-	return goKind
 }
 
 // pathNumber reads a chat or message number from the path parameter param,

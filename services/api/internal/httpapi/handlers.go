@@ -33,7 +33,7 @@ func (h *handlers) createApplication(c *gin.Context) {
 	if !bindJSON(c, &req) {
 		return
 	}
-	name, ok := req.name()
+	name, ok := req.NameGiven()
 	if !ok {
 		fail(c, http.StatusBadRequest, "name is required")
 		return
@@ -85,7 +85,7 @@ func (h *handlers) updateApplication(c *gin.Context) {
 	if !bindJSON(c, &req) {
 		return
 	}
-	name, ok := req.name()
+	name, ok := req.NameGiven()
 	if !ok {
 		fail(c, http.StatusBadRequest, "name is required")
 		return
@@ -212,7 +212,7 @@ func messageBody(c *gin.Context) (string, bool) {
 	if !bindJSON(c, &req) {
 		return "", false
 	}
-	body, ok := req.body()
+	body, ok := req.BodyGiven()
 	if !ok {
 		fail(c, http.StatusBadRequest, "body is required")
 		return "", false

@@ -1,4 +1,4 @@
-package httpapi
+package request
 
 import (
 	"bytes"
@@ -11,18 +11,19 @@ import (
 	"unicode/utf8"
 )
 
-// maxJSONDepth bounds how deeply a request body may nest; requests are two
+// MaxDepth bounds how deeply a request body may nest; requests are two
 // objects deep at most.
-const maxJSONDepth = 32
+const MaxDepth = 32
 
-// checkJSON refuses what encoding/json would quietly accept in a request
-// body: invalid UTF-8 and unpaired surrogate escapes (decoded to U+FFFD and
+// Check refuses what encoding/json would quietly accept in a request body:
+// invalid UTF-8 and unpaired surrogate escapes (decoded to U+FFFD and
 // stored), and an object with two keys that encoding/json would treat as one
 // (it matches field names case-insensitively and lets the last one win, so
 // {"name":"a","NAME":"b"} would become "b"). It reads data once, so its cost
-// is linear in the body, which bindJSON bounds. Malformed JSON is left to the
-// decoder unless the walk trips over it first; either way it is refused.
-func checkJSON(data []byte) error {
+// is linear in the body, whose size the caller bounds. Malformed JSON is
+// left to the decoder unless the walk trips over it first; either way it is
+// refused.
+func Check(data []byte) error {
 	if !utf8.Valid(data) {
 		return errors.New("request body must be valid UTF-8")
 	}
@@ -70,8 +71,8 @@ func checkJSON(data []byte) error {
 		}
 		switch tok {
 		case json.Delim('{'), json.Delim('['):
-			if len(stack) == maxJSONDepth {
-				return fmt.Errorf("request body nests deeper than %d levels", maxJSONDepth)
+			if len(stack) == MaxDepth {
+				return fmt.Errorf("request body nests deeper than %d levels", MaxDepth)
 			}
 			stack = append(stack, frame{object: tok == json.Delim('{'), wantKey: true})
 		case json.Delim(']'):

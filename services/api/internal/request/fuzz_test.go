@@ -1,4 +1,4 @@
-package httpapi
+package request
 
 import (
 	"bytes"
@@ -35,17 +35,17 @@ var fuzzSeeds = []string{
 	`null`,
 }
 
-func FuzzCheckJSON(f *testing.F) {
+func FuzzCheck(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		err := checkJSON(data)
-		if again := checkJSON(data); (err == nil) != (again == nil) || err != nil && err.Error() != again.Error() {
-			t.Fatalf("checkJSON(%q): got %v, then %v", data, err, again)
+		err := Check(data)
+		if again := Check(data); (err == nil) != (again == nil) || err != nil && err.Error() != again.Error() {
+			t.Fatalf("Check(%q): got %v, then %v", data, err, again)
 		}
 		if !utf8.Valid(data) && err == nil {
-			t.Fatalf("checkJSON(%q): accepted invalid UTF-8", data)
+			t.Fatalf("Check(%q): accepted invalid UTF-8", data)
 		}
 		if err != nil || !json.Valid(data) {
 			return
@@ -60,8 +60,8 @@ func FuzzCheckJSON(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := checkJSON(again); err != nil {
-			t.Fatalf("checkJSON(%q) accepted %q but refused its re-encoding %q: %v", data, data, again, err)
+		if err := Check(again); err != nil {
+			t.Fatalf("Check(%q) accepted %q but refused its re-encoding %q: %v", data, data, again, err)
 		}
 	})
 }
@@ -76,7 +76,7 @@ func checkDecoded(t *testing.T, data []byte, v any) {
 		for k1 := range v {
 			for k2 := range v {
 				if k1 != k2 && strings.EqualFold(k1, k2) {
-					t.Fatalf("checkJSON(%q) accepted keys %q and %q in one object", data, k1, k2)
+					t.Fatalf("Check(%q) accepted keys %q and %q in one object", data, k1, k2)
 				}
 			}
 			checkString(t, data, k1)
@@ -95,34 +95,34 @@ func checkString(t *testing.T, data []byte, s string) {
 	t.Helper()
 	if strings.ContainsRune(s, utf8.RuneError) && !bytes.Contains(data, []byte("\uFFFD")) &&
 		!bytes.Contains(bytes.ToLower(data), []byte(`\ufffd`)) {
-		t.Fatalf("checkJSON(%q) accepted a body that decodes to a replacement character: %q", data, s)
+		t.Fatalf("Check(%q) accepted a body that decodes to a replacement character: %q", data, s)
 	}
 }
 
-func FuzzDecodeApplicationRequest(f *testing.F) {
+func FuzzDecodeApplication(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var req ApplicationRequest
+		var req Application
 		fuzzDecode(t, data, &req, func(v any) (string, bool) {
 			return fieldOf(v, "name", "application", "name")
-		}, func() (string, bool) { return req.name() })
+		}, func() (string, bool) { return req.NameGiven() })
 	})
 }
 
-func FuzzDecodeMessageRequest(f *testing.F) {
+func FuzzDecodeMessage(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var req MessageRequest
+		var req Message
 		fuzzDecode(t, data, &req, func(v any) (string, bool) {
 			if s, ok := fieldOf(v, "body", "message", "body"); ok {
 				return s, true
 			}
 			return fieldOf(v, "", "message", "text")
-		}, func() (string, bool) { return req.body() })
+		}, func() (string, bool) { return req.BodyGiven() })
 	})
 }
 
@@ -132,19 +132,19 @@ func FuzzDecodeMessageRequest(f *testing.F) {
 // maps finds under the one key that matches it as encoding/json matches
 // keys, like strings.EqualFold (want), and survives a round trip through json.Marshal.
 func fuzzDecode(t *testing.T, data []byte, req any, want func(v any) (string, bool), got func() (string, bool)) {
-	rerr := decodeRequest(data, req)
+	rerr := Decode(data, req)
 	if rerr != nil {
-		if rerr.status != http.StatusBadRequest || rerr.msg == "" {
-			t.Fatalf("decodeRequest(%q): got %d %q, want 400 with a message", data, rerr.status, rerr.msg)
+		if rerr.Status != http.StatusBadRequest || rerr.Msg == "" {
+			t.Fatalf("Decode(%q): got %d %q, want 400 with a message", data, rerr.Status, rerr.Msg)
 		}
 		fresh := reflect.New(reflect.TypeOf(req).Elem()).Interface()
-		if again := decodeRequest(data, fresh); again == nil || *again != *rerr {
-			t.Fatalf("decodeRequest(%q): refused with %q, then %v", data, rerr.msg, again)
+		if again := Decode(data, fresh); again == nil || *again != *rerr {
+			t.Fatalf("Decode(%q): refused with %q, then %v", data, rerr.Msg, again)
 		}
 		return
 	}
 	if !utf8.Valid(data) || !json.Valid(data) {
-		t.Fatalf("decodeRequest(%q): accepted invalid UTF-8 or JSON", data)
+		t.Fatalf("Decode(%q): accepted invalid UTF-8 or JSON", data)
 	}
 	var v any
 	if err := json.Unmarshal(data, &v); err != nil {
@@ -153,20 +153,20 @@ func fuzzDecode(t *testing.T, data []byte, req any, want func(v any) (string, bo
 	g, gok := got()
 	w, wok := want(v)
 	if g != w || gok != wok {
-		t.Fatalf("decodeRequest(%q): got %q (%v), want %q (%v) as a map decode finds it", data, g, gok, w, wok)
+		t.Fatalf("Decode(%q): got %q (%v), want %q (%v) as a map decode finds it", data, g, gok, w, wok)
 	}
 	if gok && !utf8.ValidString(g) {
-		t.Fatalf("decodeRequest(%q): got invalid UTF-8 %q", data, g)
+		t.Fatalf("Decode(%q): got invalid UTF-8 %q", data, g)
 	}
 	enc, err := json.Marshal(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rerr := decodeRequest(enc, req); rerr != nil {
-		t.Fatalf("decodeRequest(%q) accepted it, but refused its re-encoding %s: %s", data, enc, rerr.msg)
+	if rerr := Decode(enc, req); rerr != nil {
+		t.Fatalf("Decode(%q) accepted it, but refused its re-encoding %s: %s", data, enc, rerr.Msg)
 	}
 	if g2, ok2 := got(); g2 != g || ok2 != gok {
-		t.Fatalf("decodeRequest(%q): got %q, after a round trip %q", data, g, g2)
+		t.Fatalf("Decode(%q): got %q, after a round trip %q", data, g, g2)
 	}
 }
 
