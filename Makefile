@@ -46,7 +46,10 @@ reindex: build ## rebuild the search index from MySQL with a progress bar (resum
 ZINCSEARCH ?= $(firstword $(wildcard ../shared/tools/zincsearch /work/shared/tools/zincsearch))
 
 test: vet ## vet, then unit, integration and end-to-end tests with -race in every module (Elasticsearch engine against ZincSearch when it can start), then a short fuzz run (3 s a target)
-	@url="$$ELASTICSEARCH_URL"; 	if [ -z "$$url" ] && [ -n "$(ZINCSEARCH)" ]; then url=$$(bash $(ZINCSEARCH) start 2>/dev/null) || url=""; fi; 	if [ -n "$$url" ]; then echo "== Elasticsearch engine tests run against $${url##*@}"; else echo "== no search server could start: Elasticsearch engine tests skip"; fi; 	for m in $(MODULES); do echo "== go test $$m"; (cd $$m && ELASTICSEARCH_URL="$$url" go test $(GOTEST_FLAGS) ./...) || exit 1; done
+	@url="$$ELASTICSEARCH_URL"; \
+	if [ -z "$$url" ] && [ -n "$(ZINCSEARCH)" ]; then url=$$(bash $(ZINCSEARCH) start 2>/dev/null) || url=""; fi; \
+	if [ -n "$$url" ]; then echo "== Elasticsearch engine tests run against $${url##*@}"; else echo "== no search server could start: Elasticsearch engine tests skip"; fi; \
+	for m in $(MODULES); do echo "== go test $$m"; (cd $$m && ELASTICSEARCH_URL="$$url" go test $(GOTEST_FLAGS) ./...) || exit 1; done
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s
 
 # Fuzz targets as module:package:target; their seed corpora are in each
