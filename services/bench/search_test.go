@@ -67,21 +67,21 @@ func TestInsertMessagesSQL(t *testing.T) {
 		{chatID: 7, number: 2, body: "it's \"quoted\"", eventID: "e3", eventTime: at, readAt: at, writtenAt: at},
 	}
 	q, args := insertMessagesSQL(rows)
-	if want := "INSERT INTO messages (" + seedColumns + ") VALUES (?,?,?,?,?,?,?,?,?,?),(?,?,?,?,?,?,?,?,?,?),(?,?,?,?,?,?,?,?,?,?)"; q != want {
+	if want := "INSERT INTO messages (" + seedColumns + ") VALUES (?,?,?,?,?,?,?,?,?,?,?),(?,?,?,?,?,?,?,?,?,?,?),(?,?,?,?,?,?,?,?,?,?,?)"; q != want {
 		t.Errorf("got SQL\n%s\nwant\n%s", q, want)
 	}
-	if len(args) != 30 || strings.Count(q, "?") != len(args) {
-		t.Fatalf("got %d args for %d placeholders, want 30", len(args), strings.Count(q, "?"))
+	if len(args) != 33 || strings.Count(q, "?") != len(args) {
+		t.Fatalf("got %d args for %d placeholders, want 33", len(args), strings.Count(q, "?"))
 	}
-	r := args[:10] // the first row, in column order
-	want := []any{int64(7), int64(1), "ka lo", nil, "e1", at, at.Add(time.Millisecond), at.Add(2 * time.Millisecond), at, at}
+	r := args[:11] // the first row, in column order; the seeded event created the row and last wrote it
+	want := []any{int64(7), int64(1), "ka lo", nil, "e1", "e1", at, at.Add(time.Millisecond), at.Add(2 * time.Millisecond), at, at}
 	for i := range want {
 		if r[i] != want[i] {
 			t.Errorf("row 0 column %d (%s): got %v, want %v", i, strings.Split(seedColumns, ", ")[i], r[i], want[i])
 		}
 	}
-	if args[22] != "it's \"quoted\"" {
-		t.Errorf("row 2 body: got %v, want it passed as an argument, unescaped", args[22])
+	if args[24] != "it's \"quoted\"" {
+		t.Errorf("row 2 body: got %v, want it passed as an argument, unescaped", args[24])
 	}
 }
 
