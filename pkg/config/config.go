@@ -113,6 +113,7 @@ func ReadCommon(e *Env, service string) Common {
 			DSN:            e.String("MYSQL_DSN", "root:@tcp(127.0.0.1:3306)/instachat"),
 			MaxOpenConns:   e.Int("MYSQL_MAX_CONNS", 20),
 			CreateDatabase: e.String("MYSQL_CREATE_DATABASE", "true") == "true",
+			IOTimeout:      e.Duration("MYSQL_IO_TIMEOUT", 30*time.Second),
 		},
 		Redis: redis.UniversalOptions{
 			Addrs:            e.List("REDIS_ADDR", "127.0.0.1:6379"),

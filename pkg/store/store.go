@@ -33,6 +33,12 @@ type Config struct {
 	// lock_version check and retry. It helps when many writers hit the same
 	// hot rows (retries would spin); it costs lock waits otherwise.
 	RowLocks bool
+	// IOTimeout bounds every read from and write to the server on a
+	// connection (the driver's readTimeout and writeTimeout; default 30 s
+	// unless the DSN sets them), so no statement of any service hangs on a
+	// server that stopped answering. Migrations run on their own connection
+	// without it: an ALTER of a large table may take longer.
+	IOTimeout time.Duration
 }
 
 // Store is the MySQL store.
@@ -63,6 +69,19 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			return nil, err
 		}
 	}
+	// Migrations first, on a connection without I/O deadlines.
+	if err := migrateOn(ctx, *mc); err != nil {
+		return nil, err
+	}
+	if cfg.IOTimeout <= 0 {
+		cfg.IOTimeout = 30 * time.Second
+	}
+	if mc.ReadTimeout == 0 {
+		mc.ReadTimeout = cfg.IOTimeout
+	}
+	if mc.WriteTimeout == 0 {
+		mc.WriteTimeout = cfg.IOTimeout
+	}
 	db, err := gorm.Open(gormmysql.New(gormmysql.Config{DSN: mc.FormatDSN()}), &gorm.Config{
 		Logger:                 logger.Default.LogMode(logger.Silent),
 		SkipDefaultTransaction: true,
@@ -80,12 +99,20 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	sqlDB.SetMaxOpenConns(cfg.MaxOpenConns)
 	sqlDB.SetMaxIdleConns(cfg.MaxOpenConns)
 	sqlDB.SetConnMaxLifetime(30 * time.Minute)
-	s := &Store{db: db, rowLocks: cfg.RowLocks}
-	if err := s.migrate(ctx); err != nil {
-		_ = sqlDB.Close()
-		return nil, err
+	return &Store{db: db, rowLocks: cfg.RowLocks}, nil
+}
+
+// migrateOn applies the migrations through a short-lived pool of its own.
+func migrateOn(ctx context.Context, mc mysql.Config) error {
+	db, err := gorm.Open(gormmysql.New(gormmysql.Config{DSN: mc.FormatDSN()}), &gorm.Config{
+		Logger: logger.Default.LogMode(logger.Silent), SkipDefaultTransaction: true,
+	})
+	if err != nil {
+		return fmt.Errorf("open mysql to migrate: %w", err)
 	}
-	return s, nil
+	s := &Store{db: db}
+	defer s.Close()
+	return s.migrate(ctx)
 }
 
 func createDatabase(ctx context.Context, mc mysql.Config) error {
