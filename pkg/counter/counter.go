@@ -243,6 +243,9 @@ func (c *Counter) step(ctx context.Context, e queue.Envelope, what string, run f
 		if !errors.As(err, &se) {
 			return n, err
 		}
+		if c.src == nil {
+			return 0, fmt.Errorf("%s: %w and this counter has no source to seed from", what, err)
+		}
 		if se.Chat == 0 {
 			err = c.seedApp(ctx, e.App)
 		} else {
