@@ -83,6 +83,14 @@ func serve(ctx context.Context, getenv func(string) string, out io.Writer) error
 		interval: env.Duration("SEARCH_CATCHUP_INTERVAL", time.Second),
 		delay:    env.Duration("SEARCH_CATCHUP_DELAY", 10*time.Second),
 	}
+	rateLimit, rateLimitOn, err := readRateLimit(env)
+	if err != nil {
+		return err
+	}
+	trustedProxies, err := httpapi.ParseTrustedProxies(env.List("TRUSTED_PROXIES", ""))
+	if err != nil {
+		return fmt.Errorf("TRUSTED_PROXIES: %w", err)
+	}
 	if err := env.Err(); err != nil {
 		return err
 	}
@@ -98,6 +106,9 @@ func serve(ctx context.Context, getenv func(string) string, out io.Writer) error
 	defer st.Close()
 	rdb := common.RedisClient()
 	defer rdb.Close()
+	if rateLimitOn {
+		rateLimit.Redis, rateLimit.KeyPrefix = rdb, common.KeyPrefix
+	}
 
 	// Background work (the engine's opener, the rebuild, the catch-up) ends
 	// with bgCtx, which ends before the engine closes, also when serving fails.
@@ -123,7 +134,7 @@ func serve(ctx context.Context, getenv func(string) string, out io.Writer) error
 	background.Go(func() { indexInBackground(bgCtx, svc, engine, ready, catchUp, log) })
 	srv := &http.Server{
 		Addr:              addr,
-		Handler:           httpapi.NewServer(httpapi.Config{InternalToken: internalToken, AdminToken: adminToken, Version: version, Metrics: metrics}, svc, q, log),
+		Handler:           httpapi.NewServer(httpapi.Config{InternalToken: internalToken, AdminToken: adminToken, Version: version, Metrics: metrics, RateLimit: rateLimit, TrustedProxies: trustedProxies}, svc, q, log),
 		ReadHeaderTimeout: 5 * time.Second,
 		MaxHeaderBytes:    httpapi.MaxHeaderBytes,
 		ReadTimeout:       30 * time.Second,
@@ -145,6 +156,26 @@ func serve(ctx context.Context, getenv func(string) string, out io.Writer) error
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// readRateLimit reads RATE_LIMIT (on or off) and the two limits, which are
+// checked even when off so that a typo never waits for the day they are
+// turned on.
+func readRateLimit(env *config.Env) (limits httpapi.RateLimit, on bool, err error) {
+	switch v := env.String("RATE_LIMIT", "on"); v {
+	case "on":
+		on = true
+	case "off":
+	default:
+		return limits, false, fmt.Errorf("RATE_LIMIT %q: want on or off", v)
+	}
+	if limits.Applications, err = httpapi.ParseLimit(env.String("RATE_LIMIT_APPLICATIONS", "10/1m")); err != nil {
+		return limits, false, fmt.Errorf("RATE_LIMIT_APPLICATIONS %w", err)
+	}
+	if limits.Writes, err = httpapi.ParseLimit(env.String("RATE_LIMIT_WRITES", "200/1s,burst=400")); err != nil {
+		return limits, false, fmt.Errorf("RATE_LIMIT_WRITES %w", err)
+	}
+	return limits, on, nil
 }
 
 // catchUpConfig says how often the search catch-up looks at the outbox and

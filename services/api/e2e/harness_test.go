@@ -129,6 +129,7 @@ func newSystemOn(t *testing.T, rdb redis.UniversalClient, prefix string, extraEn
 			"SEARCH_CATCHUP_INTERVAL=200ms",
 			"SEARCH_CATCHUP_DELAY=1s",
 			"SEARCH_BACKEND=bleve", // unless a test says otherwise, even when ELASTICSEARCH_URL is set
+			"RATE_LIMIT=off",       // the suites post thousands of writes at once; TestRateLimitOnTheBinary turns it on
 		},
 		apiURL:  "http://127.0.0.1:" + apiPort,
 		dir:     dir,

@@ -11,11 +11,14 @@ import (
 	"github.com/instachat/instachat/pkg/telemetry"
 )
 
-// httpMetrics counts requests and their latency by route template and status.
+// httpMetrics counts requests and their latency by route template and
+// status, and what the rate limits refused or could not check.
 type httpMetrics struct {
-	requests   *prometheus.CounterVec
-	latency    *prometheus.HistogramVec
-	searchable prometheus.Histogram
+	requests        *prometheus.CounterVec
+	latency         *prometheus.HistogramVec
+	searchable      prometheus.Histogram
+	rateLimited     *prometheus.CounterVec
+	rateLimitErrors *prometheus.CounterVec
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
@@ -32,7 +35,18 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 		Name: "instachat_job_searchable_lag_seconds", Help: "Time from the api accepting a message change to the index holding it (live reindex path).",
 		Buckets: telemetry.LagBuckets,
 	})
-	reg.MustRegister(m.requests, m.latency, m.searchable)
+	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "instachat_rate_limited_total", Help: "Requests refused with 429 by rate limit (application_create per client address, application_writes per application).",
+	}, []string{"limit"})
+	m.rateLimitErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "instachat_rate_limit_errors_total", Help: "Rate limit checks that failed (Redis error or timeout) and let the request through unlimited.",
+	}, []string{"limit"})
+	// Both limits show from the start, at 0, also when limiting is off.
+	for _, name := range []string{limitApplicationCreate, limitApplicationWrites} {
+		m.rateLimited.WithLabelValues(name)
+		m.rateLimitErrors.WithLabelValues(name)
+	}
+	reg.MustRegister(m.requests, m.latency, m.searchable, m.rateLimited, m.rateLimitErrors)
 	return m
 }
 

@@ -14,9 +14,11 @@ func addRoutes(r *gin.Engine, h *handlers) {
 	r.GET("/readyz", h.readyz)
 	r.GET("/swagger/*any", ginswagger.WrapHandler(swaggerfiles.Handler))
 
+	// The rate limits run before the handlers: a refused request changes
+	// nothing. Reads are not limited.
 	v1 := r.Group("/api/v1")
-	v1.POST("/applications", h.createApplication)
-	app := v1.Group("/applications/:token")
+	v1.POST("/applications", h.limits.perClient(), h.createApplication)
+	app := v1.Group("/applications/:token", h.limits.perApplication())
 	app.GET("", h.getApplication)
 	app.PUT("", h.updateApplication)
 	app.PATCH("", h.updateApplication)

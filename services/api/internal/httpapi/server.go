@@ -6,6 +6,7 @@ package httpapi
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,6 +34,11 @@ type Config struct {
 	Version string
 	// Metrics, when set, receives the HTTP metrics and is served at /metrics.
 	Metrics *prometheus.Registry
+	// RateLimit limits application creates and writes; its zero value limits nothing.
+	RateLimit RateLimit
+	// TrustedProxies are the peers whose X-Forwarded-For names the client
+	// (for the per-address limit); none means the TCP peer is the client.
+	TrustedProxies []netip.Prefix
 }
 
 // NewServer returns the api's http.Handler. The queue serves the admin
@@ -40,6 +46,11 @@ type Config struct {
 func NewServer(cfg Config, svc *chats.Service, q *queue.Queue, log *slog.Logger) http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
+	if err := trustProxies(r, cfg.TrustedProxies); err != nil {
+		// Prefixes always parse; should one not, trust no proxy at all.
+		log.Error("trusted proxies refused; trusting none", "err", err)
+		_ = trustProxies(r, nil)
+	}
 	r.HandleMethodNotAllowed = true
 	// Handlers still hand c.Request.Context(), never c, to the service:
 	// database/sql watches a query's context from a goroutine that may
@@ -54,7 +65,7 @@ func NewServer(cfg Config, svc *chats.Service, q *queue.Queue, log *slog.Logger)
 	}
 	r.NoRoute(func(c *gin.Context) { fail(c, http.StatusNotFound, "no such route") })
 	r.NoMethod(func(c *gin.Context) { fail(c, http.StatusMethodNotAllowed, "method not allowed on this route") })
-	h := &handlers{svc: svc, queue: q, cfg: cfg, log: log, metrics: metrics,
+	h := &handlers{svc: svc, queue: q, cfg: cfg, log: log, metrics: metrics, limits: newLimiter(cfg.RateLimit, metrics, log),
 		dashboard: dashboard.New(dashboard.Config{Path: "/admin/queues", AdminToken: cfg.AdminToken}, q, log)}
 	addRoutes(r, h)
 	return r
@@ -62,6 +73,7 @@ func NewServer(cfg Config, svc *chats.Service, q *queue.Queue, log *slog.Logger)
 
 type handlers struct {
 	metrics   *httpMetrics // nil without cfg.Metrics
+	limits    *limiter     // nil when rate limiting is off
 	svc       *chats.Service
 	queue     *queue.Queue
 	cfg       Config
