@@ -19,6 +19,8 @@ var DashboardMetrics = []string{
 	"instachat_queue_jobs",
 	"instachat_queue_oldest_job_age_seconds",
 	"instachat_queue_scrape_ok",
+	"instachat_rate_limit_errors_total",
+	"instachat_rate_limited_total",
 	"instachat_search_duration_seconds",
 	"instachat_search_errors_total",
 	"process_cpu_seconds_total",
