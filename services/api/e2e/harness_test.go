@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -81,15 +80,8 @@ type proc struct {
 	done chan struct{}
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
-}
+// freePort returns a loopback port nothing listens on right now.
+func freePort(t *testing.T) string { return testenv.FreePort(t) }
 
 func newSystem(t *testing.T) *system {
 	t.Helper()

@@ -394,6 +394,12 @@ const docTemplate = `{
                             "$ref": "#/definitions/httpapi.ErrorResponse"
                         }
                     },
+                    "429": {
+                        "description": "too many application creates from this client (per IP); see Retry-After and RateLimit-*",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                        }
+                    },
                     "503": {
                         "description": "MySQL unavailable",
                         "schema": {
@@ -501,6 +507,12 @@ const docTemplate = `{
                         "schema": {
                             "$ref": "#/definitions/httpapi.ErrorResponse"
                         }
+                    },
+                    "429": {
+                        "description": "too many writes for this application; see Retry-After and RateLimit-*",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                        }
                     }
                 }
             },
@@ -560,6 +572,12 @@ const docTemplate = `{
                     },
                     "415": {
                         "description": "Content-Type is not application/json",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                        }
+                    },
+                    "429": {
+                        "description": "too many writes for this application; see Retry-After and RateLimit-*",
                         "schema": {
                             "$ref": "#/definitions/httpapi.ErrorResponse"
                         }
@@ -652,6 +670,12 @@ const docTemplate = `{
                     },
                     "404": {
                         "description": "unknown token",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                        }
+                    },
+                    "429": {
+                        "description": "too many writes for this application; see Retry-After and RateLimit-*",
                         "schema": {
                             "$ref": "#/definitions/httpapi.ErrorResponse"
                         }
@@ -752,6 +776,12 @@ const docTemplate = `{
                     },
                     "404": {
                         "description": "unknown token or chat, or already deleted",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                        }
+                    },
+                    "429": {
+                        "description": "too many writes for this application; see Retry-After and RateLimit-*",
                         "schema": {
                             "$ref": "#/definitions/httpapi.ErrorResponse"
                         }
@@ -900,6 +930,12 @@ const docTemplate = `{
                     },
                     "415": {
                         "description": "Content-Type is not application/json",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                        }
+                    },
+                    "429": {
+                        "description": "too many writes for this application; see Retry-After and RateLimit-*",
                         "schema": {
                             "$ref": "#/definitions/httpapi.ErrorResponse"
                         }
@@ -1120,6 +1156,12 @@ const docTemplate = `{
                             "$ref": "#/definitions/httpapi.ErrorResponse"
                         }
                     },
+                    "429": {
+                        "description": "too many writes for this application; see Retry-After and RateLimit-*",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                        }
+                    },
                     "503": {
                         "description": "Redis unavailable",
                         "schema": {
@@ -1175,6 +1217,12 @@ const docTemplate = `{
                     },
                     "404": {
                         "description": "unknown token, chat or message, or already deleted",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                        }
+                    },
+                    "429": {
+                        "description": "too many writes for this application; see Retry-After and RateLimit-*",
                         "schema": {
                             "$ref": "#/definitions/httpapi.ErrorResponse"
                         }
@@ -1252,6 +1300,12 @@ const docTemplate = `{
                     },
                     "415": {
                         "description": "Content-Type is not application/json",
+                        "schema": {
+                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                        }
+                    },
+                    "429": {
+                        "description": "too many writes for this application; see Retry-After and RateLimit-*",
                         "schema": {
                             "$ref": "#/definitions/httpapi.ErrorResponse"
                         }

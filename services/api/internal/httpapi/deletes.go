@@ -24,6 +24,7 @@ type DeleteResponse struct {
 //	@Failure		400		{object}	ErrorResponse	"number is not a positive integer in canonical form (no sign or leading zeros)"
 //	@Failure		404		{object}	ErrorResponse	"unknown token or chat, or already deleted"
 //	@Failure		503		{object}	ErrorResponse	"Redis unavailable"
+//	@Failure		429		{object}	ErrorResponse	"too many writes for this application; see Retry-After and RateLimit-*"
 //	@Router			/api/v1/applications/{token}/chats/{number} [delete]
 func (h *handlers) deleteChat(c *gin.Context) {
 	n, ok := pathNumber(c, "number", "chat")
@@ -50,6 +51,7 @@ func (h *handlers) deleteChat(c *gin.Context) {
 //	@Failure		400		{object}	ErrorResponse	"number is not a positive integer in canonical form (no sign or leading zeros)"
 //	@Failure		404		{object}	ErrorResponse	"unknown token, chat or message, or already deleted"
 //	@Failure		503		{object}	ErrorResponse	"Redis unavailable"
+//	@Failure		429		{object}	ErrorResponse	"too many writes for this application; see Retry-After and RateLimit-*"
 //	@Router			/api/v1/applications/{token}/chats/{number}/messages/{message} [delete]
 func (h *handlers) deleteMessage(c *gin.Context) {
 	chatN, ok := pathNumber(c, "number", "chat")

@@ -27,6 +27,7 @@ import (
 //	@Failure		413		{object}	ErrorResponse	"request body too large"
 //	@Failure		415		{object}	ErrorResponse	"Content-Type is not application/json"
 //	@Failure		503		{object}	ErrorResponse	"MySQL unavailable"
+//	@Failure		429		{object}	ErrorResponse	"too many application creates from this client (per IP); see Retry-After and RateLimit-*"
 //	@Router			/api/v1/applications [post]
 func (h *handlers) createApplication(c *gin.Context) {
 	var req ApplicationRequest
@@ -78,6 +79,7 @@ func (h *handlers) getApplication(c *gin.Context) {
 //	@Failure	404		{object}	ErrorResponse	"unknown token"
 //	@Failure	409		{object}	ErrorResponse	"concurrent changes kept winning"
 //	@Failure	415		{object}	ErrorResponse	"Content-Type is not application/json"
+//	@Failure	429		{object}	ErrorResponse	"too many writes for this application; see Retry-After and RateLimit-*"
 //	@Router		/api/v1/applications/{token} [put]
 //	@Router		/api/v1/applications/{token} [patch]
 func (h *handlers) updateApplication(c *gin.Context) {
@@ -108,6 +110,7 @@ func (h *handlers) updateApplication(c *gin.Context) {
 //	@Success		201		{object}	ChatResponse
 //	@Failure		404		{object}	ErrorResponse	"unknown token"
 //	@Failure		503		{object}	ErrorResponse	"Redis unavailable"
+//	@Failure		429		{object}	ErrorResponse	"too many writes for this application; see Retry-After and RateLimit-*"
 //	@Router			/api/v1/applications/{token}/chats [post]
 func (h *handlers) createChat(c *gin.Context) {
 	acc, err := h.svc.CreateChat(c.Request.Context(), c.Param("token"), traceID(c))
@@ -189,6 +192,7 @@ func (h *handlers) getChat(c *gin.Context) {
 //	@Failure		413		{object}	ErrorResponse	"request body too large"
 //	@Failure		415		{object}	ErrorResponse	"Content-Type is not application/json"
 //	@Failure		503		{object}	ErrorResponse	"Redis unavailable"
+//	@Failure		429		{object}	ErrorResponse	"too many writes for this application; see Retry-After and RateLimit-*"
 //	@Router			/api/v1/applications/{token}/chats/{number}/messages [post]
 func (h *handlers) createMessage(c *gin.Context) {
 	chatN, ok := pathNumber(c, "number", "chat")
@@ -360,6 +364,7 @@ func (h *handlers) getMessage(c *gin.Context) {
 //	@Failure		404		{object}	ErrorResponse	"unknown token, chat or message"
 //	@Failure		415		{object}	ErrorResponse	"Content-Type is not application/json"
 //	@Failure		503		{object}	ErrorResponse	"Redis unavailable"
+//	@Failure		429		{object}	ErrorResponse	"too many writes for this application; see Retry-After and RateLimit-*"
 //	@Router			/api/v1/applications/{token}/chats/{number}/messages/{message} [put]
 //	@Router			/api/v1/applications/{token}/chats/{number}/messages/{message} [patch]
 func (h *handlers) updateMessage(c *gin.Context) {
