@@ -50,12 +50,6 @@ func New(st *store.Store, c *counter.Counter, engine search.Engine, log *slog.Lo
 	return &Service{store: st, counter: c, engine: engine, cache: newAppCache(), log: log, now: time.Now, budget: DefaultBudget}
 }
 
-// Pending is a chat or message whose number was handed out but whose row the
-// writer has not written yet.
-type Pending struct {
-	Number int64
-}
-
 // app resolves a token to its application, from the cache or MySQL.
 func (s *Service) app(ctx context.Context, token string) (store.AppRef, error) {
 	if err := s.known(token); err != nil {

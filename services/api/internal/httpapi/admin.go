@@ -161,7 +161,7 @@ func (h *handlers) listDead(c *gin.Context) {
 	if !ok {
 		return
 	}
-	jobs, total, err := h.queue.Dead(c, partition, p.Offset(), p.PerPage)
+	jobs, total, err := h.queue.Dead(c.Request.Context(), partition, p.Offset(), p.PerPage)
 	if err != nil {
 		h.queueErr(c, err)
 		return
@@ -190,7 +190,7 @@ func (h *handlers) listDead(c *gin.Context) {
 //	@Failure		503	{object}	ErrorResponse	"Redis unavailable"
 //	@Router			/admin/dead/{id}/replay [post]
 func (h *handlers) replayDead(c *gin.Context) {
-	ok, err := h.queue.ReplayDead(c, c.Param("id"))
+	ok, err := h.queue.ReplayDead(c.Request.Context(), c.Param("id"))
 	if err != nil {
 		h.queueErr(c, err)
 		return
@@ -218,7 +218,7 @@ func (h *handlers) replayDead(c *gin.Context) {
 //	@Failure		503	{object}	ErrorResponse	"Redis unavailable"
 //	@Router			/admin/dead/{id} [delete]
 func (h *handlers) discardDead(c *gin.Context) {
-	ok, err := h.queue.DiscardDead(c, c.Param("id"))
+	ok, err := h.queue.DiscardDead(c.Request.Context(), c.Param("id"))
 	if err != nil {
 		h.queueErr(c, err)
 		return
@@ -250,12 +250,12 @@ func (h *handlers) replayAllDead(c *gin.Context) {
 	if !ok {
 		return
 	}
-	n, err := h.queue.ReplayAllDead(c, partition)
+	n, err := h.queue.ReplayAllDead(c.Request.Context(), partition)
 	if err != nil {
 		h.queueErr(c, err)
 		return
 	}
-	_, left, err := h.queue.Dead(c, partition, 0, 0)
+	_, left, err := h.queue.Dead(c.Request.Context(), partition, 0, 0)
 	if err != nil {
 		h.queueErr(c, err)
 		return
@@ -283,7 +283,7 @@ func (h *handlers) discardAllDead(c *gin.Context) {
 	if !ok {
 		return
 	}
-	n, err := h.queue.DiscardAllDead(c, partition)
+	n, err := h.queue.DiscardAllDead(c.Request.Context(), partition)
 	if err != nil {
 		h.queueErr(c, err)
 		return
