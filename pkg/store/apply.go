@@ -274,16 +274,7 @@ func (tx *Tx) CreateMessages(ctx context.Context, ws []MessageWrite) ([]Outcome,
 	if len(ws) == 0 {
 		return nil, nil
 	}
-	seenChat := map[ChatKey]bool{}
-	var keys []ChatKey
-	for _, w := range ws {
-		k := ChatKey{AppID: w.AppID, Number: w.Chat}
-		if !seenChat[k] {
-			seenChat[k] = true
-			keys = append(keys, k)
-		}
-	}
-	chats, err := tx.chatStates(ctx, keys)
+	chats, err := tx.chatStates(ctx, chatKeysOf(ws))
 	if err != nil {
 		return nil, err
 	}
@@ -306,6 +297,32 @@ func (tx *Tx) CreateMessages(ctx context.Context, ws []MessageWrite) ([]Outcome,
 	if err != nil {
 		return nil, err
 	}
+	todo := decideCreates(ws, out, rowKeys, states)
+	inserted, err := tx.insertNew(ctx, ws, todo, rowKeys, chats)
+	if err != nil || inserted == int64(len(todo)) {
+		return out, err
+	}
+	return out, tx.settleRaces(ctx, ws, out, todo, rowKeys)
+}
+
+// chatKeysOf lists the distinct chats the writes name.
+func chatKeysOf(ws []MessageWrite) []ChatKey {
+	seen := map[ChatKey]bool{}
+	var keys []ChatKey
+	for _, w := range ws {
+		k := ChatKey{AppID: w.AppID, Number: w.Chat}
+		if !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// decideCreates sets the outcome of each create whose row exists (or that
+// an earlier create of the batch takes) and returns the indexes of those to
+// insert, in key order.
+func decideCreates(ws []MessageWrite, out []Outcome, rowKeys []msgID, states map[msgID]messageState) []int {
 	creator := map[msgID]MessageWrite{} // the event that creates each key in this batch
 	var todo []int
 	for i, w := range ws {
@@ -330,9 +347,14 @@ func (tx *Tx) CreateMessages(ctx context.Context, ws []MessageWrite) ([]Outcome,
 		}
 		return ka.number < kb.number
 	})
-	// One statement per chunk keeps each under max_allowed_packet (MySQL 5.7
-	// and some managed servers default to 4 MiB; escaping can double a body).
-	inserted := int64(0)
+	return todo
+}
+
+// insertNew inserts the rows todo names, one statement per chunk so each
+// stays under max_allowed_packet (MySQL 5.7 and some managed servers default
+// to 4 MiB; escaping can double a body), and returns how many it inserted.
+func (tx *Tx) insertNew(ctx context.Context, ws []MessageWrite, todo []int, rowKeys []msgID, chats map[ChatKey]chatState) (int64, error) {
+	var inserted int64
 	for start := 0; start < len(todo); {
 		end, size := start, 0
 		for end < len(todo) && (end == start || size+len(ws[todo[end]].Body) <= maxStatementBodyBytes) {
@@ -346,30 +368,31 @@ func (tx *Tx) CreateMessages(ctx context.Context, ws []MessageWrite) ([]Outcome,
 		}
 		n, err := tx.insertMessages(ctx, rows)
 		if err != nil {
-			return nil, err
+			return inserted, err
 		}
 		inserted += n
 		start = end
 	}
-	if inserted == int64(len(todo)) {
-		return out, nil
-	}
-	// A concurrent writer inserted some of these keys first: whose are they?
-	var raced []msgID
+	return inserted, nil
+}
+
+// settleRaces decides the creates a concurrent writer inserted first: the
+// row is theirs (a conflict) unless it carries this event.
+func (tx *Tx) settleRaces(ctx context.Context, ws []MessageWrite, out []Outcome, todo []int, rowKeys []msgID) error {
+	raced := make([]msgID, 0, len(todo))
 	for _, i := range todo {
 		raced = append(raced, rowKeys[i])
 	}
 	now, err := tx.messageStates(ctx, raced)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, i := range todo {
-		st := now[rowKeys[i]]
-		if st.CreateEventID != ws[i].Prov.EventID {
+		if st := now[rowKeys[i]]; st.CreateEventID != ws[i].Prov.EventID {
 			out[i] = messageCreateOutcome(st.CreateEventID, st.Body, ws[i])
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // messageCreateOutcome decides a message create against the row's creator.
