@@ -449,8 +449,13 @@ func TestWriteFloodQueuesOnlyWhatIsAccepted(t *testing.T) {
 		count[s]++
 	}
 	t.Logf("%d message creates in %v: %v", total, took.Round(time.Millisecond), count)
-	if count[http.StatusCreated]+count[http.StatusTooManyRequests] != total || count[http.StatusTooManyRequests] == 0 {
-		t.Errorf("got %v, want only 201 and 429, some 429", count)
+	if count[http.StatusCreated]+count[http.StatusTooManyRequests] != total {
+		t.Errorf("got %v, want only 201 and 429", count)
+	}
+	// Whether any is refused depends on how fast this machine sent them: the
+	// limit must refuse some when the flood outran what it lets through.
+	if absorbable := writes.Burst + int(took.Seconds()*float64(writes.Rate)); absorbable < total && count[http.StatusTooManyRequests] == 0 {
+		t.Errorf("got %v in %v, want some 429: the limit lets at most %d through in that time", count, took, absorbable)
 	}
 	if most := writes.Burst + int(took.Seconds()*float64(writes.Rate)) + 1; count[http.StatusCreated] > most {
 		t.Errorf("got %d accepted in %v, want at most %d", count[http.StatusCreated], took, most)

@@ -10,6 +10,7 @@ import (
 
 // addRoutes is the whole API surface in one place.
 func addRoutes(r *gin.Engine, h *handlers) {
+	r.GET("/", h.landing)
 	r.GET("/healthz", h.healthz)
 	r.GET("/readyz", h.readyz)
 	r.GET("/swagger/*any", ginswagger.WrapHandler(swaggerfiles.Handler))
