@@ -66,13 +66,11 @@ func (m *Measured) Search(ctx context.Context, q Query) (Result, error) {
 	return res, err
 }
 
-// SwitchOver forwards to the engine when it builds indices side by side.
-func (m *Measured) SwitchOver(ctx context.Context) error {
-	if s, ok := m.e.(Switcher); ok {
-		return s.SwitchOver(ctx)
-	}
-	return nil
-}
+// SwitchOver forwards to the engine.
+func (m *Measured) SwitchOver(ctx context.Context) error { return m.e.SwitchOver(ctx) }
+
+// Ping forwards to the engine; readiness checks are not measured.
+func (m *Measured) Ping(ctx context.Context) error { return m.e.Ping(ctx) }
 
 // Close closes the engine.
 func (m *Measured) Close() error { return m.e.Close() }

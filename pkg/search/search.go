@@ -98,13 +98,13 @@ type Engine interface {
 	Delete(ctx context.Context, keys []Key) error
 	// Search runs a query scoped to one chat.
 	Search(ctx context.Context, q Query) (Result, error)
+	// SwitchOver moves searches to the index a rebuild has just filled. An
+	// engine that builds a new index beside the searched one (Elasticsearch
+	// after a mapping change) switches then; the others have nothing to do.
+	SwitchOver(ctx context.Context) error
+	// Ping reports whether the engine can serve requests now, with an error
+	// wrapping ErrUnavailable when it cannot; readiness checks call it.
+	Ping(ctx context.Context) error
 	// Close releases the engine's resources.
 	Close() error
-}
-
-// Switcher is implemented by engines that build a new index beside the one
-// searches use (Elasticsearch with a new mapping version); a finished rebuild
-// calls SwitchOver to move searches to the new index.
-type Switcher interface {
-	SwitchOver(ctx context.Context) error
 }

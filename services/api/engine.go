@@ -148,17 +148,22 @@ func (l *lazyEngine) Search(ctx context.Context, q search.Query) (search.Result,
 	return e.Search(ctx, q)
 }
 
-// SwitchOver forwards to the engine once it is open, if it builds indices
-// side by side.
+// SwitchOver forwards to the engine once it is open.
 func (l *lazyEngine) SwitchOver(ctx context.Context) error {
 	e, err := l.get()
 	if err != nil {
 		return err
 	}
-	if s, ok := e.(search.Switcher); ok {
-		return s.SwitchOver(ctx)
+	return e.SwitchOver(ctx)
+}
+
+// Ping forwards to the engine once it is open.
+func (l *lazyEngine) Ping(ctx context.Context) error {
+	e, err := l.get()
+	if err != nil {
+		return err
 	}
-	return nil
+	return e.Ping(ctx)
 }
 
 // Close waits for the opener to stop (its context must have ended) and closes

@@ -253,6 +253,20 @@ func (e *Engine) Search(ctx context.Context, q search.Query) (search.Result, err
 	return search.Result{Numbers: numbers, Total: int64(res.Total)}, nil
 }
 
+// SwitchOver does nothing: a new mapping version gets a new directory that
+// is searched at once, so there is no older index to switch from.
+func (e *Engine) SwitchOver(context.Context) error { return nil }
+
+// Ping reports whether the index is open.
+func (e *Engine) Ping(context.Context) error {
+	e.stateMu.RLock()
+	defer e.stateMu.RUnlock()
+	if e.closed {
+		return unavailable()
+	}
+	return nil
+}
+
 // Close waits for running requests and closes the index; later calls return
 // errors wrapping search.ErrUnavailable. Closing twice is a no-op.
 func (e *Engine) Close() error {

@@ -186,6 +186,25 @@ func (e *Engine) SwitchOver(ctx context.Context) error {
 	return nil
 }
 
+// Ping asks the cluster whether the engine's index exists: an error wrapping
+// search.ErrUnavailable when the cluster does not answer or the engine is
+// closed.
+func (e *Engine) Ping(ctx context.Context) error {
+	if _, err := e.targets(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.tm)
+	defer cancel()
+	ok, err := e.client.IndexExists(e.index).Do(ctx)
+	if err != nil {
+		return e.fail("ping", err)
+	}
+	if !ok {
+		return fmt.Errorf("elasticsearch ping: index %s is missing: %w", e.index, search.ErrUnavailable)
+	}
+	return nil
+}
+
 // Info describes the engine.
 func (e *Engine) Info() search.Info {
 	return search.Info{Backend: "elasticsearch", Index: e.index, Fresh: e.fresh}

@@ -3,6 +3,8 @@
 package searchtest
 
 import (
+	"context"
+	"errors"
 	"testing"
 
 	"github.com/instachat/instachat/pkg/search"
@@ -34,6 +36,7 @@ func Run(t *testing.T, newEngine func(t *testing.T) search.Engine, opts ...Optio
 		{"delete", testDelete},
 		{"duplicates", testDuplicates},
 		{"blank query", testBlank},
+		{"ping and switch-over", testPingSwitchOver},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -256,5 +259,30 @@ func testBlank(t *testing.T, h *harness) {
 	h.index(t, doc(1, "hello world"), doc(2, "... !!! ???"))
 	for _, text := range []string{"", "   ", "\t\n", "!!! ???", "(...)", "— – -", `"" ''`} {
 		h.expectPage(t, query(text), 0)
+	}
+}
+
+// testPingSwitchOver: an open engine answers Ping; SwitchOver after a
+// rebuild keeps every document searchable (engines that search the index
+// they write have nothing to switch); a closed engine's Ping wraps
+// search.ErrUnavailable.
+func testPingSwitchOver(t *testing.T, h *harness) {
+	ctx := context.Background()
+	if err := h.e.Ping(ctx); err != nil {
+		t.Fatalf("Ping of an open engine: got error %v, want nil", err)
+	}
+	h.index(t, doc(1, "rebuilt message"))
+	if err := h.e.SwitchOver(ctx); err != nil {
+		t.Fatalf("SwitchOver: got error %v, want nil", err)
+	}
+	if err := h.e.SwitchOver(ctx); err != nil {
+		t.Fatalf("SwitchOver twice: got error %v, want nil", err)
+	}
+	h.expectSet(t, query("rebuilt"), 1)
+	if err := h.e.Close(); err != nil {
+		t.Fatalf("Close: got error %v, want nil", err)
+	}
+	if err := h.e.Ping(ctx); !errors.Is(err, search.ErrUnavailable) {
+		t.Errorf("Ping of a closed engine: got error %v, want one wrapping search.ErrUnavailable", err)
 	}
 }

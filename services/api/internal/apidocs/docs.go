@@ -1340,7 +1340,7 @@ const docTemplate = `{
         },
         "/readyz": {
             "get": {
-                "description": "Ready while MySQL (reads) or Redis (creates) answers; the body says which. 503 when neither does.",
+                "description": "Ready while MySQL (reads) or Redis (creates) answers; the body says which. 503 when neither does. Search down alone is \"degraded\": only searches answer 503.",
                 "produces": [
                     "application/json"
                 ],
@@ -1668,6 +1668,14 @@ const docTemplate = `{
                     "example": "ok"
                 },
                 "redis": {
+                    "type": "string",
+                    "enum": [
+                        "ok",
+                        "unavailable"
+                    ],
+                    "example": "ok"
+                },
+                "search": {
                     "type": "string",
                     "enum": [
                         "ok",

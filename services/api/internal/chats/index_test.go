@@ -85,8 +85,8 @@ func (e *outageEngine) Search(ctx context.Context, q search.Query) (search.Resul
 	return e.Engine.Search(ctx, q)
 }
 
-// SwitchOver makes the wrapper a search.Switcher, to see that a finished
-// rebuild switches searches over.
+// SwitchOver counts the calls, to see that a finished rebuild switches
+// searches over.
 func (e *outageEngine) SwitchOver(context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()

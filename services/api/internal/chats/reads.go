@@ -176,16 +176,19 @@ func (s *Service) Reindex(ctx context.Context, docs []search.Doc, deleted []sear
 
 // Readiness reports which dependencies answer. The api serves reads with
 // MySQL alone and creates with Redis alone, so it is ready while either does.
+// Search serves searches only (and they need MySQL too), so search down makes
+// the api degraded, never unready.
 type Readiness struct {
-	MySQL error
-	Redis error
+	MySQL  error
+	Redis  error
+	Search error
 }
 
 // readyTimeout bounds each readiness check. The checks run side by side,
 // each with its own deadline, so a hung MySQL is reported as MySQL only.
 const readyTimeout = time.Second
 
-// Ready checks MySQL and Redis at the same time.
+// Ready checks MySQL, Redis and the search engine at the same time.
 func (s *Service) Ready(ctx context.Context) Readiness {
 	var r Readiness
 	var wg sync.WaitGroup
@@ -198,6 +201,7 @@ func (s *Service) Ready(ctx context.Context) Readiness {
 	}
 	check(&r.MySQL, s.store.Ping)
 	check(&r.Redis, s.counter.Ping)
+	check(&r.Search, s.engine.Ping)
 	wg.Wait()
 	return r
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"time"
-
-	"github.com/instachat/instachat/pkg/search"
 )
 
 // saveTimeout bounds the write of a rebuild position after the context ended.
@@ -18,7 +16,7 @@ const saveTimeout = 5 * time.Second
 // it stopped; restart starts from zero instead, and so does a rebuild whose
 // last run finished. progress, when not nil, is called with the messages
 // walked so far and the total. At the end an engine that builds a new index
-// beside the searched one (search.Switcher) switches searches over to it.
+// beside the searched one (Elasticsearch) switches searches over to it.
 // Documents the index already holds at the same or a newer version are
 // skipped by the engine, so it is safe while the writer and the catch-up keep
 // indexing.
@@ -82,10 +80,8 @@ func (s *Service) rebuild(ctx context.Context, batch int, restart bool, progress
 	}
 	// An engine that built the index beside the one searches use (a new
 	// mapping) moves searches to it now that it holds every message.
-	if sw, ok := s.engine.(search.Switcher); ok {
-		if err := sw.SwitchOver(ctx); err != nil {
-			return indexed, true, fmt.Errorf("rebuild index %s: switch searches over: %w", index, err)
-		}
+	if err := s.engine.SwitchOver(ctx); err != nil {
+		return indexed, true, fmt.Errorf("rebuild index %s: switch searches over: %w", index, err)
 	}
 	if err := s.store.FinishRebuild(ctx, index); err != nil {
 		return indexed, true, fmt.Errorf("rebuild index %s: %w", index, err)

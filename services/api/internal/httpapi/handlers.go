@@ -433,7 +433,7 @@ func (h *handlers) healthz(c *gin.Context) {
 // readyz godoc
 //
 //	@Summary		Readiness
-//	@Description	Ready while MySQL (reads) or Redis (creates) answers; the body says which. 503 when neither does.
+//	@Description	Ready while MySQL (reads) or Redis (creates) answers; the body says which. 503 when neither does. Search down alone is "degraded": only searches answer 503.
 //	@Tags			health
 //	@Produce		json
 //	@Success		200	{object}	Readiness
@@ -443,12 +443,15 @@ func (h *handlers) readyz(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 	defer cancel()
 	r := h.svc.Ready(ctx)
-	out := Readiness{Status: "ok", Version: h.cfg.Version, MySQL: "ok", Redis: "ok"}
+	out := Readiness{Status: "ok", Version: h.cfg.Version, MySQL: "ok", Redis: "ok", Search: "ok"}
 	if r.MySQL != nil {
 		out.MySQL, out.Status = "unavailable", "degraded"
 	}
 	if r.Redis != nil {
 		out.Redis, out.Status = "unavailable", "degraded"
+	}
+	if r.Search != nil {
+		out.Search, out.Status = "unavailable", "degraded"
 	}
 	if r.MySQL != nil && r.Redis != nil {
 		out.Status = "unavailable"

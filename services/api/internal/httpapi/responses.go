@@ -93,11 +93,13 @@ type Health struct {
 	Version string `json:"version,omitempty" example:"v1.0.0"`
 }
 
-// Readiness is the body of /readyz: "ok", "degraded" (one dependency is
-// down: reads or creates answer 503) or "unavailable".
+// Readiness is the body of /readyz: "ok", "degraded" (a dependency is
+// down: reads, creates or searches answer 503) or "unavailable" (MySQL and
+// Redis both down).
 type Readiness struct {
 	Status  string `json:"status" enums:"ok,degraded,unavailable" example:"ok"`
 	Version string `json:"version,omitempty" example:"v1.0.0"`
 	MySQL   string `json:"mysql" enums:"ok,unavailable" example:"ok"`
 	Redis   string `json:"redis" enums:"ok,unavailable" example:"ok"`
+	Search  string `json:"search" enums:"ok,unavailable" example:"ok"`
 }
