@@ -3,6 +3,7 @@ package main
 import (
 	"math"
 	"path/filepath"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -14,6 +15,7 @@ import (
 func (r *report) charts(dir, base string) ([]string, error) {
 	var out []string
 	save := func(p *plot.Plot, suffix string) error {
+		frame(p)
 		name := base + "-" + suffix + ".png"
 		if err := p.Save(8*vg.Inch, 4*vg.Inch, filepath.Join(dir, name)); err != nil {
 			return err
@@ -23,12 +25,8 @@ func (r *report) charts(dir, base string) ([]string, error) {
 	}
 	if len(r.phases) > 0 && r.cfg.scenario == "steady" {
 		rec := r.phases[0].rec
-		lat := plot.New()
-		lat.Title.Text = "create p99 per second (ms, from scheduled send time)"
-		lat.X.Label.Text = "s"
-		thr := plot.New()
-		thr.Title.Text = "completed requests per second"
-		thr.X.Label.Text = "s"
+		lat := newChart("create p99 per second, from the scheduled send time", "seconds into the run", "p99 latency (ms)")
+		thr := newChart("completed requests per second", "seconds into the run", "requests per second")
 		var lines []any
 		var tlines []any
 		for _, name := range sortedKeys(rec.hists) {
@@ -65,9 +63,7 @@ func (r *report) charts(dir, base string) ([]string, error) {
 		}
 	}
 	if len(r.drainSeries) > 0 {
-		p := plot.New()
-		p.Title.Text = "messages in MySQL while the backlog drains"
-		p.X.Label.Text = "s since writer start"
+		p := newChart("messages in MySQL while the backlog drains", "seconds since the writer started", "messages in MySQL")
 		pts := make(plotter.XYs, len(r.drainSeries))
 		for i, d := range r.drainSeries {
 			pts[i] = plotter.XY{X: d.at.Seconds(), Y: float64(d.count)}
@@ -80,10 +76,10 @@ func (r *report) charts(dir, base string) ([]string, error) {
 		}
 	}
 	if r.writerDiff != nil {
-		p := plot.New()
-		p.Title.Text = "pipeline lags: share of jobs done within x (s, log scale)"
+		p := newChart("pipeline lags: share of jobs done within a lag", "lag (seconds, log scale)", "share of jobs")
 		p.X.Scale = plot.LogScale{}
-		p.X.Tick.Marker = plot.LogTicks{}
+		p.X.Tick.Marker = plainTicks{plot.LogTicks{}}
+		p.Legend.Top = false // the lines rise to the top right
 		var lines []any
 		for _, l := range []struct {
 			name   string
@@ -107,6 +103,50 @@ func (r *report) charts(dir, base string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// newChart returns a plot with its title and both axes named, plain tick
+// labels (no 1e+01) and room around the lines.
+func newChart(title, x, y string) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text, p.Y.Label.Text = x, y
+	p.X.Tick.Marker = plainTicks{plot.DefaultTicks{}}
+	p.Y.Tick.Marker = plainTicks{plot.DefaultTicks{}}
+	p.X.Padding, p.Y.Padding = vg.Points(4), vg.Points(4)
+	p.Legend.Top = true
+	return p
+}
+
+// frame leaves room above and to the right of the lines, so neither they
+// nor the legend run into the frame, and starts a linear y axis at zero.
+func frame(p *plot.Plot) {
+	if _, log := p.X.Scale.(plot.LogScale); log {
+		p.X.Max *= 1.25
+	} else if p.X.Max > p.X.Min {
+		p.X.Max += (p.X.Max - p.X.Min) * 0.02
+	}
+	if _, log := p.Y.Scale.(plot.LogScale); log {
+		return
+	}
+	p.Y.Min = math.Min(p.Y.Min, 0)
+	if p.Y.Max > p.Y.Min {
+		p.Y.Max += (p.Y.Max - p.Y.Min) * 0.15
+	}
+}
+
+// plainTicks relabels another ticker's ticks as plain decimals.
+type plainTicks struct{ plot.Ticker }
+
+// Ticks returns the wrapped ticker's ticks with plain labels.
+func (t plainTicks) Ticks(min, max float64) []plot.Tick {
+	ticks := t.Ticker.Ticks(min, max)
+	for i := range ticks {
+		if ticks[i].Label != "" {
+			ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'f', -1, 64)
+		}
+	}
+	return ticks
 }
 
 func xy(ys []float64) plotter.XYs {

@@ -174,9 +174,7 @@ func thousands(n int64) string {
 
 // searchChart plots search p99 per second for each chat class.
 func (r *report) searchChart() (*plot.Plot, error) {
-	p := plot.New()
-	p.Title.Text = "search p99 per second (ms, from scheduled send time)"
-	p.X.Label.Text = "s"
+	p := newChart("search p99 per second, from the scheduled send time", "seconds into the run", "p99 latency (ms)")
 	lines := []any{"typical chats", xy(r.search.load.rec.groupSeries(prefixed("typical ")))}
 	if len(r.search.large) > 0 {
 		lines = append(lines, "large chat", xy(r.search.load.rec.groupSeries(prefixed("large "))))
