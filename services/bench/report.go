@@ -289,9 +289,67 @@ func updateIndex(dir string) error {
 		if name == "README.md" {
 			continue
 		}
-		fmt.Fprintf(&b, "- [%s](%s)\n", strings.TrimSuffix(name, ".md"), name)
+		text, err := os.ReadFile(m)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "- [%s](%s): %s\n", strings.TrimSuffix(name, ".md"), name, describe(string(text)))
 	}
 	return os.WriteFile(filepath.Join(dir, "README.md"), []byte(b.String()), 0o644)
+}
+
+// describe says in a few words what a report measured: from the command
+// that reproduces it, or else from its title.
+func describe(report string) string {
+	for _, line := range strings.Split(report, "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "go run ./services/bench "); ok {
+			return describeRun(strings.Fields(rest))
+		}
+	}
+	for _, line := range strings.Split(report, "\n") {
+		if title, ok := strings.CutPrefix(line, "# "); ok {
+			return title
+		}
+	}
+	return "report"
+}
+
+// describeRun turns a benchmark command line's flags into words.
+func describeRun(args []string) string {
+	flags := map[string]string{}
+	for i := 0; i < len(args); i++ {
+		name := strings.TrimLeft(args[i], "-")
+		if k, v, ok := strings.Cut(name, "="); ok {
+			flags[k] = v
+		} else if i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
+			flags[name] = args[i+1]
+			i++
+		}
+	}
+	mix := "the default mix"
+	if flags["mix"] == "create=1" {
+		mix = "creates only"
+	}
+	var d string
+	switch flags["scenario"] {
+	case "steady":
+		d = fmt.Sprintf("steady load, %s at %s/s for %s", mix, flags["rate"], flags["duration"])
+	case "ramp":
+		d = fmt.Sprintf("ramp to the highest sustained create rate (steps from %s/s): whole system, create path alone and the reference endpoint", flags["rate"])
+	case "backlog":
+		d = fmt.Sprintf("drain of a %s-job backlog into MySQL", flags["backlog"])
+		if flags["drain-index"] == "false" {
+			d += ", api stopped (no indexing beside it)"
+		}
+	case "search":
+		d = fmt.Sprintf("search over %s stored messages at %s searches/s", flags["messages"], flags["rate"])
+	default:
+		d = flags["scenario"] + " scenario"
+	}
+	if flags["profile"] != "" {
+		d += ", with CPU profiles"
+	}
+	return d
 }
 
 // phaseCPU is the CPU each process used during one phase, and the work done.

@@ -396,3 +396,20 @@ func TestRecorderGroup(t *testing.T) {
 		t.Errorf("got series %v, want 2 seconds, the second with p99 3 ms", s)
 	}
 }
+
+func TestDescribeReports(t *testing.T) {
+	tests := []struct{ report, want string }{
+		{"# Benchmark: steady\n\n```sh\ngo run ./services/bench -scenario steady -mix create=1 -rate 880 -duration 60s -apps 32 -chats 10\n```",
+			"steady load, creates only at 880/s for 60s"},
+		{"go run ./services/bench -scenario backlog -backlog 200000 -apps 32 -chats 10 -drain-index=false",
+			"drain of a 200000-job backlog into MySQL, api stopped (no indexing beside it)"},
+		{"go run ./services/bench -scenario search -messages 1000000 -duration 60s -rate 50 -profile 15s",
+			"search over 1000000 stored messages at 50 searches/s, with CPU profiles"},
+		{"# What issue 10 costs the create path\n\ntext", "What issue 10 costs the create path"},
+	}
+	for _, tt := range tests {
+		if got := describe(tt.report); got != tt.want {
+			t.Errorf("describe(%.40q…): got %q, want %q", tt.report, got, tt.want)
+		}
+	}
+}
