@@ -10,8 +10,8 @@ import (
 // The chart's geometry in SVG user units; the SVG scales to its box.
 const (
 	chartW      = 720.0
-	chartH      = 170.0
-	chartLeft   = 44.0 // room for the y-axis labels
+	chartH      = 300.0 // about the height of the partition table beside it, so the chart fills its card
+	chartLeft   = 44.0  // room for the y-axis labels
 	chartRight  = 8.0
 	chartTop    = 10.0
 	chartBottom = 22.0 // room for the x-axis labels
