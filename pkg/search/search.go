@@ -24,26 +24,20 @@ const MaxWindow = 10000
 // mistake, not an outage: retrying cannot help, so the api answers 400.
 var ErrBeyondWindow = errors.New("search page beyond the result window")
 
-// Doc is one message as the index sees it.
+// Doc is one message as the index sees it: its key, body and version.
 type Doc struct {
-	AppID   int64  `json:"app_id"`  // internal application id: the scope filter, never shown to clients
-	Chat    int64  `json:"chat"`    // chat number within the application
-	Number  int64  `json:"number"`  // message number within the chat
-	Body    string `json:"body"`    // message text
-	Version int64  `json:"version"` // grows with every change; a lower version never replaces a higher one
-	// Trace is the trace id of the request that last changed the message,
-	// carried only so logs can follow it; engines ignore it.
-	Trace string `json:"trace,omitempty"`
-	// Accepted is when the api accepted the change (Unix microseconds), so
-	// the indexer can measure the lag to searchable; engines ignore it.
-	Accepted int64 `json:"accepted,omitempty"`
+	AppID   int64  // internal application id: the scope filter, never shown to clients
+	Chat    int64  // chat number within the application
+	Number  int64  // message number within the chat
+	Body    string // message text
+	Version int64  // grows with every change; a lower version never replaces a higher one
 }
 
 // Key names one message in the index.
 type Key struct {
-	AppID  int64 `json:"app_id"`
-	Chat   int64 `json:"chat"`
-	Number int64 `json:"number"`
+	AppID  int64
+	Chat   int64
+	Number int64
 }
 
 // Key returns the key of the document.

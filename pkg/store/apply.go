@@ -11,7 +11,6 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/instachat/instachat/pkg/chat"
-	"github.com/instachat/instachat/pkg/search"
 )
 
 // Provenance says which event last wrote a row and when: the event time is
@@ -586,10 +585,8 @@ WHERE chat_id = ? AND deleted_at IS NULL`, p.EventTime, p.EventTime, st.ID).Erro
 }
 
 // SearchDocs reads the current body and version of each message, for the
-// search index. The version is the row's lock_version, which grows with every
-// body change, so a late reindex of an older body never replaces a newer one.
-// Messages that do not exist are skipped.
-func (s *Store) SearchDocs(ctx context.Context, keys []MessageKey) ([]search.Doc, error) {
+// search index. Messages that do not exist are skipped.
+func (s *Store) SearchDocs(ctx context.Context, keys []MessageKey) ([]IndexDoc, error) {
 	if len(keys) == 0 {
 		return nil, nil
 	}
@@ -630,10 +627,10 @@ func (s *Store) SearchDocs(ctx context.Context, keys []MessageKey) ([]search.Doc
 	if err != nil {
 		return nil, wrap("read messages for search", err)
 	}
-	out := make([]search.Doc, len(rows))
+	out := make([]IndexDoc, len(rows))
 	for i, r := range rows {
 		ck := byID[r.ChatID]
-		out[i] = search.Doc{AppID: ck.AppID, Chat: ck.Number, Number: r.Number, Body: r.Body, Version: r.LockVersion}
+		out[i] = IndexDoc{AppID: ck.AppID, Chat: ck.Number, Number: r.Number, Body: r.Body, Version: r.LockVersion}
 	}
 	return out, nil
 }

@@ -2,15 +2,28 @@ package store
 
 import (
 	"context"
-
-	"github.com/instachat/instachat/pkg/search"
 )
 
+// IndexDoc is a live message as the search index needs it: where it is, its
+// current body and its version. The version is the row's lock_version, which
+// grows with every body change, so a late reindex of an older body never
+// replaces a newer one.
+type IndexDoc struct {
+	AppID   int64
+	Chat    int64 // chat number
+	Number  int64
+	Body    string
+	Version int64
+}
+
+// Key returns the document's message key.
+func (d IndexDoc) Key() MessageKey { return MessageKey{AppID: d.AppID, Chat: d.Chat, Number: d.Number} }
+
 // IndexPage returns up to limit live messages with row id above after, in id
-// order, as search documents, and the last row id read (the resume position
+// order, as documents for the search index, and the last row id read (the resume position
 // of a rebuild). Deleted messages are skipped. An empty page means the walk
 // is done.
-func (s *Store) IndexPage(ctx context.Context, after int64, limit int) ([]search.Doc, int64, error) {
+func (s *Store) IndexPage(ctx context.Context, after int64, limit int) ([]IndexDoc, int64, error) {
 	for {
 		var rows []struct {
 			ID            int64
@@ -33,10 +46,10 @@ FROM messages m STRAIGHT_JOIN chats c ON c.id = m.chat_id WHERE m.id > ? ORDER B
 		if len(rows) == 0 {
 			return nil, after, nil
 		}
-		docs := make([]search.Doc, 0, len(rows))
+		docs := make([]IndexDoc, 0, len(rows))
 		for _, r := range rows {
 			if !r.Deleted {
-				docs = append(docs, search.Doc{AppID: r.ApplicationID, Chat: r.ChatNumber, Number: r.Number, Body: r.Body, Version: r.LockVersion})
+				docs = append(docs, IndexDoc{AppID: r.ApplicationID, Chat: r.ChatNumber, Number: r.Number, Body: r.Body, Version: r.LockVersion})
 			}
 			after = r.ID
 		}

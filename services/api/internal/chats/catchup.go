@@ -26,10 +26,11 @@ const (
 // zero means the outbox was empty.
 func (s *Service) CatchUp(ctx context.Context, batch int, olderThan time.Duration) (indexed, deleted int, err error) {
 	_, err = s.store.ProcessOutbox(ctx, batch, olderThan, func(keys []store.MessageKey) error {
-		docs, err := s.store.SearchDocs(ctx, keys)
+		rows, err := s.store.SearchDocs(ctx, keys)
 		if err != nil {
 			return err
 		}
+		docs := searchDocs(rows)
 		found := make(map[search.Key]bool, len(docs))
 		for _, d := range docs {
 			found[d.Key()] = true
@@ -103,4 +104,13 @@ func (s *Service) RunCatchUp(ctx context.Context, interval, olderThan time.Durat
 			return
 		}
 	}
+}
+
+// searchDocs converts the store's documents to the index's.
+func searchDocs(rows []store.IndexDoc) []search.Doc {
+	docs := make([]search.Doc, len(rows))
+	for i, r := range rows {
+		docs[i] = search.Doc{AppID: r.AppID, Chat: r.Chat, Number: r.Number, Body: r.Body, Version: r.Version}
+	}
+	return docs
 }

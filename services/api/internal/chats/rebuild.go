@@ -54,13 +54,14 @@ func (s *Service) rebuild(ctx context.Context, batch int, restart bool, progress
 		if err := ctx.Err(); err != nil {
 			return indexed, true, fmt.Errorf("rebuild index %s: stopped after message id %d: %w", index, after, err)
 		}
-		docs, last, err := s.store.IndexPage(ctx, after, batch)
+		rows, last, err := s.store.IndexPage(ctx, after, batch)
 		if err != nil {
 			return indexed, true, fmt.Errorf("rebuild index %s: %w", index, err)
 		}
-		if len(docs) == 0 {
+		if len(rows) == 0 {
 			break
 		}
+		docs := searchDocs(rows)
 		if err := s.engine.Index(ctx, docs); err != nil {
 			return indexed, true, fmt.Errorf("rebuild index %s: index messages after id %d: %w", index, after, err)
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/instachat/instachat/pkg/chat"
 	"github.com/instachat/instachat/pkg/search"
+	"github.com/instachat/instachat/pkg/search/reindex"
 	"github.com/instachat/instachat/pkg/telemetry"
 )
 
@@ -388,21 +389,16 @@ func (h *handlers) updateMessage(c *gin.Context) {
 	c.JSON(http.StatusOK, MessageResponse{ChatNumber: chatN, Number: n, Body: &body, Status: statusPending, UpdatedAt: &acc.AcceptedAt})
 }
 
-// ReindexRequest is what the writer sends after a commit.
-type ReindexRequest struct {
-	Docs    []search.Doc `json:"docs"`
-	Deleted []search.Key `json:"deleted"`
-}
-
 // MaxReindexBytes bounds a reindex call; the writer splits its batches below it.
 const MaxReindexBytes = 64 << 20
 
 func (h *handlers) reindex(c *gin.Context) {
-	var req ReindexRequest
+	var req reindex.Request
 	if !bindJSONLimit(c, &req, MaxReindexBytes) {
 		return
 	}
-	if err := h.svc.Reindex(c.Request.Context(), req.Docs, req.Deleted); err != nil {
+	docs, deleted := req.Index()
+	if err := h.svc.Reindex(c.Request.Context(), docs, deleted); err != nil {
 		h.respondErr(c, err)
 		return
 	}
@@ -416,7 +412,7 @@ func (h *handlers) reindex(c *gin.Context) {
 			h.log.DebugContext(telemetry.WithTrace(c.Request.Context(), d.Trace), "indexed", "chat", d.Chat, "message", d.Number, "version", d.Version)
 		}
 	}
-	c.JSON(http.StatusOK, gin.H{"indexed": len(req.Docs), "deleted": len(req.Deleted)})
+	c.JSON(http.StatusOK, reindex.Response{Indexed: len(req.Docs), Deleted: len(req.Deleted)})
 }
 
 // healthz godoc

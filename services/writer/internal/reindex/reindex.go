@@ -1,6 +1,7 @@
 // Package reindex sends the messages a writer just committed to the api's
-// POST /internal/reindex, in the background, retrying with backoff, so a slow
-// or restarting api never holds up the write path.
+// POST /internal/reindex (the request of pkg/search/reindex), in the
+// background, retrying with backoff, so a slow or restarting api never holds
+// up the write path.
 package reindex
 
 import (
@@ -13,7 +14,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/instachat/instachat/pkg/search"
+	wire "github.com/instachat/instachat/pkg/search/reindex"
 	"github.com/instachat/instachat/pkg/store"
 	"github.com/instachat/instachat/pkg/telemetry"
 )
@@ -54,14 +55,14 @@ func New(cfg Config, log *slog.Logger) *Client {
 
 // batch is what one commit asks to reindex.
 type batch struct {
-	docs    []search.Doc
-	deleted []search.Key
+	docs    []wire.Doc
+	deleted []wire.Key
 	outbox  []store.OutboxBatch
 }
 
 // Enqueue hands a batch to the sender without blocking. It reports false when
 // the buffer is full and the batch was dropped (the search outbox still has it).
-func (c *Client) Enqueue(docs []search.Doc, deleted []search.Key, outbox []store.OutboxBatch) bool {
+func (c *Client) Enqueue(docs []wire.Doc, deleted []wire.Key, outbox []store.OutboxBatch) bool {
 	if len(docs) == 0 && len(deleted) == 0 {
 		c.forget(context.Background(), outbox) // nothing to index: the rows are done
 		return true
@@ -185,8 +186,8 @@ func calls(b batch) []batch {
 }
 
 // split cuts docs into calls within the limits.
-func split(docs []search.Doc) [][]search.Doc {
-	var calls [][]search.Doc
+func split(docs []wire.Doc) [][]wire.Doc {
+	var calls [][]wire.Doc
 	start, bytes := 0, 0
 	for i, d := range docs {
 		if i > start && (i-start == maxCallDocs || bytes+len(d.Body) > maxCallBodyBytes) {
@@ -237,15 +238,12 @@ func (c *Client) sendWithRetry(ctx context.Context, b batch) bool {
 }
 
 // Send posts one batch and waits for the answer.
-func (c *Client) Send(ctx context.Context, docs []search.Doc, deleted []search.Key) error {
-	body, err := json.Marshal(struct {
-		Docs    []search.Doc `json:"docs"`
-		Deleted []search.Key `json:"deleted,omitempty"`
-	}{docs, deleted})
+func (c *Client) Send(ctx context.Context, docs []wire.Doc, deleted []wire.Key) error {
+	body, err := json.Marshal(wire.Request{Docs: docs, Deleted: deleted})
 	if err != nil {
 		return fmt.Errorf("encode reindex batch: %w", err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.APIURL+"/internal/reindex", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.APIURL+wire.Path, bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("reindex request: %w", err)
 	}

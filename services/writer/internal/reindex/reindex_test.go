@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/instachat/instachat/pkg/search"
+	wire "github.com/instachat/instachat/pkg/search/reindex"
 	"github.com/instachat/instachat/pkg/store"
 	"github.com/instachat/instachat/services/writer/internal/reindex"
 )
@@ -22,7 +22,7 @@ type fakeAPI struct {
 	mu       sync.Mutex
 	statuses []int // answers in order; 200 once they run out
 	calls    int
-	accepted []search.Doc
+	accepted []wire.Doc
 	auth     []string
 }
 
@@ -35,9 +35,7 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		status = f.statuses[f.calls]
 	}
 	f.calls++
-	var body struct {
-		Docs []search.Doc `json:"docs"`
-	}
+	var body wire.Request // decoded as the api decodes it
 	_ = json.NewDecoder(r.Body).Decode(&body)
 	if status == http.StatusOK {
 		f.accepted = append(f.accepted, body.Docs...)
@@ -45,10 +43,10 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(status)
 }
 
-func (f *fakeAPI) snapshot() (int, []search.Doc, []string) {
+func (f *fakeAPI) snapshot() (int, []wire.Doc, []string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.calls, append([]search.Doc(nil), f.accepted...), append([]string(nil), f.auth...)
+	return f.calls, append([]wire.Doc(nil), f.accepted...), append([]string(nil), f.auth...)
 }
 
 func run(t *testing.T, api *fakeAPI) (*reindex.Client, func()) {
@@ -76,7 +74,7 @@ func TestRetriesServerErrorsUntilAccepted(t *testing.T) {
 	api := &fakeAPI{statuses: []int{503, 500}}
 	c, stop := run(t, api)
 	defer stop()
-	c.Enqueue([]search.Doc{{AppID: 1, Chat: 2, Number: 3, Body: "hello", Version: 4}}, nil, nil)
+	c.Enqueue([]wire.Doc{{AppID: 1, Chat: 2, Number: 3, Body: "hello", Version: 4}}, nil, nil)
 	waitFor(t, "batch accepted after two failures", func() bool {
 		_, docs, _ := api.snapshot()
 		return len(docs) == 1
@@ -96,9 +94,9 @@ func TestRefusedBatchDoesNotBlockTheNext(t *testing.T) {
 	api := &fakeAPI{statuses: []int{401}}
 	c, stop := run(t, api)
 	defer stop()
-	c.Enqueue([]search.Doc{{Number: 1}}, nil, nil)
+	c.Enqueue([]wire.Doc{{Number: 1}}, nil, nil)
 	waitFor(t, "first batch refused", func() bool { calls, _, _ := api.snapshot(); return calls >= 1 })
-	c.Enqueue([]search.Doc{{Number: 2}}, nil, nil)
+	c.Enqueue([]wire.Doc{{Number: 2}}, nil, nil)
 	waitFor(t, "second batch accepted", func() bool { _, docs, _ := api.snapshot(); return len(docs) == 1 })
 	calls, docs, _ := api.snapshot()
 	if calls != 2 || docs[0].Number != 2 {
@@ -123,9 +121,9 @@ func TestForgetsOutboxRowsOnlyOfBatchesTheAPITook(t *testing.T) {
 	go func() { c.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
 
-	c.Enqueue([]search.Doc{{Number: 1}}, nil, []store.OutboxBatch{11}) // refused: the catch-up must keep it
+	c.Enqueue([]wire.Doc{{Number: 1}}, nil, []store.OutboxBatch{11}) // refused: the catch-up must keep it
 	waitFor(t, "first batch refused", func() bool { calls, _, _ := api.snapshot(); return calls >= 1 })
-	c.Enqueue([]search.Doc{{Number: 2}}, nil, []store.OutboxBatch{22})
+	c.Enqueue([]wire.Doc{{Number: 2}}, nil, []store.OutboxBatch{22})
 	c.Enqueue(nil, nil, []store.OutboxBatch{33}) // nothing to index: done at once
 	waitFor(t, "accepted batch forgotten", func() bool {
 		mu.Lock()
@@ -154,7 +152,7 @@ func TestLingerMergesBatchesIntoOneCall(t *testing.T) {
 	defer func() { cancel(); <-done }()
 
 	for n := range int64(3) {
-		c.Enqueue([]search.Doc{{Number: n + 1}}, nil, nil)
+		c.Enqueue([]wire.Doc{{Number: n + 1}}, nil, nil)
 		time.Sleep(20 * time.Millisecond)
 	}
 	waitFor(t, "three docs accepted", func() bool { _, docs, _ := api.snapshot(); return len(docs) == 3 })

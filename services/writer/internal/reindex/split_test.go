@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/instachat/instachat/pkg/search"
+	wire "github.com/instachat/instachat/pkg/search/reindex"
 )
 
 func TestSplitKeepsCallsWithinLimits(t *testing.T) {
@@ -21,9 +21,9 @@ func TestSplitKeepsCallsWithinLimits(t *testing.T) {
 		{"byte limit", 600, big, 3}, // 4 MiB holds 256 bodies of 16 KiB
 	}
 	for _, tt := range tests {
-		docs := make([]search.Doc, tt.docs)
+		docs := make([]wire.Doc, tt.docs)
 		for i := range docs {
-			docs[i] = search.Doc{Number: int64(i), Body: tt.body}
+			docs[i] = wire.Doc{Number: int64(i), Body: tt.body}
 		}
 		calls := split(docs)
 		if len(calls) != tt.wantCalls {

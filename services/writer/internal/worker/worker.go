@@ -11,7 +11,7 @@ import (
 
 	"github.com/instachat/instachat/pkg/counter"
 	"github.com/instachat/instachat/pkg/queue"
-	"github.com/instachat/instachat/pkg/search"
+	"github.com/instachat/instachat/pkg/search/reindex"
 	"github.com/instachat/instachat/pkg/store"
 	"github.com/instachat/instachat/pkg/telemetry"
 	"github.com/instachat/instachat/services/writer/internal/apply"
@@ -43,7 +43,7 @@ type Config struct {
 type Reindexer interface {
 	// outbox names the search outbox rows to forget once the api has
 	// indexed docs and deleted the keys.
-	Enqueue(docs []search.Doc, deleted []search.Key, outbox []store.OutboxBatch) bool
+	Enqueue(docs []reindex.Doc, deleted []reindex.Key, outbox []store.OutboxBatch) bool
 }
 
 // Worker consumes one partition.
@@ -393,15 +393,15 @@ func (w *Worker) observe(ctx context.Context, res apply.Result) {
 	w.log.Debug("batch committed", "jobs", len(res.Jobs), "applied", res.Outcomes[store.Applied],
 		"duplicate", res.Outcomes[store.Duplicate], "stale", res.Outcomes[store.Stale]+res.Outcomes[store.StaleDeleted],
 		"parked", res.Outcomes[store.ParkedNoChat]+res.Outcomes[store.ParkedNoMessage], "out_of_order", kinds)
-	var deleted []search.Key
+	var deleted []reindex.Key
 	for _, k := range res.Effects.Deleted {
-		deleted = append(deleted, search.Key{AppID: k.AppID, Chat: k.Chat, Number: k.Number})
+		deleted = append(deleted, reindex.Key{AppID: k.AppID, Chat: k.Chat, Number: k.Number})
 	}
-	var docs []search.Doc
+	var docs []reindex.Doc
 	outbox := res.Outbox
 	if len(res.Effects.Reindex) > 0 {
-		var err error
-		if docs, err = w.store.SearchDocs(ctx, res.Effects.Reindex); err != nil {
+		rows, err := w.store.SearchDocs(ctx, res.Effects.Reindex)
+		if err != nil {
 			w.log.Warn("read messages for reindex; the search outbox catches up", "err", err)
 			outbox = nil // the catch-up indexes them
 		}
@@ -409,9 +409,11 @@ func (w *Worker) observe(ctx context.Context, res apply.Result) {
 		for _, j := range res.Jobs {
 			byKey[store.MessageKey{AppID: j.AppID, Chat: j.Env.Chat, Number: j.Env.Message}] = j
 		}
-		for i, d := range docs {
-			j := byKey[store.MessageKey{AppID: d.AppID, Chat: d.Chat, Number: d.Number}]
-			docs[i].Trace, docs[i].Accepted = j.Env.Trace, j.Env.Time
+		docs = make([]reindex.Doc, len(rows))
+		for i, d := range rows {
+			j := byKey[d.Key()]
+			docs[i] = reindex.Doc{AppID: d.AppID, Chat: d.Chat, Number: d.Number, Body: d.Body, Version: d.Version,
+				Trace: j.Env.Trace, Accepted: j.Env.Time}
 		}
 	}
 	w.reindex.Enqueue(docs, deleted, outbox)

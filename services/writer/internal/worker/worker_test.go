@@ -10,7 +10,7 @@ import (
 
 	"github.com/instachat/instachat/pkg/chat"
 	"github.com/instachat/instachat/pkg/queue"
-	"github.com/instachat/instachat/pkg/search"
+	"github.com/instachat/instachat/pkg/search/reindex"
 	"github.com/instachat/instachat/pkg/store"
 	"github.com/instachat/instachat/pkg/testenv"
 	"github.com/instachat/instachat/services/writer/internal/apply"
@@ -20,11 +20,11 @@ import (
 // docSink records reindex batches.
 type docSink struct {
 	mu     sync.Mutex
-	docs   map[search.Key]search.Doc
+	docs   map[reindex.Key]reindex.Doc
 	outbox []store.OutboxBatch
 }
 
-func (s *docSink) Enqueue(docs []search.Doc, deleted []search.Key, outbox []store.OutboxBatch) bool {
+func (s *docSink) Enqueue(docs []reindex.Doc, deleted []reindex.Key, outbox []store.OutboxBatch) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, d := range docs {
@@ -34,7 +34,7 @@ func (s *docSink) Enqueue(docs []search.Doc, deleted []search.Key, outbox []stor
 	return true
 }
 
-func (s *docSink) get(k search.Key) (search.Doc, bool) {
+func (s *docSink) get(k reindex.Key) (reindex.Doc, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d, ok := s.docs[k]
@@ -82,7 +82,7 @@ func TestWorkerAppliesOutOfOrderDuplicatesAndDeadJobs(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	sink := &docSink{docs: map[search.Key]search.Doc{}}
+	sink := &docSink{docs: map[reindex.Key]reindex.Doc{}}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	w := worker.New(worker.Config{BatchSize: 3, Block: 100 * time.Millisecond}, q, q.NewConsumer(0, testenv.Name("c")), apply.New(st), st, sink, log)
 	done := make(chan error, 1)
@@ -123,7 +123,7 @@ func TestWorkerAppliesOutOfOrderDuplicatesAndDeadJobs(t *testing.T) {
 	if err != nil || !c.CreatedAt.Equal(time.UnixMicro(at(1)).UTC()) {
 		t.Errorf("chat 1: got %+v, %v; want created at the chat.create's time", c, err)
 	}
-	if d, ok := sink.get(search.Key{AppID: app.ID, Chat: 1, Number: 1}); !ok || d.Body != "newest body" {
+	if d, ok := sink.get(reindex.Key{AppID: app.ID, Chat: 1, Number: 1}); !ok || d.Body != "newest body" {
 		t.Errorf("reindexed message 1: got %+v, %v; want the newest body", d, ok)
 	}
 	// The search outbox holds the applied message writes only: of the six
