@@ -55,6 +55,7 @@ func TestUnknownTokensStayOffMySQL(t *testing.T) {
 	for i, step := range steps {
 		tok := made(byte('a' + i))
 		proxy.Restore()
+		reconnect(t, st)
 		if err := step.run(tok); !errors.Is(err, chat.ErrNotFound) {
 			t.Fatalf("%s with a made-up token: got %v, want not found", step.name, err)
 		}
@@ -66,7 +67,20 @@ func TestUnknownTokensStayOffMySQL(t *testing.T) {
 		}
 	}
 	proxy.Restore()
+	reconnect(t, st)
 	if err := steps[0].run(made('z')); !errors.Is(err, chat.ErrNotFound) {
 		t.Errorf("a new made-up token: got %v, want not found", err)
 	}
+}
+
+// reconnect waits until the pool has dropped the connections the cut closed
+// and reaches MySQL again.
+func reconnect(t *testing.T, st *store.Store) {
+	t.Helper()
+	for range 20 {
+		if st.Ping(context.Background()) == nil {
+			return
+		}
+	}
+	t.Fatal("MySQL not reachable again through the proxy")
 }

@@ -30,3 +30,31 @@ func TestLandingLinksEverySurface(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONEndsWithANewline checks that JSON answers, errors included, end
+// with a newline and that other bodies are left alone.
+func TestJSONEndsWithANewline(t *testing.T) {
+	r := gin.New()
+	r.Use(jsonNewline())
+	r.GET("/ok", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"a": 1}) })
+	r.GET("/err", func(c *gin.Context) { fail(c, http.StatusBadRequest, "no") })
+	r.GET("/html", (&handlers{}).landing)
+	r.GET("/empty", func(c *gin.Context) { c.Status(http.StatusNoContent) })
+	for path, want := range map[string]string{"/ok": "{\"a\":1}\n", "/err": "{\"error\":\"no\"}\n"} {
+		rec := httptest.NewRecorder()
+		r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Body.String() != want {
+			t.Errorf("GET %s: got %q, want %q", path, rec.Body.String(), want)
+		}
+	}
+	rec := httptest.NewRecorder()
+	r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/html", nil))
+	if strings.HasSuffix(rec.Body.String(), "\n\n") {
+		t.Errorf("HTML page got a newline added")
+	}
+	rec = httptest.NewRecorder()
+	r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/empty", nil))
+	if rec.Body.Len() != 0 {
+		t.Errorf("204: got body %q, want none", rec.Body.String())
+	}
+}

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -61,5 +62,38 @@ func recoverMiddleware(log *slog.Logger) gin.HandlerFunc {
 			}
 		}()
 		c.Next()
+	}
+}
+
+// newlineWriter remembers the last byte a handler wrote.
+type newlineWriter struct {
+	gin.ResponseWriter
+	last byte
+}
+
+func (w *newlineWriter) Write(b []byte) (int, error) {
+	if len(b) > 0 {
+		w.last = b[len(b)-1]
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *newlineWriter) WriteString(s string) (int, error) {
+	if len(s) > 0 {
+		w.last = s[len(s)-1]
+	}
+	return w.ResponseWriter.WriteString(s)
+}
+
+// jsonNewline ends every JSON response with a newline, as curl users and
+// line-oriented tools expect (gin's JSON rendering writes none).
+func jsonNewline() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		w := &newlineWriter{ResponseWriter: c.Writer}
+		c.Writer = w
+		c.Next()
+		if w.Written() && w.last != '\n' && strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") {
+			_, _ = w.ResponseWriter.Write([]byte{'\n'})
+		}
 	}
 }
