@@ -32,7 +32,7 @@ for _ in $(seq 1 50); do
 done
 API_URL=${API_URL:-http://127.0.0.1:$API_PORT} HTTP_ADDR=${WRITER_ADDR:-:8081} bin/writer &
 pids+=($!)
-HTTP_ADDR=${CRON_ADDR:-:8082} bin/cron &
+HTTP_ADDR=${CRON_ADDR:-:8082} bin/cron serve &
 pids+=($!)
 echo "InstaChat is up: api http://127.0.0.1:$API_PORT (Swagger UI at /swagger/index.html). Ctrl-C stops it." >&2
 # Stop everything as soon as one service exits.

@@ -71,6 +71,10 @@ func TestComposeServices(t *testing.T) {
 	if i := slices.Index(redis, "--maxmemory-policy"); i < 0 || i+1 >= len(redis) || redis[i+1] != "noeviction" {
 		t.Errorf("redis command: got %q, want --maxmemory-policy noeviction", redis)
 	}
+	// cron without a command prints its usage and exits.
+	if got := p.Services["cron"].Command; !slices.Equal(got, []string{"serve"}) {
+		t.Errorf("cron command: got %q, want [serve]", got)
+	}
 }
 
 func TestComposeHealthAndStartOrder(t *testing.T) {

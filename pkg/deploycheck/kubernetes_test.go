@@ -7,6 +7,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -357,6 +358,14 @@ func checkManifests(t *testing.T, dir string, m manifests, env map[string]servic
 	}
 	if c := m.deployments["cron"]; c != nil && (c.Spec.Replicas == nil || *c.Spec.Replicas != 1 || c.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType) {
 		t.Errorf("%s: cron must run once (replicas 1, strategy Recreate): got %v replicas, %s", dir, c.Spec.Replicas, c.Spec.Strategy.Type)
+	}
+	if c := m.deployments["cron"]; c != nil {
+		// cron without a command prints its usage and exits.
+		for _, ctr := range c.Spec.Template.Spec.Containers {
+			if ctr.Name == "cron" && (len(ctr.Command) > 0 || !slices.Equal(ctr.Args, []string{"serve"})) {
+				t.Errorf("%s: cron container: got command %q args %q, want args [serve]", dir, ctr.Command, ctr.Args)
+			}
+		}
 	}
 
 	scaled := map[string]bool{}

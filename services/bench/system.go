@@ -153,7 +153,11 @@ func (s *system) start(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(filepath.Join(s.bin, name))
+	var args []string
+	if name == "cron" {
+		args = []string{"serve"} // without a command cron prints its usage
+	}
+	cmd := exec.Command(filepath.Join(s.bin, name), args...)
 	cmd.Env = append(append(os.Environ(), s.env...), "HTTP_ADDR="+addr, "PPROF_ADDR="+pprofAddr)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {

@@ -11,7 +11,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/instachat/instachat/pkg/config"
+	"github.com/instachat/instachat/pkg/counter"
 	"github.com/instachat/instachat/pkg/queue"
+	"github.com/instachat/instachat/pkg/store"
 )
 
 const deadUsage = `usage: cron dead list [-partition N] [-offset N] [-limit N]
@@ -21,6 +24,29 @@ const deadUsage = `usage: cron dead list [-partition N] [-offset N] [-limit N]
 list     show dead jobs, newest first (partition -1, the default, means all)
 replay   queue a dead job again with its attempts reset (-all: every job that decodes)
 discard  delete a dead job for good (-all: every dead job)`
+
+// deadMain runs `cron dead …` with the common settings. The dead-letter
+// tooling needs Redis only: it works while MySQL is down, except for
+// replaying a number conflict, whose new number may need its counter seeded
+// from MySQL.
+func deadMain(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	env := config.NewEnv(getenv)
+	common := config.ReadCommon(env, "cron")
+	if err := env.Err(); err != nil {
+		return err
+	}
+	printTarget(stderr, common)
+	rdb := common.RedisClient()
+	defer rdb.Close()
+	q := queue.New(rdb, common.Keys(), common.Queue)
+	if st, err := store.Open(ctx, common.Store); err != nil {
+		fmt.Fprintln(stdout, "cron dead: MySQL is unavailable, so number conflicts cannot be replayed now:", err)
+	} else {
+		defer st.Close()
+		q.WithRenumberer(counter.New(rdb, common.Keys(), st, common.Counter))
+	}
+	return runDead(ctx, q, args, stdout, time.Now())
+}
 
 // runDead runs `cron dead …`: the dead-letter tooling, which needs Redis only.
 func runDead(ctx context.Context, q *queue.Queue, args []string, out io.Writer, now time.Time) error {

@@ -52,6 +52,7 @@ func reconcileMain(ctx context.Context, args []string, getenv func(string) strin
 		fmt.Fprintln(stderr, "cron reconcile:", err)
 		return reconcileFailed
 	}
+	printTarget(stderr, common)
 	st, err := store.Open(ctx, common.Store)
 	if err != nil {
 		fmt.Fprintln(stderr, "cron reconcile:", err)

@@ -154,7 +154,11 @@ func (s *system) start(name string, extra ...string) {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	cmd := exec.Command(filepath.Join(s.bin, name))
+	var args []string
+	if name == "cron" {
+		args = []string{"serve"} // without a command cron prints its usage
+	}
+	cmd := exec.Command(filepath.Join(s.bin, name), args...)
 	cmd.Env = append(append(os.Environ(), s.env...), extra...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
