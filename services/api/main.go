@@ -21,7 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
@@ -37,6 +36,7 @@ import (
 	"github.com/instachat/instachat/pkg/telemetry"
 	"github.com/instachat/instachat/services/api/internal/chats"
 	"github.com/instachat/instachat/services/api/internal/httpapi"
+	"github.com/instachat/instachat/services/api/internal/index"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -79,9 +79,9 @@ func serve(ctx context.Context, getenv func(string) string, out io.Writer) error
 	internalToken := env.Secret("INTERNAL_TOKEN", "the secret the writer presents to /internal/reindex", true)
 	adminToken := env.Secret("ADMIN_TOKEN", "opens /admin/*; empty turns the admin endpoints off", false)
 	engineCfg := readEngineConfig(env)
-	catchUp := catchUpConfig{
-		interval: env.Duration("SEARCH_CATCHUP_INTERVAL", time.Second),
-		delay:    env.Duration("SEARCH_CATCHUP_DELAY", 10*time.Second),
+	catchUp := index.CatchUpConfig{
+		Interval: env.Duration("SEARCH_CATCHUP_INTERVAL", time.Second),
+		Delay:    env.Duration("SEARCH_CATCHUP_DELAY", 10*time.Second),
 	}
 	rateLimit, rateLimitOn, err := readRateLimit(env)
 	if err != nil {
@@ -114,8 +114,7 @@ func serve(ctx context.Context, getenv func(string) string, out io.Writer) error
 	// with bgCtx, which ends before the engine closes, also when serving fails.
 	bgCtx, stopBackground := context.WithCancel(ctx)
 	defer stopBackground()
-	ready := make(chan struct{})
-	engine, err := openEngine(bgCtx, engineCfg, log, func(search.Engine) { close(ready) })
+	engine, ready, err := index.Open(bgCtx, engineCfg, log)
 	if err != nil {
 		return err
 	}
@@ -125,16 +124,17 @@ func serve(ctx context.Context, getenv func(string) string, out io.Writer) error
 	measured := search.WithMetrics(engine, metrics)
 	cnt := counter.New(rdb, common.Keys(), st, common.Counter)
 	svc := chats.New(st, cnt, measured, log)
+	idx := index.New(st, measured, log)
 	// The admin endpoints' dead jobs; replaying a number conflict renumbers it.
 	q := queue.New(rdb, common.Keys(), common.Queue).WithRenumberer(cnt)
 	metrics.MustRegister(queue.NewCollector(q))
 	var background sync.WaitGroup
 	defer background.Wait() // before the engine closes
 	defer stopBackground()  // before the wait
-	background.Go(func() { indexInBackground(bgCtx, svc, engine, ready, catchUp, log) })
+	background.Go(func() { idx.Run(bgCtx, ready, catchUp) })
 	srv := &http.Server{
 		Addr:              addr,
-		Handler:           httpapi.NewServer(httpapi.Config{InternalToken: internalToken, AdminToken: adminToken, Version: version, Metrics: metrics, RateLimit: rateLimit, TrustedProxies: trustedProxies}, svc, q, log),
+		Handler:           httpapi.NewServer(httpapi.Config{InternalToken: internalToken, Index: idx, AdminToken: adminToken, Version: version, Metrics: metrics, RateLimit: rateLimit, TrustedProxies: trustedProxies}, svc, q, log),
 		ReadHeaderTimeout: 5 * time.Second,
 		MaxHeaderBytes:    httpapi.MaxHeaderBytes,
 		ReadTimeout:       30 * time.Second,
@@ -176,40 +176,4 @@ func readRateLimit(env *config.Env) (limits httpapi.RateLimit, on bool, err erro
 		return limits, false, fmt.Errorf("RATE_LIMIT_WRITES %w", err)
 	}
 	return limits, on, nil
-}
-
-// catchUpConfig says how often the search catch-up looks at the outbox and
-// how old a change must be before it takes it from the writer's live reindex.
-type catchUpConfig struct {
-	interval, delay time.Duration
-}
-
-// indexInBackground keeps the search index complete once the engine is open
-// (at once for bleve, when the cluster answers for Elasticsearch): it rebuilds
-// a fresh index (from zero) or resumes an interrupted rebuild, and drains the
-// search outbox, so changes whose reindex call was lost (writer died, api or
-// search down) arrive. It returns when ctx ends.
-func indexInBackground(ctx context.Context, svc *chats.Service, engine search.Engine, ready <-chan struct{}, catchUp catchUpConfig, log *slog.Logger) {
-	select {
-	case <-ctx.Done():
-		return
-	case <-ready:
-	}
-	info := engine.Info()
-	log.Info("search engine open", "search", info.Backend, "index", info.Index, "fresh", info.Fresh)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	wg.Go(func() { svc.RunCatchUp(ctx, catchUp.interval, catchUp.delay) })
-	pending, err := svc.RebuildPending(ctx)
-	if err != nil {
-		// Without the saved state a rebuild might resume from a wrong
-		// position; an operator can run "api rebuild".
-		log.Error("read the search rebuild state; no rebuild started", "err", err)
-		return
-	}
-	if info.Fresh || pending {
-		// Searches see the index grow. A fresh index starts from zero
-		// whatever was saved for its name (a lost bleve directory).
-		svc.RunRebuild(ctx, 1000, info.Fresh)
-	}
 }

@@ -6,16 +6,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"sync/atomic"
 	"time"
 
 	"github.com/instachat/instachat/pkg/config"
-	"github.com/instachat/instachat/pkg/counter"
 	"github.com/instachat/instachat/pkg/search"
 	"github.com/instachat/instachat/pkg/search/bleve"
 	"github.com/instachat/instachat/pkg/store"
 	"github.com/instachat/instachat/pkg/telemetry"
-	"github.com/instachat/instachat/services/api/internal/chats"
+	"github.com/instachat/instachat/services/api/internal/index"
 )
 
 // rebuild is "api rebuild [-restart] [-batch N]": it fills the configured
@@ -52,8 +50,7 @@ func rebuild(ctx context.Context, args []string, getenv func(string) string, std
 	// the background until its context ends, which must precede Close.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var ready atomic.Bool
-	engine, err := openEngine(ctx, engineCfg, log, func(search.Engine) { ready.Store(true) })
+	engine, ready, err := index.Open(ctx, engineCfg, log)
 	if errors.Is(err, bleve.ErrLocked) {
 		return fmt.Errorf("open the search index: %w: stop the api first (it holds the bleve index) or use Elasticsearch", err)
 	}
@@ -62,19 +59,18 @@ func rebuild(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	defer engine.Close()
 	defer cancel()
-	if !ready.Load() {
+	select {
+	case <-ready:
+	default:
 		return fmt.Errorf("open the search index: %s is not reachable: %w", engineCfg.Backend, search.ErrUnavailable)
 	}
-	// The counter is never used here; Service needs one and the client connects lazily.
-	rdb := common.RedisClient()
-	defer rdb.Close()
-	svc := chats.New(st, counter.New(rdb, common.Keys(), st, common.Counter), engine, log)
+	idx := index.New(st, engine, log)
 
 	info := engine.Info()
 	fmt.Fprintf(stderr, "rebuilding %s index %s from MySQL\n", info.Backend, info.Index)
 	bar := newProgressBar(stderr, time.Now)
 	start := time.Now()
-	n, err := svc.RebuildIndex(ctx, *batch, *restart, bar.Update)
+	n, err := idx.RebuildIndex(ctx, *batch, *restart, bar.Update)
 	bar.Finish()
 	if err != nil {
 		if ctx.Err() != nil {

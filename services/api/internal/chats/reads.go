@@ -159,21 +159,6 @@ func (s *Service) Search(ctx context.Context, token string, chatNumber int64, q 
 	return msgs, res.Total, nil
 }
 
-// Reindex puts documents the writer just committed into the search index.
-func (s *Service) Reindex(ctx context.Context, docs []search.Doc, deleted []search.Key) error {
-	if len(docs) > 0 {
-		if err := s.engine.Index(ctx, docs); err != nil {
-			return fmt.Errorf("reindex: %w: %w", chat.Unavailable("search"), err)
-		}
-	}
-	if len(deleted) > 0 {
-		if err := s.engine.Delete(ctx, deleted); err != nil {
-			return fmt.Errorf("reindex: %w: %w", chat.Unavailable("search"), err)
-		}
-	}
-	return nil
-}
-
 // Readiness reports which dependencies answer. The api serves reads with
 // MySQL alone and creates with Redis alone, so it is ready while either does.
 // Search serves searches only (and they need MySQL too), so search down makes

@@ -397,8 +397,12 @@ func (h *handlers) reindex(c *gin.Context) {
 	if !bindJSONLimit(c, &req, MaxReindexBytes) {
 		return
 	}
+	if h.cfg.Index == nil {
+		h.respondErr(c, chat.Unavailable("search"))
+		return
+	}
 	docs, deleted := req.Index()
-	if err := h.svc.Reindex(c.Request.Context(), docs, deleted); err != nil {
+	if err := h.cfg.Index.Reindex(c.Request.Context(), docs, deleted); err != nil {
 		h.respondErr(c, err)
 		return
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/instachat/instachat/pkg/store"
 	"github.com/instachat/instachat/pkg/testenv"
 	"github.com/instachat/instachat/services/api/internal/chats"
+	"github.com/instachat/instachat/services/api/internal/index"
 )
 
 const testInternalToken = "internal-s3cret-0123456789"
@@ -63,7 +64,7 @@ func newLiveAPI(t *testing.T) *liveAPI {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	q := queue.New(rdb, keys, queue.DefaultConfig())
 	svc := chats.New(st, counter.New(rdb, keys, st, counter.Config{}), eng, log)
-	h := NewServer(Config{InternalToken: testInternalToken, AdminToken: testAdminToken, Metrics: prometheus.NewRegistry()}, svc, q, log)
+	h := NewServer(Config{InternalToken: testInternalToken, Index: index.New(st, eng, log), AdminToken: testAdminToken, Metrics: prometheus.NewRegistry()}, svc, q, log)
 	srv := httptest.NewUnstartedServer(h)
 	srv.Config.MaxHeaderBytes = MaxHeaderBytes // as main sets it
 	srv.Start()

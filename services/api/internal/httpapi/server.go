@@ -15,6 +15,7 @@ import (
 	"github.com/instachat/instachat/pkg/telemetry"
 	"github.com/instachat/instachat/services/api/internal/chats"
 	"github.com/instachat/instachat/services/api/internal/dashboard"
+	"github.com/instachat/instachat/services/api/internal/index"
 )
 
 // MaxHeaderBytes bounds a request's line and headers (http.Server's
@@ -28,6 +29,8 @@ const MaxHeaderBytes = 16 << 10
 type Config struct {
 	// InternalToken is the shared secret the writer presents to /internal/*.
 	InternalToken string
+	// Index takes the writer's reindex calls; without it they answer 503.
+	Index *index.Index
 	// AdminToken is the secret that opens /admin/*; empty turns them off.
 	AdminToken string
 	// Version is reported by /healthz.

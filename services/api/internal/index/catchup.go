@@ -1,4 +1,4 @@
-package chats
+package index
 
 import (
 	"context"
@@ -24,9 +24,9 @@ const (
 // are removed only when the engine took every call; otherwise they stay for
 // the next round. It returns the documents sent and the keys deleted; both
 // zero means the outbox was empty.
-func (s *Service) CatchUp(ctx context.Context, batch int, olderThan time.Duration) (indexed, deleted int, err error) {
-	_, err = s.store.ProcessOutbox(ctx, batch, olderThan, func(keys []store.MessageKey) error {
-		rows, err := s.store.SearchDocs(ctx, keys)
+func (x *Index) CatchUp(ctx context.Context, batch int, olderThan time.Duration) (indexed, deleted int, err error) {
+	_, err = x.store.ProcessOutbox(ctx, batch, olderThan, func(keys []store.MessageKey) error {
+		rows, err := x.store.SearchDocs(ctx, keys)
 		if err != nil {
 			return err
 		}
@@ -42,12 +42,12 @@ func (s *Service) CatchUp(ctx context.Context, batch int, olderThan time.Duratio
 			}
 		}
 		if len(docs) > 0 {
-			if err := s.engine.Index(ctx, docs); err != nil {
+			if err := x.engine.Index(ctx, docs); err != nil {
 				return fmt.Errorf("index %d documents: %w", len(docs), err)
 			}
 		}
 		if len(gone) > 0 {
-			if err := s.engine.Delete(ctx, gone); err != nil {
+			if err := x.engine.Delete(ctx, gone); err != nil {
 				return fmt.Errorf("delete %d documents: %w", len(gone), err)
 			}
 		}
@@ -66,7 +66,7 @@ func (s *Service) CatchUp(ctx context.Context, batch int, olderThan time.Duratio
 // and remove its rows, so a message is normally indexed once, not twice.
 // While search or MySQL is down it logs one warning per outage, not one per
 // attempt, backs off up to 30 s, and logs when it recovers.
-func (s *Service) RunCatchUp(ctx context.Context, interval, olderThan time.Duration) {
+func (x *Index) RunCatchUp(ctx context.Context, interval, olderThan time.Duration) {
 	if interval <= 0 {
 		interval = time.Second
 	}
@@ -74,7 +74,7 @@ func (s *Service) RunCatchUp(ctx context.Context, interval, olderThan time.Durat
 	var downSince time.Time
 	var failures int
 	for {
-		indexed, deleted, err := s.CatchUp(ctx, catchUpBatch, olderThan)
+		indexed, deleted, err := x.CatchUp(ctx, catchUpBatch, olderThan)
 		if ctx.Err() != nil {
 			return
 		}
@@ -82,21 +82,21 @@ func (s *Service) RunCatchUp(ctx context.Context, interval, olderThan time.Durat
 		case err != nil:
 			failures++
 			if downSince.IsZero() {
-				downSince = s.now()
+				downSince = x.now()
 				wait = interval
-				s.log.WarnContext(ctx, "search catch-up failing; changes stay in the outbox and are retried", "err", err)
+				x.log.WarnContext(ctx, "search catch-up failing; changes stay in the outbox and are retried", "err", err)
 			} else {
 				wait = min(wait*2, maxBackoff)
-				s.log.DebugContext(ctx, "search catch-up still failing", "attempts", failures, "err", err)
+				x.log.DebugContext(ctx, "search catch-up still failing", "attempts", failures, "err", err)
 			}
 		default:
 			if !downSince.IsZero() {
-				s.log.InfoContext(ctx, "search catch-up recovered", "failed_for", s.now().Sub(downSince).Round(time.Millisecond).String(), "attempts", failures)
+				x.log.InfoContext(ctx, "search catch-up recovered", "failed_for", x.now().Sub(downSince).Round(time.Millisecond).String(), "attempts", failures)
 				downSince, failures = time.Time{}, 0
 			}
 			wait = interval
 			if indexed+deleted > 0 {
-				s.log.DebugContext(ctx, "search catch-up", "indexed", indexed, "deleted", deleted)
+				x.log.DebugContext(ctx, "search catch-up", "indexed", indexed, "deleted", deleted)
 				continue // more may be waiting
 			}
 		}
@@ -104,13 +104,4 @@ func (s *Service) RunCatchUp(ctx context.Context, interval, olderThan time.Durat
 			return
 		}
 	}
-}
-
-// searchDocs converts the store's documents to the index's.
-func searchDocs(rows []store.IndexDoc) []search.Doc {
-	docs := make([]search.Doc, len(rows))
-	for i, r := range rows {
-		docs[i] = search.Doc{AppID: r.AppID, Chat: r.Chat, Number: r.Number, Body: r.Body, Version: r.Version}
-	}
-	return docs
 }

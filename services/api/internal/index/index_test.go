@@ -1,4 +1,4 @@
-package chats_test
+package index_test
 
 import (
 	"bytes"
@@ -19,6 +19,7 @@ import (
 	"github.com/instachat/instachat/pkg/store"
 	"github.com/instachat/instachat/pkg/testenv"
 	"github.com/instachat/instachat/services/api/internal/chats"
+	"github.com/instachat/instachat/services/api/internal/index"
 )
 
 // outageEngine wraps a real engine: while down, every call fails with
@@ -123,6 +124,7 @@ func (b *syncBuffer) count(s string) int {
 }
 
 type fixture struct {
+	idx    *index.Index
 	svc    *chats.Service
 	st     *store.Store
 	engine *outageEngine
@@ -152,7 +154,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{svc: svc, st: st, engine: eng, app: app, logs: logs}
+	return &fixture{idx: index.New(st, eng, log), svc: svc, st: st, engine: eng, app: app, logs: logs}
 }
 
 // write persists messages the way the writer does: the rows and their outbox
@@ -215,7 +217,7 @@ func TestCatchUpIndexesWhatWasWrittenDuringAnOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	indexed, deleted, err := f.svc.CatchUp(ctx, 100, 0)
+	indexed, deleted, err := f.idx.CatchUp(ctx, 100, 0)
 	if !errors.Is(err, search.ErrUnavailable) || indexed != 0 || deleted != 0 {
 		t.Fatalf("catch-up while search is down: got %d, %d, %v; want 0, 0 and ErrUnavailable", indexed, deleted, err)
 	}
@@ -233,7 +235,7 @@ func TestCatchUpIndexesWhatWasWrittenDuringAnOutage(t *testing.T) {
 	f.engine.setDown(false)
 	var totalIndexed, totalDeleted, rounds int
 	for {
-		indexed, deleted, err := f.svc.CatchUp(ctx, 100, 0)
+		indexed, deleted, err := f.idx.CatchUp(ctx, 100, 0)
 		if err != nil {
 			t.Fatalf("catch-up round %d: %v", rounds, err)
 		}
@@ -261,7 +263,7 @@ func TestRunCatchUpWarnsOncePerOutageAndRecovers(t *testing.T) {
 	f.write(t, 1, 1, 30, "lost reindex")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); f.svc.RunCatchUp(ctx, 5*time.Millisecond, 0) }()
+	go func() { defer close(done); f.idx.RunCatchUp(ctx, 5*time.Millisecond, 0) }()
 	defer func() { cancel(); <-done }()
 
 	waitFor(t, "five refused attempts", func() bool { failures, _, _ := f.engine.stats(); return failures >= 5 })
@@ -299,11 +301,11 @@ func TestRebuildResumesWhereItStopped(t *testing.T) {
 	}
 	var reported [][2]int64
 	progress := func(done, total int64) { reported = append(reported, [2]int64{done, total}) }
-	n, err := f.svc.RebuildIndex(ctx, 100, false, progress)
+	n, err := f.idx.RebuildIndex(ctx, 100, false, progress)
 	if !errors.Is(err, context.Canceled) || n != 300 {
 		t.Fatalf("interrupted rebuild: got %d sent, %v; want 300 and context.Canceled", n, err)
 	}
-	if pending, err := f.svc.RebuildPending(context.Background()); err != nil || !pending {
+	if pending, err := f.idx.RebuildPending(context.Background()); err != nil || !pending {
 		t.Fatalf("after the interruption: got pending %v, %v; want a pending rebuild", pending, err)
 	}
 	_, _, switches := f.engine.stats()
@@ -313,7 +315,7 @@ func TestRebuildResumesWhereItStopped(t *testing.T) {
 
 	f.engine.afterIndex = nil
 	reported = nil
-	n, err = f.svc.RebuildIndex(context.Background(), 100, false, progress)
+	n, err = f.idx.RebuildIndex(context.Background(), 100, false, progress)
 	if err != nil || n != 700 {
 		t.Fatalf("resumed rebuild: got %d sent, %v; want the remaining 700", n, err)
 	}
@@ -332,7 +334,7 @@ func TestRebuildResumesWhereItStopped(t *testing.T) {
 	if switches != 1 {
 		t.Errorf("a finished rebuild switched searches over %d times, want 1", switches)
 	}
-	if pending, err := f.svc.RebuildPending(context.Background()); err != nil || pending {
+	if pending, err := f.idx.RebuildPending(context.Background()); err != nil || pending {
 		t.Errorf("after the rebuild: got pending %v, %v; want finished", pending, err)
 	}
 	if total, err := f.searchTotal(t, 3, "rebuild"); err != nil || total != 250 {
@@ -346,11 +348,11 @@ func TestRebuildResumesWhereItStopped(t *testing.T) {
 			cancel()
 		}
 	}
-	if n, err := f.svc.RebuildIndex(ctx, 100, false, nil); !errors.Is(err, context.Canceled) || n != 200 {
+	if n, err := f.idx.RebuildIndex(ctx, 100, false, nil); !errors.Is(err, context.Canceled) || n != 200 {
 		t.Fatalf("second interrupted rebuild: got %d sent, %v; want 200 and context.Canceled", n, err)
 	}
 	f.engine.afterIndex = nil
-	if n, err := f.svc.RebuildIndex(context.Background(), 100, true, nil); err != nil || n != 1000 {
+	if n, err := f.idx.RebuildIndex(context.Background(), 100, true, nil); err != nil || n != 1000 {
 		t.Errorf("restarted rebuild: got %d sent, %v; want all 1000", n, err)
 	}
 }

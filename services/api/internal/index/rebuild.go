@@ -1,4 +1,4 @@
-package chats
+package index
 
 import (
 	"context"
@@ -20,15 +20,15 @@ const saveTimeout = 5 * time.Second
 // Documents the index already holds at the same or a newer version are
 // skipped by the engine, so it is safe while the writer and the catch-up keep
 // indexing.
-func (s *Service) RebuildIndex(ctx context.Context, batch int, restart bool, progress func(done, total int64)) (int64, error) {
-	n, _, err := s.rebuild(ctx, batch, restart, progress)
+func (x *Index) RebuildIndex(ctx context.Context, batch int, restart bool, progress func(done, total int64)) (int64, error) {
+	n, _, err := x.rebuild(ctx, batch, restart, progress)
 	return n, err
 }
 
 // RebuildPending reports whether a rebuild of the engine's index was started
 // and has not finished; the api then resumes it at start-up.
-func (s *Service) RebuildPending(ctx context.Context) (bool, error) {
-	st, ok, err := s.store.RebuildState(ctx, s.engine.Info().Index)
+func (x *Index) RebuildPending(ctx context.Context) (bool, error) {
+	st, ok, err := x.store.RebuildState(ctx, x.engine.Info().Index)
 	if err != nil {
 		return false, err
 	}
@@ -37,15 +37,15 @@ func (s *Service) RebuildPending(ctx context.Context) (bool, error) {
 
 // rebuild is RebuildIndex; started reports that the run's starting point
 // (zero or the resumed position) was recorded, after which a retry resumes.
-func (s *Service) rebuild(ctx context.Context, batch int, restart bool, progress func(done, total int64)) (indexed int64, started bool, err error) {
+func (x *Index) rebuild(ctx context.Context, batch int, restart bool, progress func(done, total int64)) (indexed int64, started bool, err error) {
 	if batch <= 0 {
 		batch = 1000
 	}
 	if progress == nil {
 		progress = func(int64, int64) {}
 	}
-	index := s.engine.Info().Index
-	after, done, total, err := s.startRebuild(ctx, index, restart)
+	index := x.engine.Info().Index
+	after, done, total, err := x.startRebuild(ctx, index, restart)
 	if err != nil {
 		return 0, false, err
 	}
@@ -54,7 +54,7 @@ func (s *Service) rebuild(ctx context.Context, batch int, restart bool, progress
 		if err := ctx.Err(); err != nil {
 			return indexed, true, fmt.Errorf("rebuild index %s: stopped after message id %d: %w", index, after, err)
 		}
-		rows, last, err := s.store.IndexPage(ctx, after, batch)
+		rows, last, err := x.store.IndexPage(ctx, after, batch)
 		if err != nil {
 			return indexed, true, fmt.Errorf("rebuild index %s: %w", index, err)
 		}
@@ -62,7 +62,7 @@ func (s *Service) rebuild(ctx context.Context, batch int, restart bool, progress
 			break
 		}
 		docs := searchDocs(rows)
-		if err := s.engine.Index(ctx, docs); err != nil {
+		if err := x.engine.Index(ctx, docs); err != nil {
 			return indexed, true, fmt.Errorf("rebuild index %s: index messages after id %d: %w", index, after, err)
 		}
 		indexed += int64(len(docs))
@@ -72,7 +72,7 @@ func (s *Service) rebuild(ctx context.Context, batch int, restart bool, progress
 		// The page is in the index: record it even when ctx just ended, so
 		// the next run does not send it again.
 		saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
-		err = s.store.SaveRebuildPosition(saveCtx, index, after, total)
+		err = x.store.SaveRebuildPosition(saveCtx, index, after, total)
 		cancel()
 		if err != nil {
 			return indexed, true, fmt.Errorf("rebuild index %s: %w", index, err)
@@ -81,10 +81,10 @@ func (s *Service) rebuild(ctx context.Context, batch int, restart bool, progress
 	}
 	// An engine that built the index beside the one searches use (a new
 	// mapping) moves searches to it now that it holds every message.
-	if err := s.engine.SwitchOver(ctx); err != nil {
+	if err := x.engine.SwitchOver(ctx); err != nil {
 		return indexed, true, fmt.Errorf("rebuild index %s: switch searches over: %w", index, err)
 	}
-	if err := s.store.FinishRebuild(ctx, index); err != nil {
+	if err := x.store.FinishRebuild(ctx, index); err != nil {
 		return indexed, true, fmt.Errorf("rebuild index %s: %w", index, err)
 	}
 	return indexed, true, nil
@@ -92,22 +92,22 @@ func (s *Service) rebuild(ctx context.Context, batch int, restart bool, progress
 
 // startRebuild records where a rebuild of index starts and returns that row
 // id with the messages already walked and the total.
-func (s *Service) startRebuild(ctx context.Context, index string, restart bool) (after, done, total int64, err error) {
-	st, ok, err := s.store.RebuildState(ctx, index)
+func (x *Index) startRebuild(ctx context.Context, index string, restart bool) (after, done, total int64, err error) {
+	st, ok, err := x.store.RebuildState(ctx, index)
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("rebuild index %s: %w", index, err)
 	}
 	if ok && !restart && !st.Finished() {
 		after = st.Position
 	}
-	done, total, err = s.store.IndexProgress(ctx, after)
+	done, total, err = x.store.IndexProgress(ctx, after)
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("rebuild index %s: %w", index, err)
 	}
 	if after > 0 {
-		err = s.store.SaveRebuildPosition(ctx, index, after, total)
+		err = x.store.SaveRebuildPosition(ctx, index, after, total)
 	} else {
-		err = s.store.StartRebuild(ctx, index, total)
+		err = x.store.StartRebuild(ctx, index, total)
 	}
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("rebuild index %s: %w", index, err)
@@ -119,33 +119,33 @@ func (s *Service) startRebuild(ctx context.Context, index string, restart bool) 
 // then, and after a failure (search or MySQL down) it waits, backing off up
 // to maxBackoff, and resumes from the saved position. It returns when the
 // rebuild finished or ctx ended.
-func (s *Service) RunRebuild(ctx context.Context, batch int, restart bool) {
-	start := s.now()
+func (x *Index) RunRebuild(ctx context.Context, batch int, restart bool) {
+	start := x.now()
 	var lastLog time.Time
 	progress := func(done, total int64) {
-		if now := s.now(); now.Sub(lastLog) >= 10*time.Second {
+		if now := x.now(); now.Sub(lastLog) >= 10*time.Second {
 			lastLog = now
-			s.log.InfoContext(ctx, "rebuilding the search index from MySQL", "index", s.engine.Info().Index, "done", done, "total", total)
+			x.log.InfoContext(ctx, "rebuilding the search index from MySQL", "index", x.engine.Info().Index, "done", done, "total", total)
 		}
 	}
 	wait := time.Second
 	var sent int64
 	for {
-		n, started, err := s.rebuild(ctx, batch, restart, progress)
+		n, started, err := x.rebuild(ctx, batch, restart, progress)
 		sent += n
 		if err == nil {
-			s.log.InfoContext(ctx, "search index rebuilt from MySQL", "index", s.engine.Info().Index, "messages", sent,
-				"duration_ms", s.now().Sub(start).Milliseconds())
+			x.log.InfoContext(ctx, "search index rebuilt from MySQL", "index", x.engine.Info().Index, "messages", sent,
+				"duration_ms", x.now().Sub(start).Milliseconds())
 			return
 		}
 		if ctx.Err() != nil {
-			s.log.InfoContext(ctx, "search index rebuild paused; it resumes at the next start", "index", s.engine.Info().Index, "messages", sent)
+			x.log.InfoContext(ctx, "search index rebuild paused; it resumes at the next start", "index", x.engine.Info().Index, "messages", sent)
 			return
 		}
 		if started {
 			restart = false // from now on, resume from the saved position
 		}
-		s.log.WarnContext(ctx, "search index rebuild failed; resuming later", "err", err, "retry_in", wait.String())
+		x.log.WarnContext(ctx, "search index rebuild failed; resuming later", "err", err, "retry_in", wait.String())
 		if !sleep(ctx, wait) {
 			return
 		}
