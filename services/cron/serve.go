@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -56,28 +54,29 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			return fmt.Errorf("%s %q: %w", s.setting, s.spec, err)
 		}
 	}
-	srv := &http.Server{Addr: addr, ReadHeaderTimeout: 5 * time.Second, Handler: health.Handler(version, []health.Check{
+	handler := health.Handler(version, []health.Check{
 		{Name: "mysql", Run: j.store.Ping},
 		{Name: "redis", Run: func(ctx context.Context) error { return j.redis.Ping(ctx).Err() }},
-	}, telemetry.MetricsMux(metrics))}
-	errc := make(chan error, 1)
-	go func() {
-		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("health server: %w", err)
-		}
-	}()
+	}, telemetry.MetricsMux(metrics))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	served := make(chan error, 1)
+	go func() { served <- health.Serve(ctx, addr, handler, 5*time.Second) }()
 	c.Start()
 	log.Info("cron started", "sync", syncSpec, "purge", purgeSpec, "addr", addr, "version", version)
 	var runErr error
+	healthDone := false
 	select {
 	case <-ctx.Done():
-	case runErr = <-errc:
+	case runErr = <-served:
+		healthDone = true
 	}
 	log.Info("cron shutting down")
+	cancel()
 	<-c.Stop().Done()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(shutdownCtx)
+	if !healthDone {
+		runErr = <-served // nil once the health server has shut down gracefully
+	}
 	return runErr
 }
 

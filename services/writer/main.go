@@ -5,11 +5,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -96,15 +94,15 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 		})
 	}
 
-	srv := &http.Server{Addr: addr, Handler: health.Handler(version, []health.Check{
+	handler := health.Handler(version, []health.Check{
 		{Name: "mysql", Run: st.Ping},
 		{Name: "redis", Run: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
-	}, telemetry.MetricsMux(metrics)), ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("health server: %w", err)
+	}, telemetry.MetricsMux(metrics))
+	wg.Go(func() {
+		if err := health.Serve(ctx, addr, handler, 10*time.Second); err != nil {
+			errc <- err
 		}
-	}()
+	})
 	log.Info("writer started", "partitions", common.Partitions, "batch", wcfg.BatchSize, "addr", addr, "version", version)
 	var runErr error
 	select {
@@ -112,18 +110,16 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 	case runErr = <-errc:
 	}
 	log.Info("writer shutting down")
-	cancel()
-	shutdownCtx, stop := context.WithTimeout(context.Background(), 10*time.Second)
-	defer stop()
-	_ = srv.Shutdown(shutdownCtx)
+	cancel() // stops the workers, the maintenance loop and the health server
 	wg.Wait()
 	stopRx()
 	<-rxDone
 	return runErr
 }
 
-// maintain requeues the jobs of dead consumers and promotes due retries and
-// parked jobs whose backoff passed.
+// maintain is the queue's upkeep, which the writers own (ADR 0011): it
+// requeues the jobs of dead consumers and promotes due retries and parked
+// jobs whose backoff passed.
 func maintain(ctx context.Context, q *queue.Queue, log *slog.Logger) {
 	promote := time.NewTicker(time.Second)
 	defer promote.Stop()
