@@ -1,6 +1,8 @@
 package main
 
 import (
+	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -40,7 +42,7 @@ func TestProgressBarLine(t *testing.T) {
 func TestProgressBarRedrawsAtMostEvery200ms(t *testing.T) {
 	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	var out strings.Builder
-	p := newProgressBar(&out, clock.now)
+	p := newProgressBar(&out, clock.now, true)
 	for i := int64(0); i <= 100; i++ {
 		p.Update(i*10, 1000)
 		clock.t = clock.t.Add(10 * time.Millisecond) // 1 s in all
@@ -60,12 +62,69 @@ func TestProgressBarRedrawsAtMostEvery200ms(t *testing.T) {
 func TestProgressBarBlanksALongerPreviousLine(t *testing.T) {
 	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	var out strings.Builder
-	p := newProgressBar(&out, clock.now)
+	p := newProgressBar(&out, clock.now, true)
 	p.Update(0, 1000000) // "eta ?" and a long count
 	clock.t = clock.t.Add(time.Second)
 	p.Update(1000000, 1000000)
 	lines := strings.Split(out.String(), "\r")
 	if len(lines) != 3 || len(lines[2]) < len(lines[1]) {
 		t.Errorf("got lines %q; want the second padded to the first's length", lines)
+	}
+}
+
+func TestProgressPlainLinesWithoutATerminal(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	var out strings.Builder
+	p := newProgressBar(&out, clock.now, false)
+	for i := int64(0); i <= 120; i++ {
+		p.Update(i*10, 1200)
+		clock.t = clock.t.Add(100 * time.Millisecond) // 12 s in all
+	}
+	p.Finish()
+	got := out.String()
+	if strings.Contains(got, "\r") || strings.Contains(got, "[") {
+		t.Errorf("got %q, want plain lines without \\r or a bar", got)
+	}
+	// The first update, one every 5 s over the 12 s (at 5 s and 10 s), then Finish.
+	want := []string{
+		"progress: 0.0%  0/1200  0 msg/s  eta ?",
+		"progress: 41.7%  500/1200  100 msg/s  eta 7s",
+		"progress: 83.3%  1000/1200  100 msg/s  eta 2s",
+		"progress: 100.0%  1200/1200  99 msg/s  eta 0s", // Finish, 12.1 s in
+	}
+	if lines := strings.Split(strings.TrimSuffix(got, "\n"), "\n"); strings.Join(lines, "|") != strings.Join(want, "|") {
+		t.Errorf("got lines\n%q\nwant\n%q", lines, want)
+	}
+}
+
+func TestIsTerminal(t *testing.T) {
+	file, err := os.CreateTemp(t.TempDir(), "log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	cases := []struct {
+		name string
+		w    io.Writer
+		want bool
+	}{
+		{"a buffer", &strings.Builder{}, false},
+		{"a regular file (a log)", file, false},
+	}
+	// A pseudo-terminal stands in for a terminal where the tests have none.
+	if tty, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0); err == nil {
+		defer tty.Close()
+		cases = append(cases, struct {
+			name string
+			w    io.Writer
+			want bool
+		}{"a terminal (pseudo-terminal)", tty, true})
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := isTerminal(c.w); got != c.want {
+				t.Errorf("got %v, want %v", got, c.want)
+			}
+		})
 	}
 }

@@ -68,7 +68,7 @@ func rebuild(ctx context.Context, args []string, getenv func(string) string, std
 
 	info := engine.Info()
 	fmt.Fprintf(stderr, "rebuilding %s index %s from MySQL\n", info.Backend, info.Index)
-	bar := newProgressBar(stderr, time.Now)
+	bar := newProgressBar(stderr, time.Now, isTerminal(stderr))
 	start := time.Now()
 	n, err := idx.RebuildIndex(ctx, *batch, *restart, bar.Update)
 	bar.Finish()

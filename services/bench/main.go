@@ -206,20 +206,22 @@ func newClient(maxConns int) *http.Client {
 	}}
 }
 
-// progress redraws one status line on w at most 5 times a second until ctx ends.
+// progress redraws one status line on w at most 5 times a second (a plain
+// line every few seconds without a terminal) until ctx ends.
 func progress(ctx context.Context, w io.Writer, label string, rec *recorder, total int) {
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
 	start := time.Now()
+	line := newStatusLine(w)
 	for {
 		select {
 		case <-ctx.Done():
-			fmt.Fprintln(w)
+			line.End()
 			return
 		case <-t.C:
 			el := time.Since(start).Seconds()
 			n := rec.done.Load()
-			fmt.Fprintf(w, "\r%-28s %8d/%-8d  %6.0f req/s  %5.1fs ", label, n, total, float64(n)/el, el)
+			line.Show("%-28s %8d/%-8d  %6.0f req/s  %5.1fs ", label, n, total, float64(n)/el, el)
 		}
 	}
 }

@@ -226,19 +226,20 @@ func runBacklog(ctx context.Context, cfg config, sys *system, rep *report, log i
 	rep.writerStartup = time.Since(start)
 	rep.prof.capture(ctx, sys, []string{"api", "writer"}, 0, cfg.profile, rep.profileDir, rep.base(), log)
 	fmt.Fprintf(log, "writer up after %v; draining %d jobs\n", rep.writerStartup.Round(time.Millisecond), queued)
+	line := newStatusLine(log)
 	for ctx.Err() == nil {
 		n, err := sys.messageCount(ctx)
 		if err != nil {
 			return err
 		}
 		rep.drainSeries = append(rep.drainSeries, drainPoint{time.Since(start), n})
-		fmt.Fprintf(log, "\rdrain: %8d/%-8d  %5.1fs ", n, queued, time.Since(start).Seconds())
+		line.Show("drain: %8d/%-8d  %5.1fs ", n, queued, time.Since(start).Seconds())
 		if n >= queued || time.Since(start) > 30*time.Minute {
 			break
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	fmt.Fprintln(log)
+	line.End()
 	rep.drainTime = time.Since(start)
 	rep.cpu = append(rep.cpu,
 		phaseCPU{name: "fill (api creates, writer stopped)", units: queued, unit: "create", cpu: cpu1.minus(cpu0)},

@@ -167,14 +167,15 @@ func seedMessages(ctx context.Context, dsn string, plan *messagePlan, log io.Wri
 		defer close(progressDone)
 		t := time.NewTicker(500 * time.Millisecond)
 		defer t.Stop()
+		line := newStatusLine(log)
 		for {
 			select {
 			case <-stop:
-				fmt.Fprintln(log)
+				line.End()
 				return
 			case <-t.C:
 				n := done.Load()
-				fmt.Fprintf(log, "\rseeding messages %10d/%-10d %8.0f rows/s ", n, plan.total, float64(n)/time.Since(start).Seconds())
+				line.Show("seeding messages %10d/%-10d %8.0f rows/s ", n, plan.total, float64(n)/time.Since(start).Seconds())
 			}
 		}
 	}()
