@@ -5,8 +5,10 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/instachat/instachat/pkg/counter"
@@ -131,91 +133,32 @@ func (w *Worker) heartbeat(ctx context.Context) {
 // step handles one batch. An error means nothing was acknowledged: the
 // batch stays in the processing list and the next step fetches it again.
 func (w *Worker) step(ctx context.Context) error {
-	raws, err := w.consumer.Fetch(ctx, w.cfg.BatchSize, w.cfg.Block)
+	raws, err := w.fetch(ctx)
 	if err != nil || len(raws) == 0 {
 		return err
 	}
-	if w.cfg.Linger > 0 && len(raws) < w.cfg.BatchSize {
-		select {
-		case <-ctx.Done():
-		case <-time.After(w.cfg.Linger):
-		}
-		more, err := w.consumer.FetchMore(ctx, w.cfg.BatchSize-len(raws))
-		if err != nil {
-			return err
-		}
-		raws = append(raws, more...)
-	}
 	readAt := time.Now().UTC()
 	mark := readAt
-	envs := make([]queue.Envelope, 0, len(raws))
-	var undecodable []string
-	for _, raw := range raws {
-		e, err := queue.Decode(raw)
-		if err != nil {
-			undecodable = append(undecodable, raw)
-			continue
-		}
-		envs = append(envs, e)
-	}
-	done := w.watch(len(envs), "waiting on MySQL")
-	dbCtx, cancel := context.WithTimeout(ctx, w.cfg.TxTimeout)
-	jobs, bad, err := w.applier.Resolve(dbCtx, envs, readAt)
+	envs, undecodable := decodeAll(raws)
+	res, bad, failed, err := w.applyBatch(ctx, envs, readAt, &mark)
 	if err != nil {
-		cancel()
-		done()
 		return err
 	}
-	w.cfg.Metrics.stage("resolve", &mark)
-	failed := 0
-	res, err := w.applier.Apply(dbCtx, jobs)
-	cancel()
-	done()
-	if err != nil {
-		if store.Transient(err) {
-			w.cfg.Metrics.failed("transient")
-			return err
-		}
-		w.cfg.Metrics.failed("job")
-		// One bad job must not hold up the others: apply them one by one.
-		res, failed, err = w.applyOneByOne(ctx, jobs, err)
-		if err != nil {
-			return err
-		}
-	}
-	w.cfg.Metrics.stage("apply", &mark)
-	// Parked jobs wait for their parent before the batch is acknowledged, so
-	// a crash in between redelivers them rather than losing them.
+	// What did not apply is set aside before the batch is acknowledged, so a
+	// crash in between redelivers it rather than losing it.
 	parked, err := w.park(ctx, res)
 	if err != nil {
 		return err
 	}
-	// Jobs that can never apply are kept on the dead list for inspection.
-	for _, raw := range undecodable {
-		if err := w.q.BuryRaw(ctx, w.consumer.Partition(), raw); err != nil {
-			return err
-		}
-		w.log.Warn("undecodable job moved to the dead list")
-		failed++
-	}
-	var deadEntries []store.JournalEntry
-	for i, cause := range bad {
-		if err := w.q.Bury(ctx, envs[i], cause); err != nil {
-			return err
-		}
-		w.log.Warn("job dead", "job", envs[i].ID, "type", envs[i].Type, "err", cause)
-		w.cfg.Metrics.job(envs[i].Type, store.OutcomeDead)
-		deadEntries = append(deadEntries, apply.JournalEntry(apply.Job{Env: envs[i], Prov: store.Provenance{ReadAt: readAt}}, store.OutcomeDead, cause.Error()))
-		failed++
-	}
-	if err := w.store.JournalOutside(ctx, deadEntries); err != nil {
+	dead, err := w.buryFailed(ctx, envs, bad, undecodable, readAt)
+	if err != nil {
 		return err
 	}
 	conflicts, err := w.keepConflicts(ctx, res)
 	if err != nil {
 		return err
 	}
-	failed += conflicts
+	failed += dead + conflicts
 	w.cfg.Metrics.stage("park", &mark)
 	if err := w.consumer.Ack(ctx, len(res.Jobs)-parked-conflicts, failed); err != nil {
 		return err
@@ -228,8 +171,108 @@ func (w *Worker) step(ctx context.Context) error {
 	return nil
 }
 
+// fetch takes a batch: one blocking move, then, for a small batch, a short
+// linger for more jobs (see Config.Linger).
+func (w *Worker) fetch(ctx context.Context) ([]string, error) {
+	raws, err := w.consumer.Fetch(ctx, w.cfg.BatchSize, w.cfg.Block)
+	if err != nil || len(raws) == 0 || w.cfg.Linger <= 0 || len(raws) >= w.cfg.BatchSize {
+		return raws, err
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(w.cfg.Linger):
+	}
+	more, err := w.consumer.FetchMore(ctx, w.cfg.BatchSize-len(raws))
+	if err != nil {
+		return nil, err
+	}
+	return append(raws, more...), nil
+}
+
+// decodeAll splits raw jobs into envelopes and those that do not decode.
+func decodeAll(raws []string) (envs []queue.Envelope, undecodable []string) {
+	envs = make([]queue.Envelope, 0, len(raws))
+	for _, raw := range raws {
+		e, err := queue.Decode(raw)
+		if err != nil {
+			undecodable = append(undecodable, raw)
+			continue
+		}
+		envs = append(envs, e)
+	}
+	return envs, undecodable
+}
+
+// applyBatch resolves and applies the envelopes in one transaction, bounded
+// by TxTimeout and watched for stalls. A batch that fails for one job's sake
+// is applied job by job; failed counts the jobs that went to retry or dead
+// there. bad holds the envelopes (by index) that can never apply.
+func (w *Worker) applyBatch(ctx context.Context, envs []queue.Envelope, readAt time.Time, mark *time.Time) (res apply.Result, bad map[int]error, failed int, err error) {
+	done := w.watch(len(envs), "waiting on MySQL")
+	dbCtx, cancel := context.WithTimeout(ctx, w.cfg.TxTimeout)
+	defer func() { cancel(); done() }()
+	jobs, bad, err := w.applier.Resolve(dbCtx, envs, readAt)
+	if err != nil {
+		return apply.Result{}, nil, 0, err
+	}
+	w.cfg.Metrics.stage("resolve", mark)
+	res, err = w.applier.Apply(dbCtx, jobs)
+	cancel()
+	done()
+	if err != nil {
+		if store.Transient(err) {
+			w.cfg.Metrics.failed("transient")
+			return apply.Result{}, nil, 0, err
+		}
+		w.cfg.Metrics.failed("job")
+		// One bad job must not hold up the others: apply them one by one.
+		if res, failed, err = w.applyOneByOne(ctx, jobs, err); err != nil {
+			return apply.Result{}, nil, 0, err
+		}
+	}
+	w.cfg.Metrics.stage("apply", mark)
+	return res, bad, failed, nil
+}
+
+// buryFailed keeps the jobs that can never apply on the dead list for
+// inspection: those that do not decode, exactly as queued, and those whose
+// application or type is unknown. It returns how many it buried.
+func (w *Worker) buryFailed(ctx context.Context, envs []queue.Envelope, bad map[int]error, undecodable []string, readAt time.Time) (int, error) {
+	for _, raw := range undecodable {
+		if err := w.q.BuryRaw(ctx, w.consumer.Partition(), raw); err != nil {
+			return 0, err
+		}
+		w.log.Warn("undecodable job moved to the dead list")
+	}
+	for i, cause := range bad {
+		if err := w.kill(ctx, apply.Job{Env: envs[i], Prov: store.Provenance{ReadAt: readAt}}, cause, false); err != nil {
+			return 0, err
+		}
+	}
+	return len(undecodable) + len(bad), nil
+}
+
+// kill ends a job on the dead list the one way every death is recorded:
+// buried (unless the queue already moved it there), journaled, counted and
+// logged under its trace id.
+func (w *Worker) kill(ctx context.Context, j apply.Job, cause error, moved bool) error {
+	if !moved {
+		if err := w.q.Bury(ctx, j.Env, cause); err != nil {
+			return err
+		}
+	}
+	entry := apply.JournalEntry(j, store.OutcomeDead, cause.Error())
+	if err := w.store.JournalOutside(ctx, []store.JournalEntry{entry}); err != nil {
+		return err
+	}
+	w.cfg.Metrics.job(j.Env.Type, store.OutcomeDead)
+	w.log.WarnContext(telemetry.WithTrace(ctx, j.Env.Trace), "job dead", "job", j.Env.ID, "type", j.Env.Type,
+		"attempt", j.Env.Attempt+1, "err", cause)
+	return nil
+}
+
 // watch logs the batch as stuck each time it has waited StuckAfter more,
-// until the returned function is called.
+// until the returned function is called (once or more).
 func (w *Worker) watch(jobs int, doing string) (done func()) {
 	stop := make(chan struct{})
 	start := time.Now()
@@ -246,7 +289,8 @@ func (w *Worker) watch(jobs int, doing string) (done func()) {
 			}
 		}
 	}()
-	return func() { close(stop) }
+	var once sync.Once
+	return func() { once.Do(func() { close(stop) }) }
 }
 
 // park sets aside the jobs whose parent row is missing, or buries those that
@@ -264,11 +308,9 @@ func (w *Worker) park(ctx context.Context, res apply.Result) (int, error) {
 			return n, err
 		}
 		if dead {
-			entry := apply.JournalEntry(j, store.OutcomeDead, "parent never arrived: "+apply.Detail(j.Env.Type, o))
-			if err := w.store.JournalOutside(ctx, []store.JournalEntry{entry}); err != nil {
+			if err := w.kill(ctx, j, errors.New("parent never arrived: "+apply.Detail(j.Env.Type, o)), true); err != nil {
 				return n, err
 			}
-			w.log.Warn("job dead: its parent never arrived", "job", j.Env.ID, "type", j.Env.Type)
 		}
 	}
 	return n, nil
@@ -342,15 +384,13 @@ func (w *Worker) applyOneByOne(ctx context.Context, jobs []apply.Job, batchErr e
 				return apply.Result{}, 0, rerr
 			}
 			if dead {
-				w.cfg.Metrics.job(j.Env.Type, store.OutcomeDead)
-				entry := apply.JournalEntry(j, store.OutcomeDead, err.Error())
-				if jerr := w.store.JournalOutside(ctx, []store.JournalEntry{entry}); jerr != nil {
-					return apply.Result{}, 0, jerr
+				if kerr := w.kill(ctx, j, err, true); kerr != nil {
+					return apply.Result{}, 0, kerr
 				}
 			} else {
 				w.cfg.Metrics.job(j.Env.Type, "retried")
+				w.log.WarnContext(telemetry.WithTrace(ctx, j.Env.Trace), "job failed; it is retried after a backoff", "job", j.Env.ID, "type", j.Env.Type, "attempt", j.Env.Attempt+1, "err", err)
 			}
-			w.log.WarnContext(telemetry.WithTrace(ctx, j.Env.Trace), "job failed", "job", j.Env.ID, "type", j.Env.Type, "attempt", j.Env.Attempt+1, "dead", dead, "err", err)
 			failed++
 			continue
 		}
