@@ -1,7 +1,7 @@
-// Package deploycheck holds the offline validation of the deployment files:
-// docker-compose.yml (through the Compose specification's own loader), the
-// Kubernetes manifests under deploy/k8s (strict API types and a kustomize
-// build), the Prometheus configuration and the Grafana dashboard. The checks
-// are its tests; the package itself only carries DashboardMetrics, which the
-// end-to-end test compares with what the running services export.
+// Package deploycheck carries what the deploy checks generate for other
+// modules' tests: DashboardMetrics, which the end-to-end test compares with
+// what the running services export. The checks themselves (Compose,
+// Kubernetes, Prometheus, Grafana, the Dockerfile) are the tests of the
+// top-level module deploycheck, so this module needs none of their
+// dependencies.
 package deploycheck

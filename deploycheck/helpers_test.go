@@ -9,8 +9,8 @@ import (
 	"testing"
 )
 
-// root is the repository root, seen from this package's directory.
-const root = "../.."
+// root is the repository root, seen from this module's directory.
+const root = ".."
 
 // services are the InstaChat programs the deployment files run.
 var services = []string{"api", "writer", "cron"}
