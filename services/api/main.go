@@ -9,6 +9,20 @@
 //	@schemes					http
 //	@accept						json
 //	@produce					json
+//
+//	@tag.name					applications
+//	@tag.description			Applications, each addressed by the secret token its create answers with.
+//	@tag.name					chats
+//	@tag.description			An application's chats, numbered 1, 2, 3…
+//	@tag.name					messages
+//	@tag.description			A chat's messages, numbered 1, 2, 3…
+//	@tag.name					search
+//	@tag.description			Partial-keyword search over a chat's messages.
+//	@tag.name					health
+//	@tag.description			Liveness and readiness.
+//	@tag.name					admin
+//	@tag.description			Operators only (ADMIN_TOKEN): dead jobs and the search index.
+//
 //	@securityDefinitions.basic	AdminAuth
 //	@securityDefinitions.apikey	AdminBearer
 //	@in							header

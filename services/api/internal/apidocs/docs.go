@@ -69,31 +69,31 @@ const docTemplate = `{
                     "200": {
                         "description": "OK",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.DeadJobList"
+                            "$ref": "#/definitions/DeadJobList"
                         }
                     },
                     "400": {
                         "description": "bad partition or pagination",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "401": {
                         "description": "missing or wrong ADMIN_TOKEN",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "403": {
                         "description": "admin endpoints disabled (no ADMIN_TOKEN), or a cross-site request",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "503": {
                         "description": "Redis unavailable",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     }
                 }
@@ -127,31 +127,31 @@ const docTemplate = `{
                     "200": {
                         "description": "OK",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.DiscardAllResult"
+                            "$ref": "#/definitions/DiscardAllResult"
                         }
                     },
                     "400": {
                         "description": "bad partition",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "401": {
                         "description": "missing or wrong ADMIN_TOKEN",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "403": {
                         "description": "admin endpoints disabled (no ADMIN_TOKEN), or a cross-site request",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "503": {
                         "description": "Redis unavailable",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     }
                 }
@@ -187,31 +187,31 @@ const docTemplate = `{
                     "200": {
                         "description": "OK",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ReplayAllResult"
+                            "$ref": "#/definitions/ReplayAllResult"
                         }
                     },
                     "400": {
                         "description": "bad partition",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "401": {
                         "description": "missing or wrong ADMIN_TOKEN",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "403": {
                         "description": "admin endpoints disabled (no ADMIN_TOKEN), or a cross-site request",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "503": {
                         "description": "Redis unavailable",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     }
                 }
@@ -248,31 +248,31 @@ const docTemplate = `{
                     "200": {
                         "description": "OK",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.DiscardResult"
+                            "$ref": "#/definitions/DiscardResult"
                         }
                     },
                     "401": {
                         "description": "missing or wrong ADMIN_TOKEN",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "403": {
                         "description": "admin endpoints disabled (no ADMIN_TOKEN), or a cross-site request",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "404": {
                         "description": "no dead job has this id",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "503": {
                         "description": "Redis unavailable",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     }
                 }
@@ -309,37 +309,37 @@ const docTemplate = `{
                     "200": {
                         "description": "OK",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ReplayResult"
+                            "$ref": "#/definitions/ReplayResult"
                         }
                     },
                     "401": {
                         "description": "missing or wrong ADMIN_TOKEN",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "403": {
                         "description": "admin endpoints disabled (no ADMIN_TOKEN), or a cross-site request",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "404": {
                         "description": "no dead job has this id",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "409": {
                         "description": "the job does not decode and cannot be replayed",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "503": {
                         "description": "Redis unavailable",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     }
                 }
@@ -365,7 +365,7 @@ const docTemplate = `{
                         "in": "body",
                         "required": true,
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ApplicationRequest"
+                            "$ref": "#/definitions/ApplicationRequest"
                         }
                     }
                 ],
@@ -373,37 +373,37 @@ const docTemplate = `{
                     "201": {
                         "description": "Created",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ApplicationResponse"
+                            "$ref": "#/definitions/ApplicationResponse"
                         }
                     },
                     "400": {
                         "description": "malformed JSON, invalid UTF-8, duplicate keys, blank/overlong name",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "413": {
                         "description": "request body too large",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "415": {
                         "description": "Content-Type is not application/json",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "429": {
                         "description": "too many application creates from this client (per IP); see Retry-After and RateLimit-*",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "503": {
                         "description": "MySQL unavailable",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     }
                 }
@@ -431,19 +431,19 @@ const docTemplate = `{
                     "200": {
                         "description": "OK",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ApplicationResponse"
+                            "$ref": "#/definitions/ApplicationResponse"
                         }
                     },
                     "404": {
                         "description": "unknown token",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "503": {
                         "description": "MySQL unavailable",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     }
                 }
@@ -473,7 +473,7 @@ const docTemplate = `{
                         "in": "body",
                         "required": true,
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ApplicationRequest"
+                            "$ref": "#/definitions/ApplicationRequest"
                         }
                     }
                 ],
@@ -481,37 +481,37 @@ const docTemplate = `{
                     "200": {
                         "description": "OK",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ApplicationResponse"
+                            "$ref": "#/definitions/ApplicationResponse"
                         }
                     },
                     "400": {
                         "description": "malformed JSON, invalid UTF-8, duplicate keys, blank/overlong name",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "404": {
                         "description": "unknown token",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "409": {
                         "description": "concurrent changes kept winning",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "415": {
                         "description": "Content-Type is not application/json",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "429": {
                         "description": "too many writes for this application; see Retry-After and RateLimit-*",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     }
                 }
@@ -541,7 +541,7 @@ const docTemplate = `{
                         "in": "body",
                         "required": true,
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ApplicationRequest"
+                            "$ref": "#/definitions/ApplicationRequest"
                         }
                     }
                 ],
@@ -549,37 +549,37 @@ const docTemplate = `{
                     "200": {
                         "description": "OK",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ApplicationResponse"
+                            "$ref": "#/definitions/ApplicationResponse"
                         }
                     },
                     "400": {
                         "description": "malformed JSON, invalid UTF-8, duplicate keys, blank/overlong name",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "404": {
                         "description": "unknown token",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "409": {
                         "description": "concurrent changes kept winning",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "415": {
                         "description": "Content-Type is not application/json",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "429": {
                         "description": "too many writes for this application; see Retry-After and RateLimit-*",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     }
                 }
@@ -626,19 +626,19 @@ const docTemplate = `{
                     "200": {
                         "description": "OK",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ChatList"
+                            "$ref": "#/definitions/ChatList"
                         }
                     },
                     "400": {
                         "description": "bad pagination",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "404": {
                         "description": "unknown token",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     }
                 }
@@ -665,25 +665,25 @@ const docTemplate = `{
                     "201": {
                         "description": "Created",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ChatResponse"
+                            "$ref": "#/definitions/ChatResponse"
                         }
                     },
                     "404": {
                         "description": "unknown token",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "429": {
                         "description": "too many writes for this application; see Retry-After and RateLimit-*",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "503": {
                         "description": "Redis unavailable",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     }
                 }
@@ -719,19 +719,19 @@ const docTemplate = `{
                     "200": {
                         "description": "OK",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ChatResponse"
+                            "$ref": "#/definitions/ChatResponse"
                         }
                     },
                     "400": {
                         "description": "number is not a positive integer in canonical form (no sign or leading zeros)",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "404": {
                         "description": "unknown token or chat",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     }
                 }
@@ -765,31 +765,31 @@ const docTemplate = `{
                     "202": {
                         "description": "Accepted",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.DeleteResponse"
+                            "$ref": "#/definitions/DeleteResponse"
                         }
                     },
                     "400": {
                         "description": "number is not a positive integer in canonical form (no sign or leading zeros)",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "404": {
                         "description": "unknown token or chat, or already deleted",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "429": {
                         "description": "too many writes for this application; see Retry-After and RateLimit-*",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "503": {
                         "description": "Redis unavailable",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     }
                 }
@@ -849,19 +849,19 @@ const docTemplate = `{
                     "200": {
                         "description": "OK",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.MessageList"
+                            "$ref": "#/definitions/MessageList"
                         }
                     },
                     "400": {
                         "description": "bad pagination or number (with keyword=, a page beyond result 10000)",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "404": {
                         "description": "unknown token or chat",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     }
                 }
@@ -899,7 +899,7 @@ const docTemplate = `{
                         "in": "body",
                         "required": true,
                         "schema": {
-                            "$ref": "#/definitions/httpapi.MessageRequest"
+                            "$ref": "#/definitions/MessageRequest"
                         }
                     }
                 ],
@@ -907,43 +907,43 @@ const docTemplate = `{
                     "201": {
                         "description": "Created",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.MessageResponse"
+                            "$ref": "#/definitions/MessageResponse"
                         }
                     },
                     "400": {
                         "description": "malformed JSON, invalid UTF-8, duplicate keys, blank or overlong body, bad number",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "404": {
                         "description": "unknown token or chat",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "413": {
                         "description": "request body too large",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "415": {
                         "description": "Content-Type is not application/json",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "429": {
                         "description": "too many writes for this application; see Retry-After and RateLimit-*",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "503": {
                         "description": "Redis unavailable",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     }
                 }
@@ -956,7 +956,7 @@ const docTemplate = `{
                     "application/json"
                 ],
                 "tags": [
-                    "messages"
+                    "search"
                 ],
                 "summary": "Search a chat's messages",
                 "parameters": [
@@ -1009,25 +1009,25 @@ const docTemplate = `{
                     "200": {
                         "description": "OK",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.MessageList"
+                            "$ref": "#/definitions/MessageList"
                         }
                     },
                     "400": {
                         "description": "missing query, bad pagination or number, or a page beyond result 10000",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "404": {
                         "description": "unknown token or chat",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "503": {
                         "description": "search engine unavailable",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     }
                 }
@@ -1070,19 +1070,19 @@ const docTemplate = `{
                     "200": {
                         "description": "OK",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.MessageResponse"
+                            "$ref": "#/definitions/MessageResponse"
                         }
                     },
                     "400": {
                         "description": "number is not a positive integer in canonical form (no sign or leading zeros)",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "404": {
                         "description": "unknown token, chat or message",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     }
                 }
@@ -1127,7 +1127,7 @@ const docTemplate = `{
                         "in": "body",
                         "required": true,
                         "schema": {
-                            "$ref": "#/definitions/httpapi.MessageRequest"
+                            "$ref": "#/definitions/MessageRequest"
                         }
                     }
                 ],
@@ -1135,37 +1135,37 @@ const docTemplate = `{
                     "200": {
                         "description": "OK",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.MessageResponse"
+                            "$ref": "#/definitions/MessageResponse"
                         }
                     },
                     "400": {
                         "description": "malformed JSON, invalid UTF-8, duplicate keys, blank or overlong body, bad number",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "404": {
                         "description": "unknown token, chat or message",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "415": {
                         "description": "Content-Type is not application/json",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "429": {
                         "description": "too many writes for this application; see Retry-After and RateLimit-*",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "503": {
                         "description": "Redis unavailable",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     }
                 }
@@ -1206,31 +1206,31 @@ const docTemplate = `{
                     "202": {
                         "description": "Accepted",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.DeleteResponse"
+                            "$ref": "#/definitions/DeleteResponse"
                         }
                     },
                     "400": {
                         "description": "number is not a positive integer in canonical form (no sign or leading zeros)",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "404": {
                         "description": "unknown token, chat or message, or already deleted",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "429": {
                         "description": "too many writes for this application; see Retry-After and RateLimit-*",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "503": {
                         "description": "Redis unavailable",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     }
                 }
@@ -1275,7 +1275,7 @@ const docTemplate = `{
                         "in": "body",
                         "required": true,
                         "schema": {
-                            "$ref": "#/definitions/httpapi.MessageRequest"
+                            "$ref": "#/definitions/MessageRequest"
                         }
                     }
                 ],
@@ -1283,37 +1283,37 @@ const docTemplate = `{
                     "200": {
                         "description": "OK",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.MessageResponse"
+                            "$ref": "#/definitions/MessageResponse"
                         }
                     },
                     "400": {
                         "description": "malformed JSON, invalid UTF-8, duplicate keys, blank or overlong body, bad number",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "404": {
                         "description": "unknown token, chat or message",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "415": {
                         "description": "Content-Type is not application/json",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "429": {
                         "description": "too many writes for this application; see Retry-After and RateLimit-*",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "503": {
                         "description": "Redis unavailable",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.ErrorResponse"
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     }
                 }
@@ -1332,7 +1332,7 @@ const docTemplate = `{
                     "200": {
                         "description": "OK",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.Health"
+                            "$ref": "#/definitions/Health"
                         }
                     }
                 }
@@ -1352,13 +1352,13 @@ const docTemplate = `{
                     "200": {
                         "description": "OK",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.Readiness"
+                            "$ref": "#/definitions/Readiness"
                         }
                     },
                     "503": {
                         "description": "Service Unavailable",
                         "schema": {
-                            "$ref": "#/definitions/httpapi.Readiness"
+                            "$ref": "#/definitions/Readiness"
                         }
                     }
                 }
@@ -1366,7 +1366,7 @@ const docTemplate = `{
         }
     },
     "definitions": {
-        "httpapi.ApplicationRequest": {
+        "ApplicationRequest": {
             "type": "object",
             "properties": {
                 "application": {
@@ -1383,7 +1383,7 @@ const docTemplate = `{
                 }
             }
         },
-        "httpapi.ApplicationResponse": {
+        "ApplicationResponse": {
             "type": "object",
             "properties": {
                 "chats_count": {
@@ -1406,13 +1406,13 @@ const docTemplate = `{
                 }
             }
         },
-        "httpapi.ChatList": {
+        "ChatList": {
             "type": "object",
             "properties": {
                 "chats": {
                     "type": "array",
                     "items": {
-                        "$ref": "#/definitions/httpapi.ChatResponse"
+                        "$ref": "#/definitions/ChatResponse"
                     }
                 },
                 "page": {
@@ -1429,7 +1429,7 @@ const docTemplate = `{
                 }
             }
         },
-        "httpapi.ChatResponse": {
+        "ChatResponse": {
             "type": "object",
             "properties": {
                 "created_at": {
@@ -1456,7 +1456,7 @@ const docTemplate = `{
                 }
             }
         },
-        "httpapi.DeadJob": {
+        "DeadJob": {
             "type": "object",
             "properties": {
                 "attempt": {
@@ -1506,13 +1506,13 @@ const docTemplate = `{
                 }
             }
         },
-        "httpapi.DeadJobList": {
+        "DeadJobList": {
             "type": "object",
             "properties": {
                 "jobs": {
                     "type": "array",
                     "items": {
-                        "$ref": "#/definitions/httpapi.DeadJob"
+                        "$ref": "#/definitions/DeadJob"
                     }
                 },
                 "page": {
@@ -1529,7 +1529,7 @@ const docTemplate = `{
                 }
             }
         },
-        "httpapi.DeleteResponse": {
+        "DeleteResponse": {
             "type": "object",
             "properties": {
                 "number": {
@@ -1542,7 +1542,7 @@ const docTemplate = `{
                 }
             }
         },
-        "httpapi.DiscardAllResult": {
+        "DiscardAllResult": {
             "type": "object",
             "properties": {
                 "discarded": {
@@ -1551,7 +1551,7 @@ const docTemplate = `{
                 }
             }
         },
-        "httpapi.DiscardResult": {
+        "DiscardResult": {
             "type": "object",
             "properties": {
                 "discarded": {
@@ -1560,7 +1560,7 @@ const docTemplate = `{
                 }
             }
         },
-        "httpapi.ErrorResponse": {
+        "ErrorResponse": {
             "type": "object",
             "properties": {
                 "error": {
@@ -1569,7 +1569,7 @@ const docTemplate = `{
                 }
             }
         },
-        "httpapi.Health": {
+        "Health": {
             "type": "object",
             "properties": {
                 "status": {
@@ -1582,13 +1582,13 @@ const docTemplate = `{
                 }
             }
         },
-        "httpapi.MessageList": {
+        "MessageList": {
             "type": "object",
             "properties": {
                 "messages": {
                     "type": "array",
                     "items": {
-                        "$ref": "#/definitions/httpapi.MessageResponse"
+                        "$ref": "#/definitions/MessageResponse"
                     }
                 },
                 "page": {
@@ -1605,7 +1605,7 @@ const docTemplate = `{
                 }
             }
         },
-        "httpapi.MessageRequest": {
+        "MessageRequest": {
             "type": "object",
             "properties": {
                 "body": {
@@ -1625,7 +1625,7 @@ const docTemplate = `{
                 }
             }
         },
-        "httpapi.MessageResponse": {
+        "MessageResponse": {
             "type": "object",
             "properties": {
                 "body": {
@@ -1656,7 +1656,7 @@ const docTemplate = `{
                 }
             }
         },
-        "httpapi.Readiness": {
+        "Readiness": {
             "type": "object",
             "properties": {
                 "mysql": {
@@ -1698,7 +1698,7 @@ const docTemplate = `{
                 }
             }
         },
-        "httpapi.ReplayAllResult": {
+        "ReplayAllResult": {
             "type": "object",
             "properties": {
                 "remaining": {
@@ -1711,7 +1711,7 @@ const docTemplate = `{
                 }
             }
         },
-        "httpapi.ReplayResult": {
+        "ReplayResult": {
             "type": "object",
             "properties": {
                 "replayed": {
@@ -1731,7 +1731,33 @@ const docTemplate = `{
             "name": "Authorization",
             "in": "header"
         }
-    }
+    },
+    "tags": [
+        {
+            "description": "Applications, each addressed by the secret token its create answers with.",
+            "name": "applications"
+        },
+        {
+            "description": "An application's chats, numbered 1, 2, 3…",
+            "name": "chats"
+        },
+        {
+            "description": "A chat's messages, numbered 1, 2, 3…",
+            "name": "messages"
+        },
+        {
+            "description": "Partial-keyword search over a chat's messages.",
+            "name": "search"
+        },
+        {
+            "description": "Liveness and readiness.",
+            "name": "health"
+        },
+        {
+            "description": "Operators only (ADMIN_TOKEN): dead jobs and the search index.",
+            "name": "admin"
+        }
+    ]
 }`
 
 // SwaggerInfo holds exported Swagger Info so clients can modify it

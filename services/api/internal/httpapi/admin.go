@@ -62,7 +62,7 @@ type DeadJob struct {
 	// Decoded is false for a job that is not a valid envelope: it can be
 	// discarded, not replayed, and its content is not shown.
 	Decoded bool `json:"decoded" example:"true"`
-}
+} // @name DeadJob
 
 func deadJob(j queue.DeadJob) DeadJob {
 	out := DeadJob{Partition: j.Partition, ID: j.ID, Decoded: j.Decoded}
@@ -82,29 +82,29 @@ type DeadJobList struct {
 	Page    int       `json:"page" example:"1"`
 	PerPage int       `json:"per_page" example:"20"`
 	Total   int64     `json:"total" example:"42"`
-}
+} // @name DeadJobList
 
 // ReplayResult answers the replay of one dead job.
 type ReplayResult struct {
 	Replayed bool `json:"replayed" example:"true"`
-}
+} // @name ReplayResult
 
 // DiscardResult answers the discard of one dead job.
 type DiscardResult struct {
 	Discarded bool `json:"discarded" example:"true"`
-}
+} // @name DiscardResult
 
 // ReplayAllResult answers a bulk replay: how many jobs were queued again and
 // how many stay dead (those that do not decode, or died meanwhile).
 type ReplayAllResult struct {
 	Replayed  int   `json:"replayed" example:"12"`
 	Remaining int64 `json:"remaining" example:"0"`
-}
+} // @name ReplayAllResult
 
 // DiscardAllResult answers a bulk discard.
 type DiscardAllResult struct {
 	Discarded int `json:"discarded" example:"12"`
-}
+} // @name DiscardAllResult
 
 // deadPartition reads the optional partition query parameter; -1 means all.
 func (h *handlers) deadPartition(c *gin.Context) (int, bool) {

@@ -22,8 +22,8 @@ const maxRequestBytes = 8 * chat.MaxBodyBytes
 // (flat or wrapped as Rails clients send them); the request package decodes
 // them. The names are the ones the Swagger spec shows.
 type (
-	ApplicationRequest = request.Application
-	MessageRequest     = request.Message
+	ApplicationRequest = request.Application // @name ApplicationRequest
+	MessageRequest     = request.Message     // @name MessageRequest
 )
 
 // bindJSON decodes a client's JSON request body of at most maxRequestBytes

@@ -10,7 +10,7 @@ import (
 type DeleteResponse struct {
 	Number int64  `json:"number" example:"3"`
 	Status string `json:"status" example:"deleting"`
-}
+} // @name DeleteResponse
 
 // deleteChat godoc
 //

@@ -14,7 +14,7 @@ import (
 // ErrorResponse is every error's body.
 type ErrorResponse struct {
 	Error string `json:"error" example:"body must not be blank"`
-}
+} // @name ErrorResponse
 
 func fail(c *gin.Context, status int, msg string) {
 	c.AbortWithStatusJSON(status, ErrorResponse{Error: msg})

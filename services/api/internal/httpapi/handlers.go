@@ -265,7 +265,7 @@ func (h *handlers) listMessages(c *gin.Context) {
 //
 //	@Summary		Search a chat's messages
 //	@Description	Case-insensitive partial matching: each word finds messages with a word that begins with it ("hel" finds "Hello"); several words must all match. Only this chat's messages; best match first; paginated with a total, up to result 10000 (page × per_page ≤ 10000). Newly written messages become searchable within about a second.
-//	@Tags			messages
+//	@Tags			search
 //	@Produce		json
 //	@Param			token		path		string	true	"application token"
 //	@Param			number		path		int		true	"chat number"

@@ -20,7 +20,7 @@ type ApplicationResponse struct {
 	ChatsCount int64     `json:"chats_count" example:"3"`
 	CreatedAt  time.Time `json:"created_at"`
 	UpdatedAt  time.Time `json:"updated_at"`
-}
+} // @name ApplicationResponse
 
 func applicationResponse(a chat.Application) ApplicationResponse {
 	return ApplicationResponse{Token: a.Token, Name: a.Name, ChatsCount: a.ChatsCount, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
@@ -35,7 +35,7 @@ type ChatResponse struct {
 	Status        string     `json:"status" enums:"persisted,pending" example:"persisted"`
 	CreatedAt     *time.Time `json:"created_at,omitempty"`
 	UpdatedAt     *time.Time `json:"updated_at,omitempty"`
-}
+} // @name ChatResponse
 
 func chatResponse(c chat.Chat) ChatResponse {
 	return ChatResponse{Number: c.Number, MessagesCount: c.MessagesCount, Status: statusPersisted, CreatedAt: &c.CreatedAt, UpdatedAt: &c.UpdatedAt}
@@ -57,7 +57,7 @@ type MessageResponse struct {
 	Status     string     `json:"status" enums:"persisted,pending" example:"persisted"`
 	CreatedAt  *time.Time `json:"created_at,omitempty"`
 	UpdatedAt  *time.Time `json:"updated_at,omitempty"`
-}
+} // @name MessageResponse
 
 func messageResponse(m chat.Message) MessageResponse {
 	return MessageResponse{ChatNumber: m.ChatNumber, Number: m.Number, Body: &m.Body, Status: statusPersisted, CreatedAt: &m.CreatedAt, UpdatedAt: &m.UpdatedAt}
@@ -69,7 +69,7 @@ type ChatList struct {
 	Page    int            `json:"page" example:"1"`
 	PerPage int            `json:"per_page" example:"20"`
 	Total   int64          `json:"total" example:"42"`
-}
+} // @name ChatList
 
 // MessageList is one page of messages or search results.
 type MessageList struct {
@@ -77,7 +77,7 @@ type MessageList struct {
 	Page     int               `json:"page" example:"1"`
 	PerPage  int               `json:"per_page" example:"20"`
 	Total    int64             `json:"total" example:"42"`
-}
+} // @name MessageList
 
 func messageList(msgs []chat.Message, p chat.Page, total int64) MessageList {
 	out := MessageList{Messages: make([]MessageResponse, len(msgs)), Page: p.Page, PerPage: p.PerPage, Total: total}
@@ -91,7 +91,7 @@ func messageList(msgs []chat.Message, p chat.Page, total int64) MessageList {
 type Health struct {
 	Status  string `json:"status" example:"ok"`
 	Version string `json:"version,omitempty" example:"v1.0.0"`
-}
+} // @name Health
 
 // Readiness is the body of /readyz: "ok", "degraded" (a dependency is
 // down: reads, creates or searches answer 503) or "unavailable" (MySQL and
@@ -102,4 +102,4 @@ type Readiness struct {
 	MySQL   string `json:"mysql" enums:"ok,unavailable" example:"ok"`
 	Redis   string `json:"redis" enums:"ok,unavailable" example:"ok"`
 	Search  string `json:"search" enums:"ok,unavailable" example:"ok"`
-}
+} // @name Readiness
