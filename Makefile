@@ -10,7 +10,7 @@ GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 
 .PHONY: help
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
 .PHONY: build
 build: ## build the three services into bin/ (version from git)
@@ -22,21 +22,37 @@ build: ## build the three services into bin/ (version from git)
 services: ## make sure MariaDB and Redis answer locally (starts them if installed)
 	@bash deploy/local/services.sh
 
+# make run and the one-shot targets read the same settings: .env, written on
+# first use by deploy/local/env.sh (git-ignored), under the environment.
+WITH_ENV := . deploy/local/env.sh &&
+
 .PHONY: run
-run: build services ## start the whole system: api on :8080, writer, cron (Ctrl-C stops)
+run: build services ## start the whole system with .env's settings: api on API_ADDR (:8080), writer, cron (Ctrl-C stops)
 	@bash deploy/local/run.sh
 
 .PHONY: sync
-sync: build ## run the counter sync once against the configured database
-	@bin/cron sync
+sync: build ## run the counter sync once against .env's database
+	@$(WITH_ENV) bin/cron sync
 
+# bin/cron reconcile exits 3 when it finds differences; make says what that
+# means instead of failing with "Error 3" (STRICT=1 passes the status on).
 .PHONY: reconcile
-reconcile: build ## replay the event journal and compare it with MySQL (exit 3: differences; ARGS=-repair fixes, ARGS=-json)
-	@bin/cron reconcile $(ARGS)
+reconcile: build ## replay the event journal and compare it with MySQL (ARGS=-repair fixes, ARGS=-json; STRICT=1 fails on differences)
+	@$(WITH_ENV) { bin/cron reconcile $(ARGS); code=$$?; \
+	case $$code in \
+	  0) ;; \
+	  3) echo "make reconcile: differences found (status 3 of bin/cron reconcile); after -repair, run it again to confirm" >&2; \
+	     if [ -n "$(STRICT)" ]; then exit 3; fi ;; \
+	  *) exit $$code ;; \
+	esac; }
 
 .PHONY: reindex
 reindex: build ## rebuild the search index from MySQL with a progress bar (resumes; ARGS=-restart starts over)
-	@bin/api rebuild $(ARGS)
+	@$(WITH_ENV) bin/api rebuild $(ARGS)
+
+.PHONY: dead
+dead: build ## dead jobs: ARGS="list" (default), "replay ID|-all", "discard ID|-all" (bin/cron dead help)
+	@$(WITH_ENV) bin/cron dead $(or $(ARGS),list)
 
 .PHONY: test
 # ZincSearch (shared/tools/zincsearch) speaks enough of the Elasticsearch API

@@ -1,18 +1,17 @@
 #!/usr/bin/env bash
 # Runs api, writer and cron from bin/ in the foreground; Ctrl-C stops all three.
-# Configuration comes from the environment (see README.md). INTERNAL_TOKEN, the
-# secret between writer and api, is generated for this run when unset: 256
-# random bits in hex (the services refuse placeholders and anything shorter
-# than 32 characters). ADMIN_TOKEN stays unset unless you export one: the
-# admin endpoints are off.
+# Configuration comes from .env (written on first use by deploy/local/env.sh,
+# with a generated INTERNAL_TOKEN) and the environment, which wins; the
+# one-shot make targets read the same. API_ADDR, WRITER_ADDR and CRON_ADDR
+# are each service's HTTP_ADDR. ADMIN_TOKEN stays unset unless you set one:
+# the admin endpoints are off.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-random_secret() { od -An -N32 -tx1 /dev/urandom | tr -d ' \n'; }
-export INTERNAL_TOKEN=${INTERNAL_TOKEN:-$(random_secret)}
-export MYSQL_DSN=${MYSQL_DSN:-root:@tcp(127.0.0.1:3306)/instachat}
-export BLEVE_PATH=${BLEVE_PATH:-data/bleve}
-API_PORT=${API_PORT:-8080}
+# shellcheck source=deploy/local/env.sh
+. deploy/local/env.sh
+API_ADDR=${API_ADDR:-:8080}
+API_PORT=${API_ADDR##*:}
 
 pids=()
 stop() {
@@ -23,7 +22,7 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-HTTP_ADDR=":$API_PORT" bin/api &
+HTTP_ADDR="$API_ADDR" bin/api &
 pids+=($!)
 # The writer and cron migrate too, but wait for the api so logs read in order.
 for _ in $(seq 1 50); do
