@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/instachat/instachat/pkg/config"
@@ -16,9 +17,15 @@ import (
 	"github.com/instachat/instachat/services/api/internal/index"
 )
 
+// lockWait is how long an offline rebuild waits for bleve's lock: a running
+// api holds it for good, so waiting longer only delays the advice.
+const lockWait = 300 * time.Millisecond
+
 // rebuild is "api rebuild [-restart] [-batch N]": it fills the configured
-// search index from MySQL in the foreground, with a progress bar on stderr,
-// resuming an interrupted rebuild unless -restart.
+// search index from MySQL, resuming an interrupted rebuild unless -restart,
+// with a progress bar on stderr. With ADMIN_TOKEN set it first asks the api
+// at API_URL to rebuild in its background (POST /admin/index/rebuild) and
+// follows it; when no api answers there, it rebuilds here.
 func rebuild(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("rebuild", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -39,7 +46,26 @@ func rebuild(ctx context.Context, args []string, getenv func(string) string, std
 	if err := env.Err(); err != nil {
 		return err
 	}
+	apiURL := strings.TrimRight(env.String("API_URL", "http://127.0.0.1:8080"), "/")
+	adminToken := env.String("ADMIN_TOKEN", "")
+	if err := env.Err(); err != nil {
+		return err
+	}
 	log := telemetry.NewLogger(stderr, common.Log)
+
+	refused := "" // why an api that answered could not be asked
+	if adminToken != "" {
+		asked, err := askAPI(ctx, apiURL, adminToken, *restart, stdout, stderr)
+		var r *refusedError
+		switch {
+		case errors.As(err, &r):
+			refused = r.Error()
+		case err != nil || asked:
+			return err
+		default:
+			fmt.Fprintf(stderr, "no api answers at %s: rebuilding here\n", apiURL)
+		}
+	}
 
 	st, err := store.Open(ctx, common.Store)
 	if err != nil {
@@ -50,9 +76,10 @@ func rebuild(ctx context.Context, args []string, getenv func(string) string, std
 	// the background until its context ends, which must precede Close.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	engineCfg.BleveLockTimeout = lockWait
 	engine, ready, err := index.Open(ctx, engineCfg, log)
 	if errors.Is(err, bleve.ErrLocked) {
-		return fmt.Errorf("open the search index: %w: stop the api first (it holds the bleve index) or use Elasticsearch", err)
+		return lockedError(err, refused)
 	}
 	if err != nil {
 		return fmt.Errorf("open the search index: %w", err)
@@ -80,4 +107,14 @@ func rebuild(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	fmt.Fprintf(stdout, "index %s rebuilt: %d messages sent in %s\n", info.Index, n, time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// lockedError says what to do when a running api holds the bleve index and
+// could not be asked to rebuild it (refused says why, when it answered).
+func lockedError(err error, refused string) error {
+	how := "set ADMIN_TOKEN (and API_URL) as the api has them and run this again, so the api rebuilds it"
+	if refused != "" {
+		how = refused + "; fix that and run this again, so the api rebuilds it"
+	}
+	return fmt.Errorf("open the search index: %w: a running api holds it: %s; or stop the api first (it holds the bleve index) or use Elasticsearch", err, how)
 }

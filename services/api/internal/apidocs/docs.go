@@ -345,6 +345,122 @@ const docTemplate = `{
                 }
             }
         },
+        "/admin/index/rebuild": {
+            "get": {
+                "security": [
+                    {
+                        "AdminAuth": []
+                    },
+                    {
+                        "AdminBearer": []
+                    }
+                ],
+                "description": "The rebuild of the index searches use: running, finished, interrupted or never started, with the messages walked (done) out of all (total).",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "admin"
+                ],
+                "summary": "Search index rebuild progress",
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/RebuildProgress"
+                        }
+                    },
+                    "401": {
+                        "description": "missing or wrong ADMIN_TOKEN",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "403": {
+                        "description": "admin endpoints disabled (no ADMIN_TOKEN)",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "503": {
+                        "description": "MySQL or search unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    }
+                }
+            },
+            "post": {
+                "security": [
+                    {
+                        "AdminAuth": []
+                    },
+                    {
+                        "AdminBearer": []
+                    }
+                ],
+                "description": "Starts rebuilding the search index from MySQL in the api's background, resuming an unfinished rebuild unless restart=true; searches keep working meanwhile. Follow it at GET /admin/index/rebuild (the Location header). ` + "`" + `api rebuild` + "`" + ` (` + "`" + `make reindex` + "`" + `) asks a running api this way.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "admin"
+                ],
+                "summary": "Rebuild the search index",
+                "parameters": [
+                    {
+                        "type": "boolean",
+                        "description": "start from the first message",
+                        "name": "restart",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "202": {
+                        "description": "Accepted",
+                        "schema": {
+                            "$ref": "#/definitions/RebuildStarted"
+                        },
+                        "headers": {
+                            "Location": {
+                                "type": "string",
+                                "description": "the progress URL"
+                            }
+                        }
+                    },
+                    "400": {
+                        "description": "restart is not a boolean",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "401": {
+                        "description": "missing or wrong ADMIN_TOKEN",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "403": {
+                        "description": "admin endpoints disabled (no ADMIN_TOKEN), or a cross-site request",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "409": {
+                        "description": "a rebuild is already running; follow it at the Location",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "503": {
+                        "description": "search unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    }
+                }
+            }
+        },
         "/api/v1/applications": {
             "post": {
                 "description": "Creates an application and returns its secret token, the only way to address it. The body is {\"name\": …} or, as Rails clients send it, {\"application\": {\"name\": …}}. Names are 1–255 characters.",
@@ -1695,6 +1811,56 @@ const docTemplate = `{
                 "version": {
                     "type": "string",
                     "example": "v1.0.0"
+                }
+            }
+        },
+        "RebuildProgress": {
+            "type": "object",
+            "properties": {
+                "done": {
+                    "type": "integer",
+                    "example": 450000
+                },
+                "finished_at": {
+                    "type": "string"
+                },
+                "index": {
+                    "type": "string",
+                    "example": "bleve-v1"
+                },
+                "started_at": {
+                    "type": "string"
+                },
+                "status": {
+                    "description": "Status is \"running\" (queued or running in this api), \"finished\",\n\"interrupted\" (started, unfinished, not running: it resumes at the next\nstart or request) or \"never\".",
+                    "type": "string",
+                    "enum": [
+                        "running",
+                        "finished",
+                        "interrupted",
+                        "never"
+                    ],
+                    "example": "running"
+                },
+                "total": {
+                    "type": "integer",
+                    "example": 1000000
+                },
+                "updated_at": {
+                    "type": "string"
+                }
+            }
+        },
+        "RebuildStarted": {
+            "type": "object",
+            "properties": {
+                "progress": {
+                    "type": "string",
+                    "example": "/admin/index/rebuild"
+                },
+                "started": {
+                    "type": "boolean",
+                    "example": true
                 }
             }
         },

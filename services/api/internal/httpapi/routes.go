@@ -49,6 +49,8 @@ func addRoutes(r *gin.Engine, h *handlers) {
 	admin.POST("/dead/replay-all", h.replayAllDead)
 	admin.POST("/dead/:id/replay", h.replayDead)
 	admin.DELETE("/dead/:id", h.discardDead)
+	admin.POST("/index/rebuild", h.startRebuild)
+	admin.GET("/index/rebuild", h.rebuildProgress)
 
 	// The queue dashboard: an HTML page for browsers (Basic auth prompts),
 	// its embedded assets, and the forms that retry or discard dead jobs.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/instachat/instachat/pkg/chat"
@@ -23,11 +24,16 @@ type Index struct {
 	engine search.Engine
 	log    *slog.Logger
 	now    func() time.Time
+	// requests carries the restart flag of a background rebuild to Run;
+	// rebuilding is set from the request until that rebuild returns, so at
+	// most one is queued or runs.
+	requests   chan bool
+	rebuilding atomic.Bool
 }
 
 // New returns an Index writing engine from st.
 func New(st *store.Store, engine search.Engine, log *slog.Logger) *Index {
-	return &Index{store: st, engine: engine, log: log, now: time.Now}
+	return &Index{store: st, engine: engine, log: log, now: time.Now, requests: make(chan bool, 1)}
 }
 
 // Reindex puts documents the writer just committed into the search index and
@@ -68,17 +74,18 @@ func (x *Index) Run(ctx context.Context, ready <-chan struct{}, catchUp CatchUpC
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() { x.RunCatchUp(ctx, catchUp.Interval, catchUp.Delay) })
+	wg.Go(func() { x.runRequestedRebuilds(ctx) })
 	pending, err := x.RebuildPending(ctx)
 	if err != nil {
 		// Without the saved state a rebuild might resume from a wrong
-		// position; an operator can run "api rebuild".
+		// position; an operator can start one (POST /admin/index/rebuild).
 		x.log.Error("read the search rebuild state; no rebuild started", "err", err)
 		return
 	}
 	if info.Fresh || pending {
 		// Searches see the index grow. A fresh index starts from zero
 		// whatever was saved for its name (a lost bleve directory).
-		x.RunRebuild(ctx, 1000, info.Fresh)
+		x.StartRebuild(info.Fresh)
 	}
 }
 

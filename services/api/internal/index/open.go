@@ -18,7 +18,10 @@ import (
 type Config struct {
 	Backend   string
 	BlevePath string
-	Elastic   elasticsearch.Config
+	// BleveLockTimeout is how long opening bleve waits for another process
+	// to let go of it; zero is bleve's default (10 s).
+	BleveLockTimeout time.Duration
+	Elastic          elasticsearch.Config
 }
 
 // Open opens the configured search backend. Elasticsearch may be down when
@@ -37,7 +40,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (engine search.Engi
 func open(ctx context.Context, cfg Config, log *slog.Logger, onReady func()) (search.Engine, error) {
 	switch cfg.Backend {
 	case "bleve":
-		e, err := bleve.Open(bleve.Config{Path: cfg.BlevePath})
+		e, err := bleve.Open(bleve.Config{Path: cfg.BlevePath, LockTimeout: cfg.BleveLockTimeout})
 		if err != nil {
 			return nil, err
 		}

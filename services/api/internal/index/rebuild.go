@@ -25,6 +25,65 @@ func (x *Index) RebuildIndex(ctx context.Context, batch int, restart bool, progr
 	return n, err
 }
 
+// StartRebuild asks Run to rebuild the index in the background (from the
+// first message when restart, else resuming an unfinished rebuild) and
+// reports whether it was queued: false when a rebuild is already queued or
+// running in this process.
+func (x *Index) StartRebuild(restart bool) bool {
+	if !x.rebuilding.CompareAndSwap(false, true) {
+		return false
+	}
+	x.requests <- restart // the one winner of the swap: the buffer has room
+	return true
+}
+
+// runRequestedRebuilds runs the rebuilds StartRebuild queues, one at a time,
+// until ctx ends.
+func (x *Index) runRequestedRebuilds(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case restart := <-x.requests:
+			x.RunRebuild(ctx, 1000, restart)
+			x.rebuilding.Store(false)
+		}
+	}
+}
+
+// Progress is the state of the index's rebuild, for operators.
+type Progress struct {
+	Index string
+	// Running is true while a rebuild is queued or runs in this process.
+	Running bool
+	// Started is false when no rebuild of Index was ever started.
+	Started    bool
+	Done       int64 // messages walked so far
+	Total      int64 // messages in MySQL
+	StartedAt  time.Time
+	UpdatedAt  time.Time
+	FinishedAt time.Time // zero while unfinished
+}
+
+// RebuildProgress reads the saved rebuild state of the engine's index and
+// counts the messages it walked.
+func (x *Index) RebuildProgress(ctx context.Context) (Progress, error) {
+	p := Progress{Index: x.engine.Info().Index, Running: x.rebuilding.Load()}
+	st, ok, err := x.store.RebuildState(ctx, p.Index)
+	if err != nil || !ok {
+		return p, err
+	}
+	p.Started, p.StartedAt, p.UpdatedAt, p.FinishedAt = true, st.StartedAt, st.UpdatedAt, st.FinishedAt
+	p.Done, p.Total, err = x.store.IndexProgress(ctx, st.Position)
+	if err != nil {
+		return p, fmt.Errorf("rebuild progress of %s: %w", p.Index, err)
+	}
+	if st.Finished() {
+		p.Done = p.Total
+	}
+	return p, nil
+}
+
 // RebuildPending reports whether a rebuild of the engine's index was started
 // and has not finished; the api then resumes it at start-up.
 func (x *Index) RebuildPending(ctx context.Context) (bool, error) {
