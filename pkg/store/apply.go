@@ -213,10 +213,16 @@ type chatState struct {
 	LockVersion   int64
 }
 
-// chatStates returns the existing chats among keys.
+// chatStates returns the existing chats among keys, in the transaction.
 func (tx *Tx) chatStates(ctx context.Context, keys []ChatKey) (map[ChatKey]chatState, error) {
+	return readChatStates(ctx, tx.db, keys)
+}
+
+// readChatStates returns the existing chats among keys, read through db (a
+// transaction or the pool).
+func readChatStates(ctx context.Context, db *gorm.DB, keys []ChatKey) (map[ChatKey]chatState, error) {
 	var rows []chatState
-	err := tx.db.WithContext(ctx).Raw("SELECT id, application_id, number, create_event_id, last_event_id, deleted_at, lock_version FROM chats WHERE (application_id, number) IN ?", chatTuples(keys)).Scan(&rows).Error
+	err := db.WithContext(ctx).Raw("SELECT id, application_id, number, create_event_id, last_event_id, deleted_at, lock_version FROM chats WHERE (application_id, number) IN ?", chatTuples(keys)).Scan(&rows).Error
 	if err != nil {
 		return nil, wrap("read chats", err)
 	}
@@ -235,9 +241,16 @@ func chatTuples(keys []ChatKey) [][]any {
 	return t
 }
 
-// selectChatIDs returns the row id of each existing chat among keys.
+// selectChatIDs returns the row id of each existing chat among keys, in the
+// transaction.
 func (tx *Tx) selectChatIDs(ctx context.Context, keys []ChatKey) (map[ChatKey]int64, error) {
-	states, err := tx.chatStates(ctx, keys)
+	return readChatIDs(ctx, tx.db, keys)
+}
+
+// readChatIDs returns the row id of each existing chat among keys, read
+// through db.
+func readChatIDs(ctx context.Context, db *gorm.DB, keys []ChatKey) (map[ChatKey]int64, error) {
+	states, err := readChatStates(ctx, db, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -599,8 +612,7 @@ func (s *Store) SearchDocs(ctx context.Context, keys []MessageKey) ([]IndexDoc, 
 			chats = append(chats, ck)
 		}
 	}
-	tx := &Tx{db: s.db}
-	ids, err := tx.selectChatIDs(ctx, chats)
+	ids, err := readChatIDs(ctx, s.db, chats)
 	if err != nil {
 		return nil, err
 	}
