@@ -13,12 +13,13 @@ import (
 	"github.com/instachat/instachat/services/cron/internal/reconcile"
 )
 
-const reconcileUsage = `usage: cron reconcile [-app-id N] [-chat N] [-partitions P] [-partition I] [-repair] [-json]
+const reconcileUsage = `usage: cron reconcile [-app TOKEN | -app-id N] [-chat N] [-partitions P] [-partition I] [-repair] [-json]
 
 Replays the event journal chat by chat and compares the result with the chat
 and message rows in MySQL.
+  -app TOKEN      one application, by its token
   -app-id N       one application, by internal id (0, the default: all)
-  -chat N         one chat number of -app-id (0, the default: all)
+  -chat N         one chat number of -app or -app-id (0, the default: all)
   -partitions P   split the pass by CRC32("<app id>:<chat>") mod P (default 1)
   -partition I    check partition I only (-1, the default: all in turn)
   -repair         write the replayed state where MySQL differs
@@ -37,7 +38,7 @@ const (
 // reconcileMain runs `cron reconcile …` and returns the process's exit
 // status, which tells scripts whether MySQL matched the journal.
 func reconcileMain(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	opts, asJSON, err := reconcileFlags(args)
+	opts, token, asJSON, err := reconcileFlags(args)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(stdout, reconcileUsage)
 		return reconcileClean
@@ -59,6 +60,15 @@ func reconcileMain(ctx context.Context, args []string, getenv func(string) strin
 		return reconcileFailed
 	}
 	defer st.Close()
+	if token != "" {
+		// Ids never leave the service: an operator knows the token.
+		ref, err := st.Application(ctx, token)
+		if err != nil {
+			fmt.Fprintln(stderr, "cron reconcile: -app:", err)
+			return reconcileFailed
+		}
+		opts.AppID = ref.ID
+	}
 	return reconcileRun(ctx, st, opts, asJSON, stdout, stderr)
 }
 
@@ -89,29 +99,33 @@ func reconcileRun(ctx context.Context, st *store.Store, opts reconcile.Options, 
 	return reconcileClean
 }
 
-func reconcileFlags(args []string) (reconcile.Options, bool, error) {
+// reconcileFlags parses the command line; token is -app's, resolved to
+// opts.AppID once MySQL is open.
+func reconcileFlags(args []string) (opts reconcile.Options, token string, asJSON bool, err error) {
 	fs := flag.NewFlagSet("cron reconcile", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	var opts reconcile.Options
+	fs.StringVar(&token, "app", "", "application token")
 	fs.Int64Var(&opts.AppID, "app-id", 0, "application id, 0 for all")
 	fs.Int64Var(&opts.Chat, "chat", 0, "chat number, 0 for all")
 	fs.IntVar(&opts.Partitions, "partitions", 1, "partitions of a full pass")
 	fs.IntVar(&opts.Partition, "partition", -1, "partition to check, -1 for all")
 	fs.BoolVar(&opts.Repair, "repair", false, "write the replayed state where MySQL differs")
-	asJSON := fs.Bool("json", false, "print the report as JSON")
+	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	if err := fs.Parse(args); err != nil {
-		return opts, false, err
+		return opts, "", false, err
 	}
 	if fs.NArg() > 0 {
-		return opts, false, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return opts, "", false, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	switch {
-	case opts.Chat != 0 && opts.AppID == 0:
-		return opts, false, errors.New("-chat needs -app-id")
+	case token != "" && opts.AppID != 0:
+		return opts, "", false, errors.New("-app and -app-id name the same thing: give one")
+	case opts.Chat != 0 && opts.AppID == 0 && token == "":
+		return opts, "", false, errors.New("-chat needs -app (or -app-id)")
 	case opts.Partitions < 1:
-		return opts, false, fmt.Errorf("-partitions %d: must be at least 1", opts.Partitions)
+		return opts, "", false, fmt.Errorf("-partitions %d: must be at least 1", opts.Partitions)
 	case opts.Partition < -1 || opts.Partition >= opts.Partitions:
-		return opts, false, fmt.Errorf("-partition %d: must be -1 (all) or 0 to %d", opts.Partition, opts.Partitions-1)
+		return opts, "", false, fmt.Errorf("-partition %d: must be -1 (all) or 0 to %d", opts.Partition, opts.Partitions-1)
 	}
-	return opts, *asJSON, nil
+	return opts, token, asJSON, nil
 }

@@ -93,3 +93,35 @@ func TestReconcileCommandExitStatus(t *testing.T) {
 		t.Errorf("unreachable database: got status %d, %q; want 1 with the error", code, errOut)
 	}
 }
+
+func TestReconcileCommandTakesAnApplicationToken(t *testing.T) {
+	dsn := testenv.MySQLDSN(t)
+	st, err := store.Open(t.Context(), store.Config{DSN: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ref, err := st.CreateApplication(t.Context(), "reconcile by token", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name     string
+		args     []string
+		wantCode int
+		want     string
+	}{
+		{"by token", []string{"-app", ref.App.Token, "-json"}, 0, `"chats_checked": 0`},
+		{"by token and chat", []string{"-app", ref.App.Token, "-chat", "1"}, 0, "clean"},
+		{"unknown token", []string{"-app", "no-such-token"}, 1, "-app:"},
+		{"both -app and -app-id", []string{"-app", ref.App.Token, "-app-id", "1"}, 1, "give one"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, out, errOut := reconcileCLI(t, dsn, c.args...)
+			if code != c.wantCode || !strings.Contains(out+errOut, c.want) {
+				t.Errorf("got status %d, %q %q; want %d and %q", code, out, errOut, c.wantCode, c.want)
+			}
+		})
+	}
+}
