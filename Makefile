@@ -47,7 +47,7 @@ reconcile: build ## replay the event journal and compare it with MySQL (ARGS=-re
 	esac; }
 
 .PHONY: reindex
-reindex: build ## rebuild the search index from MySQL with a progress bar (resumes; ARGS=-restart starts over)
+reindex: build ## rebuild the search index from MySQL: the running api does it (make run), else offline with a progress bar (resumes; ARGS=-restart starts over)
 	@$(WITH_ENV) bin/api rebuild $(ARGS)
 
 .PHONY: dead

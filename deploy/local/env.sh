@@ -1,9 +1,9 @@
 # Sourced (not run) by deploy/local/run.sh and the Makefile's one-shot targets
 # (make sync, reconcile, reindex, dead): the one configuration that make run
 # and every command share. On first use it writes .env (git-ignored, mode 600)
-# with the local defaults and a generated INTERNAL_TOKEN (256 random bits in
-# hex: the services refuse placeholders and anything shorter than 32
-# characters). Each KEY=value line of .env is exported unless the environment
+# with the local defaults and a generated INTERNAL_TOKEN and ADMIN_TOKEN (256
+# random bits in hex each: the services refuse placeholders and anything
+# shorter than 32 characters). Each KEY=value line of .env is exported unless the environment
 # already sets KEY, so `MYSQL_DSN=… make sync` still wins. It then prints the
 # database and key prefix the command will touch (never a password).
 INSTACHAT_ENV_FILE=${INSTACHAT_ENV_FILE:-.env}
@@ -16,6 +16,9 @@ if [ ! -f "$INSTACHAT_ENV_FILE" ]; then
 # reindex, dead) read it; a variable set in the environment wins. Every
 # variable is described in README.md, Configuration.
 INTERNAL_TOKEN=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
+# Opens /admin (dead jobs, the queue dashboard: any user, this as password)
+# and lets make reindex ask the running api to rebuild its index.
+ADMIN_TOKEN=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
 MYSQL_DSN=root:@tcp(127.0.0.1:3306)/instachat
 REDIS_ADDR=127.0.0.1:6379
 REDIS_KEY_PREFIX=ic:
@@ -26,7 +29,7 @@ WRITER_ADDR=:8081
 CRON_ADDR=:8082
 ENVFILE
   )
-  echo "created $INSTACHAT_ENV_FILE with the local settings and a new INTERNAL_TOKEN" >&2
+  echo "created $INSTACHAT_ENV_FILE with the local settings and new INTERNAL_TOKEN and ADMIN_TOKEN" >&2
 fi
 while IFS= read -r line || [ -n "$line" ]; do
   case "$line" in '' | '#'*) continue ;; esac

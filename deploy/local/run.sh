@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs api, writer and cron from bin/ in the foreground; Ctrl-C stops all three.
 # Configuration comes from .env (written on first use by deploy/local/env.sh,
-# with a generated INTERNAL_TOKEN) and the environment, which wins; the
-# one-shot make targets read the same. API_ADDR, WRITER_ADDR and CRON_ADDR
-# are each service's HTTP_ADDR. ADMIN_TOKEN stays unset unless you set one:
-# the admin endpoints are off.
+# with generated INTERNAL_TOKEN and ADMIN_TOKEN) and the environment, which
+# wins; the one-shot make targets read the same. API_ADDR, WRITER_ADDR and
+# CRON_ADDR are each service's HTTP_ADDR. ADMIN_TOKEN opens /admin (the queue
+# dashboard asks for it as the password) and lets make reindex ask the api.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -33,6 +33,6 @@ API_URL=${API_URL:-http://127.0.0.1:$API_PORT} HTTP_ADDR=${WRITER_ADDR:-:8081} b
 pids+=($!)
 HTTP_ADDR=${CRON_ADDR:-:8082} bin/cron serve &
 pids+=($!)
-echo "InstaChat is up: api http://127.0.0.1:$API_PORT (Swagger UI at /swagger/index.html). Ctrl-C stops it." >&2
+echo "InstaChat is up: api http://127.0.0.1:$API_PORT (Swagger UI at /swagger/index.html; the queue dashboard at /admin/queues takes ADMIN_TOKEN from .env as its password). Ctrl-C stops it." >&2
 # Stop everything as soon as one service exits.
 wait -n "${pids[@]}"
