@@ -47,7 +47,7 @@ func rebuild(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	apiURL := strings.TrimRight(env.String("API_URL", "http://127.0.0.1:8080"), "/")
-	adminToken := env.String("ADMIN_TOKEN", "")
+	adminToken := env.Secret("ADMIN_TOKEN", "the api's admin secret: with it this command asks the running api to rebuild", false)
 	if err := env.Err(); err != nil {
 		return err
 	}
