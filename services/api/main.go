@@ -46,7 +46,6 @@ import (
 	"github.com/instachat/instachat/pkg/counter"
 	"github.com/instachat/instachat/pkg/queue"
 	"github.com/instachat/instachat/pkg/search"
-	"github.com/instachat/instachat/pkg/store"
 	"github.com/instachat/instachat/pkg/telemetry"
 	"github.com/instachat/instachat/services/api/internal/chats"
 	"github.com/instachat/instachat/services/api/internal/httpapi"
@@ -108,18 +107,16 @@ func serve(ctx context.Context, getenv func(string) string, out io.Writer) error
 	if err := env.Err(); err != nil {
 		return err
 	}
-	log := telemetry.NewLogger(out, common.Log)
-	if err := telemetry.ServeProfiles(ctx, common.PprofAddr, log); err != nil {
-		return fmt.Errorf("PPROF_ADDR: %w", err)
-	}
-
-	st, err := store.Open(ctx, common.Store)
+	log, err := common.Logger(ctx, out)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	rdb := common.RedisClient()
-	defer rdb.Close()
+	conns, err := common.Connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer conns.Close()
+	st, rdb := conns.Store, conns.Redis
 	if rateLimitOn {
 		rateLimit.Redis, rateLimit.KeyPrefix = rdb, common.KeyPrefix
 	}

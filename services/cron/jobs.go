@@ -31,14 +31,14 @@ type jobs struct {
 // openJobs connects to MySQL and Redis with the common settings; close
 // releases both.
 func openJobs(ctx context.Context, common config.Common, retention time.Duration, log *slog.Logger, reg prometheus.Registerer) (j *jobs, close func(), err error) {
-	st, err := store.Open(ctx, common.Store)
+	conns, err := common.Connect(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	rdb := common.RedisClient()
-	j = &jobs{store: st, queue: queue.New(rdb, common.Keys(), common.Queue), redis: rdb, log: log, retention: retention,
+	rdb := conns.Redis
+	j = &jobs{store: conns.Store, queue: queue.New(rdb, common.Keys(), common.Queue), redis: rdb, log: log, retention: retention,
 		metrics: newSyncMetrics(reg)}
-	return j, func() { _ = rdb.Close(); st.Close() }, nil
+	return j, conns.Close, nil
 }
 
 // oneJob is a command that runs one job once: `cron sync`, `cron purge`,

@@ -30,9 +30,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	printTarget(stderr, common)
-	log := telemetry.NewLogger(stdout, common.Log)
-	if err := telemetry.ServeProfiles(ctx, common.PprofAddr, log); err != nil {
-		return fmt.Errorf("PPROF_ADDR: %w", err)
+	log, err := common.Logger(ctx, stdout)
+	if err != nil {
+		return err
 	}
 	metrics := telemetry.NewRegistry()
 	j, closeJobs, err := openJobs(ctx, common, retention, log, metrics)

@@ -19,7 +19,6 @@ import (
 	"github.com/instachat/instachat/pkg/counter"
 	"github.com/instachat/instachat/pkg/health"
 	"github.com/instachat/instachat/pkg/queue"
-	"github.com/instachat/instachat/pkg/store"
 	"github.com/instachat/instachat/pkg/telemetry"
 	"github.com/instachat/instachat/services/writer/internal/apply"
 	"github.com/instachat/instachat/services/writer/internal/reindex"
@@ -52,20 +51,18 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 	if err := env.Err(); err != nil {
 		return err
 	}
-	log := telemetry.NewLogger(out, common.Log)
-	if err := telemetry.ServeProfiles(ctx, common.PprofAddr, log); err != nil {
-		return fmt.Errorf("PPROF_ADDR: %w", err)
-	}
-
-	st, err := store.Open(ctx, common.Store)
+	log, err := common.Logger(ctx, out)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
 	// Each partition's consumer holds one connection in BLMOVE.
 	common.Redis.PoolSize = max(common.Redis.PoolSize, common.Partitions*2+16)
-	rdb := common.RedisClient()
-	defer rdb.Close()
+	conns, err := common.Connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer conns.Close()
+	st, rdb := conns.Store, conns.Redis
 	q := queue.New(rdb, common.Keys(), common.Queue)
 	metrics.MustRegister(queue.NewCollector(q))
 	wcfg.Counter = counter.New(rdb, common.Keys(), st, common.Counter)
