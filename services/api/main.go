@@ -42,6 +42,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gin-gonic/gin"
+
 	"github.com/instachat/instachat/pkg/config"
 	"github.com/instachat/instachat/pkg/counter"
 	"github.com/instachat/instachat/pkg/queue"
@@ -111,6 +113,7 @@ func serve(ctx context.Context, getenv func(string) string, out io.Writer) error
 	if err != nil {
 		return err
 	}
+	gin.SetMode(gin.ReleaseMode) // process-wide: no debug route listing, no colour
 	conns, err := common.Connect(ctx)
 	if err != nil {
 		return err

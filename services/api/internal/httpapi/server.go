@@ -44,10 +44,10 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 }
 
-// NewServer returns the api's http.Handler. The queue serves the admin
+// NewServer returns the api's http.Handler. Gin's mode is process-wide, so
+// main sets it (release), not this constructor. The queue serves the admin
 // endpoints (dead jobs) and the queue dashboard.
 func NewServer(cfg Config, svc *chats.Service, q *queue.Queue, log *slog.Logger) http.Handler {
-	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	if err := trustProxies(r, cfg.TrustedProxies); err != nil {
 		// Prefixes always parse; should one not, trust no proxy at all.
