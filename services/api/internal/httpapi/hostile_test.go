@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -18,12 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/instachat/instachat/pkg/counter"
 	"github.com/instachat/instachat/pkg/queue"
-	"github.com/instachat/instachat/pkg/search/bleve"
-	"github.com/instachat/instachat/pkg/store"
-	"github.com/instachat/instachat/pkg/testenv"
-	"github.com/instachat/instachat/services/api/internal/chats"
 	"github.com/instachat/instachat/services/api/internal/index"
 )
 
@@ -42,35 +36,14 @@ type liveAPI struct {
 
 func newLiveAPI(t *testing.T) *liveAPI {
 	t.Helper()
-	ctx := t.Context()
-	dsn := testenv.MySQLDSN(t)
-	st, err := store.Open(ctx, store.Config{DSN: dsn})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	db, err := sql.Open("mysql", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	rdb, prefix := testenv.Redis(t)
-	keys := queue.NewKeys(prefix, 2)
-	eng, err := bleve.Open(bleve.Config{Path: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { eng.Close() })
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	q := queue.New(rdb, keys, queue.DefaultConfig())
-	svc := chats.New(st, counter.New(rdb, keys, st, counter.Config{}), eng, log)
-	h := NewServer(Config{InternalToken: testInternalToken, Index: index.New(st, eng, log), AdminToken: testAdminToken, Metrics: prometheus.NewRegistry()}, svc, q, log)
+	d := newDeps(t, 2)
+	h := NewServer(Config{InternalToken: testInternalToken, Index: index.New(d.st, d.eng, d.log), AdminToken: testAdminToken, Metrics: prometheus.NewRegistry()}, d.svc, d.q, d.log)
 	srv := httptest.NewUnstartedServer(h)
 	srv.Config.MaxHeaderBytes = MaxHeaderBytes // as main sets it
 	srv.Start()
 	t.Cleanup(srv.Close)
 
-	a := &liveAPI{url: srv.URL, db: db, rdb: rdb, q: q}
+	a := &liveAPI{url: srv.URL, db: d.db, rdb: d.rdb, q: d.q}
 	r := a.do(t, "POST", "/api/v1/applications", nil, `{"name": "Hostile"}`)
 	if r.status != http.StatusCreated {
 		t.Fatalf("create application: got %d %s", r.status, r.raw)

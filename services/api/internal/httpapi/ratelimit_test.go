@@ -21,11 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/instachat/instachat/pkg/chat"
-	"github.com/instachat/instachat/pkg/counter"
 	"github.com/instachat/instachat/pkg/queue"
-	"github.com/instachat/instachat/pkg/search/bleve"
-	"github.com/instachat/instachat/pkg/store"
-	"github.com/instachat/instachat/pkg/testenv"
 	"github.com/instachat/instachat/services/api/internal/chats"
 )
 
@@ -42,27 +38,8 @@ type limitRig struct {
 
 func newLimitRig(t *testing.T) *limitRig {
 	t.Helper()
-	dsn := testenv.MySQLDSN(t)
-	st, err := store.Open(t.Context(), store.Config{DSN: dsn})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	db, err := sql.Open("mysql", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	rdb, prefix := testenv.Redis(t)
-	keys := queue.NewKeys(prefix, 2)
-	eng, err := bleve.Open(bleve.Config{Path: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { eng.Close() })
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	return &limitRig{db: db, rdb: rdb, prefix: prefix, q: queue.New(rdb, keys, queue.DefaultConfig()),
-		svc: chats.New(st, counter.New(rdb, keys, st, counter.Config{}), eng, log)}
+	d := newDeps(t, 2)
+	return &limitRig{db: d.db, rdb: d.rdb, prefix: d.prefix, q: d.q, svc: d.svc}
 }
 
 // replica is one api process.

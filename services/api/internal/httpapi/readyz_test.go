@@ -2,39 +2,17 @@ package httpapi
 
 import (
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
-
-	"github.com/instachat/instachat/pkg/counter"
-	"github.com/instachat/instachat/pkg/queue"
-	"github.com/instachat/instachat/pkg/search/bleve"
-	"github.com/instachat/instachat/pkg/store"
-	"github.com/instachat/instachat/pkg/testenv"
-	"github.com/instachat/instachat/services/api/internal/chats"
 )
 
 // TestReadyzNamesSearch: /readyz checks search as a third dependency; search
 // down alone leaves the api ready but degraded, since only searches need it.
 func TestReadyzNamesSearch(t *testing.T) {
-	ctx := t.Context()
-	st, err := store.Open(ctx, store.Config{DSN: testenv.MySQLDSN(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	rdb, prefix := testenv.Redis(t)
-	keys := queue.NewKeys(prefix, 1)
-	eng, err := bleve.Open(bleve.Config{Path: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { eng.Close() })
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := chats.New(st, counter.New(rdb, keys, st, counter.Config{}), eng, log)
-	srv := httptest.NewServer(NewServer(Config{Version: "test"}, svc, queue.New(rdb, keys, queue.DefaultConfig()), log))
+	d := newDeps(t, 1)
+	eng := d.eng
+	srv := httptest.NewServer(NewServer(Config{Version: "test"}, d.svc, d.q, d.log))
 	t.Cleanup(srv.Close)
 
 	readyz := func() (int, Readiness) {
