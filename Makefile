@@ -10,10 +10,12 @@ GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 
 .PHONY: help
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+	@if [ -t 1 ]; then on='\033[36m' off='\033[0m'; fi; \
+	grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -v on="$$on" -v off="$$off" 'BEGIN {FS = ":.*## "} {printf "  %s%-14s%s %s\n", on, $$1, off, $$2}'
 
 .PHONY: build
 build: ## build the three services into bin/ (version from git)
+	@[ -x bin/api ] || echo "building the services: the first build downloads the Go modules and compiles them (a few minutes)"
 	@mkdir -p bin
 	@for s in $(SERVICES); do go build -trimpath -ldflags "$(LDFLAGS)" -o bin/$$s ./services/$$s || exit 1; done
 	@echo "built bin/api bin/writer bin/cron ($(VERSION))"
@@ -22,8 +24,9 @@ build: ## build the three services into bin/ (version from git)
 services: ## make sure MariaDB and Redis answer locally (starts them if installed)
 	@bash deploy/local/services.sh
 
-# make run and the one-shot targets read the same settings: .env, written on
-# first use by deploy/local/env.sh (git-ignored), under the environment.
+# make run and the one-shot targets (sync, purge, requeue, reconcile, reindex,
+# dead) read the same settings: .env, written on first use by
+# deploy/local/env.sh (git-ignored), under the environment.
 WITH_ENV := . deploy/local/env.sh &&
 
 .PHONY: run
@@ -49,6 +52,14 @@ reconcile: build ## replay the event journal and compare it with MySQL (ARGS=-re
 .PHONY: reindex
 reindex: build ## rebuild the search index from MySQL: the running api does it (make run), else offline with a progress bar (resumes; ARGS=-restart starts over)
 	@$(WITH_ENV) bin/api rebuild $(ARGS)
+
+.PHONY: purge
+purge: build ## trim the event journal to JOURNAL_RETENTION once (the cron does it every hour)
+	@$(WITH_ENV) bin/cron purge
+
+.PHONY: requeue
+requeue: build ## give the jobs of dead writers back to their queues once (the writers do it every 15 s)
+	@$(WITH_ENV) bin/cron requeue
 
 .PHONY: dead
 dead: build ## dead jobs: ARGS="list" (default), "replay ID|-all", "discard ID|-all" (bin/cron dead help)

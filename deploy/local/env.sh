@@ -4,8 +4,9 @@
 # with the local defaults and a generated INTERNAL_TOKEN and ADMIN_TOKEN (256
 # random bits in hex each: the services refuse placeholders and anything
 # shorter than 32 characters). Each KEY=value line of .env is exported unless the environment
-# already sets KEY, so `MYSQL_DSN=… make sync` still wins. It then prints the
-# database and key prefix the command will touch (never a password).
+# already sets KEY, so `MYSQL_DSN=… make sync` still wins; API_URL defaults to
+# the api on API_ADDR. It then prints the database and key prefix the command
+# will touch (never a password).
 INSTACHAT_ENV_FILE=${INSTACHAT_ENV_FILE:-.env}
 if [ ! -f "$INSTACHAT_ENV_FILE" ]; then
   (
@@ -41,6 +42,15 @@ while IFS= read -r line || [ -n "$line" ]; do
   if [ -z "${!key+set}" ]; then export "$key=${line#*=}"; fi
 done <"$INSTACHAT_ENV_FILE"
 unset line key
+
+# make reindex (bin/api rebuild) and make run's writer ask the api at API_URL;
+# unless it is set, that is the api make run starts on API_ADDR, so a
+# checkout on other ports never asks another checkout's api.
+if [ -z "${API_URL:-}" ]; then
+  instachat_port=${API_ADDR:-:8080}
+  export API_URL="http://127.0.0.1:${instachat_port##*:}"
+  unset instachat_port
+fi
 
 # The database (name and host from the DSN, without its user and password)
 # and key prefix that the commands touch.
