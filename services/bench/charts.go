@@ -13,43 +13,16 @@ import (
 
 // charts draws the PNGs next to the report and returns their file names.
 func (r *report) charts(dir, base string) ([]string, error) {
-	var out []string
-	save := func(p *plot.Plot, suffix string) error {
-		frame(p)
-		name := base + "-" + suffix + ".png"
-		if err := p.Save(8*vg.Inch, 4*vg.Inch, filepath.Join(dir, name)); err != nil {
-			return err
-		}
-		out = append(out, name)
-		return nil
-	}
+	c := &chartFiles{dir: dir, base: base}
 	if len(r.phases) > 0 && r.cfg.scenario == "steady" {
-		rec := r.phases[0].rec
-		lat := newChart("create p99 per second, from the scheduled send time", "seconds into the run", "p99 latency (ms)")
-		thr := newChart("completed requests per second", "seconds into the run", "requests per second")
-		var lines []any
-		var tlines []any
-		for _, name := range sortedKeys(rec.hists) {
-			counts, p99 := rec.series(name)
-			if name == "create" {
-				lines = append(lines, "api create", xy(p99))
-				if r.refCreate != nil {
-					_, rp99 := r.refCreate.rec.series("create")
-					lines = append(lines, "reference create", xy(rp99))
-				}
-			}
-			tlines = append(tlines, name, xy(counts))
-		}
-		if err := plotutil.AddLines(lat, lines...); err != nil {
+		lat, thr, err := r.steadyCharts()
+		if err != nil {
 			return nil, err
 		}
-		if err := plotutil.AddLines(thr, tlines...); err != nil {
+		if err := c.save(lat, "create-p99"); err != nil {
 			return nil, err
 		}
-		if err := save(lat, "create-p99"); err != nil {
-			return nil, err
-		}
-		if err := save(thr, "throughput"); err != nil {
+		if err := c.save(thr, "throughput"); err != nil {
 			return nil, err
 		}
 	}
@@ -58,51 +31,119 @@ func (r *report) charts(dir, base string) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := save(p, "search-p99"); err != nil {
+		if err := c.save(p, "search-p99"); err != nil {
 			return nil, err
 		}
 	}
 	if len(r.drainSeries) > 0 {
-		p := newChart("messages in MySQL while the backlog drains", "seconds since the writer started", "messages in MySQL")
-		pts := make(plotter.XYs, len(r.drainSeries))
-		for i, d := range r.drainSeries {
-			pts[i] = plotter.XY{X: d.at.Seconds(), Y: float64(d.count)}
-		}
-		if err := plotutil.AddLines(p, "messages", pts); err != nil {
+		p, err := r.drainChart()
+		if err != nil {
 			return nil, err
 		}
-		if err := save(p, "drain"); err != nil {
+		if err := c.save(p, "drain"); err != nil {
 			return nil, err
 		}
 	}
 	if r.writerDiff != nil {
-		p := newChart("pipeline lags: share of jobs done within a lag", "lag (seconds, log scale)", "share of jobs")
-		p.X.Scale = plot.LogScale{}
-		p.X.Tick.Marker = plainTicks{plot.LogTicks{}}
-		p.Legend.Top = false // the lines rise to the top right
-		var lines []any
-		for _, l := range []struct {
-			name   string
-			s      samples
-			metric string
-		}{
-			{"persist", r.writerDiff, "instachat_job_commit_lag_seconds"},
-			{"searchable", r.apiDiff, "instachat_job_searchable_lag_seconds"},
-		} {
-			if pts := cdf(l.s.histogram(l.metric)); len(pts) > 0 {
-				lines = append(lines, l.name, pts)
-			}
+		p, err := r.lagsChart()
+		if err != nil {
+			return nil, err
 		}
-		if len(lines) > 0 {
-			if err := plotutil.AddLinePoints(p, lines...); err != nil {
-				return nil, err
-			}
-			if err := save(p, "lags"); err != nil {
+		if p != nil {
+			if err := c.save(p, "lags"); err != nil {
 				return nil, err
 			}
 		}
 	}
-	return out, nil
+	return c.names, nil
+}
+
+// chartFiles saves a report's charts into dir, named after the report, and
+// keeps their file names.
+type chartFiles struct {
+	dir, base string
+	names     []string
+}
+
+// save frames p and writes it as <base>-<suffix>.png.
+func (c *chartFiles) save(p *plot.Plot, suffix string) error {
+	frame(p)
+	name := c.base + "-" + suffix + ".png"
+	if err := p.Save(8*vg.Inch, 4*vg.Inch, filepath.Join(c.dir, name)); err != nil {
+		return err
+	}
+	c.names = append(c.names, name)
+	return nil
+}
+
+// steadyCharts plots the steady scenario's create p99 (api and reference)
+// and every endpoint's completed requests per second.
+func (r *report) steadyCharts() (lat, thr *plot.Plot, err error) {
+	rec := r.phases[0].rec
+	lat = newChart("create p99 per second, from the scheduled send time", "seconds into the run", "p99 latency (ms)")
+	thr = newChart("completed requests per second", "seconds into the run", "requests per second")
+	var lines []any
+	var tlines []any
+	for _, name := range sortedKeys(rec.hists) {
+		counts, p99 := rec.series(name)
+		if name == "create" {
+			lines = append(lines, "api create", xy(p99))
+			if r.refCreate != nil {
+				_, rp99 := r.refCreate.rec.series("create")
+				lines = append(lines, "reference create", xy(rp99))
+			}
+		}
+		tlines = append(tlines, name, xy(counts))
+	}
+	if err := plotutil.AddLines(lat, lines...); err != nil {
+		return nil, nil, err
+	}
+	if err := plotutil.AddLines(thr, tlines...); err != nil {
+		return nil, nil, err
+	}
+	return lat, thr, nil
+}
+
+// drainChart plots the messages in MySQL while the backlog drains.
+func (r *report) drainChart() (*plot.Plot, error) {
+	p := newChart("messages in MySQL while the backlog drains", "seconds since the writer started", "messages in MySQL")
+	pts := make(plotter.XYs, len(r.drainSeries))
+	for i, d := range r.drainSeries {
+		pts[i] = plotter.XY{X: d.at.Seconds(), Y: float64(d.count)}
+	}
+	if err := plotutil.AddLines(p, "messages", pts); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// lagsChart plots the persist and searchable lags as cumulative shares; it
+// returns nil when neither histogram holds a sample.
+func (r *report) lagsChart() (*plot.Plot, error) {
+	p := newChart("pipeline lags: share of jobs done within a lag", "lag (seconds, log scale)", "share of jobs")
+	p.X.Scale = plot.LogScale{}
+	p.X.Tick.Marker = plainTicks{plot.LogTicks{}}
+	p.Legend.Top = false // the lines rise to the top right
+	var lines []any
+	for _, l := range []struct {
+		name   string
+		s      samples
+		metric string
+	}{
+		{"persist", r.writerDiff, "instachat_job_commit_lag_seconds"},
+		{"searchable", r.apiDiff, "instachat_job_searchable_lag_seconds"},
+	} {
+		if pts := cdf(l.s.histogram(l.metric)); len(pts) > 0 {
+			lines = append(lines, l.name, pts)
+		}
+	}
+	if len(lines) == 0 {
+		return nil, nil
+	}
+	if err := plotutil.AddLinePoints(p, lines...); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // newChart returns a plot with its title and both axes named, plain tick

@@ -140,7 +140,32 @@ func (r *report) write(dir string) (string, error) {
 	return path, updateIndex(dir)
 }
 
+// markdown writes the report: the header, the scenario's own section, then
+// the pipeline, resources, profiles and charts every scenario shares.
 func (r *report) markdown(w io.Writer, charts []string) {
+	r.headerMarkdown(w)
+	switch r.cfg.scenario {
+	case "steady":
+		r.steadyMarkdown(w)
+	case "ramp":
+		r.rampMarkdown(w)
+	case "search":
+		r.searchMarkdown(w)
+	case "backlog":
+		r.backlogMarkdown(w)
+	}
+	if r.writerDiff != nil {
+		r.pipelineMarkdown(w)
+	}
+	r.resourcesMarkdown(w)
+	writeCPU(w, r.cpu)
+	r.profilesMarkdown(w)
+	chartsMarkdown(w, charts)
+}
+
+// headerMarkdown writes the title, the command that reproduces the run, the
+// machine and the load model.
+func (r *report) headerMarkdown(w io.Writer) {
 	fmt.Fprintf(w, "# Benchmark: %s (%s)\n\n", r.cfg.scenario, r.started.UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(w, "Reproduce from the repository root:\n\n```sh\n%s\n```\n\n", commandLine(r.cfg.args))
 	fmt.Fprintf(w, "Machine: %s. The harness, MariaDB, Redis and the three services share it.\n\n", r.machine)
@@ -149,89 +174,103 @@ func (r *report) markdown(w io.Writer, charts []string) {
 		load = "closed loop, 64 clients sending creates as fast as the api answers (a fill, not a latency test)"
 	}
 	fmt.Fprintf(w, "Load: %s; apps %d × chats %d; LOG_LEVEL=warn; bleve.\n\n", load, r.cfg.apps, r.cfg.chats)
-	switch r.cfg.scenario {
-	case "steady":
-		fmt.Fprintf(w, "## Latency at %.0f req/s for %v (mix %s)\n\n", r.cfg.rate, r.cfg.duration, r.cfg.mixText)
-		writeLatencyTable(w, r.phases[0].stats)
-		if r.refCreate != nil {
-			fmt.Fprintf(w, "\n## Reference endpoint (decode JSON + one Redis round trip), creates at %.0f/s\n\n", r.refCreate.rate)
-			writeLatencyTable(w, r.refCreate.stats)
-			apiC, refC := findStats(r.phases[0].stats, "create"), findStats(r.refCreate.stats, "create")
-			if refC.Rate > 0 {
-				fmt.Fprintf(w, "\nCreate throughput ratio api/reference at this offered rate: **%.2f**; create p99 %s ms vs %s ms. "+
-					"At an offered rate below both maxima the ratio is ~1 by construction: `-scenario ramp` compares the maxima.\n",
-					apiC.Rate/refC.Rate, ms(apiC.P99), ms(refC.P99))
-			}
+}
+
+// steadyMarkdown writes the latency table at a fixed rate and, when the
+// reference endpoint ran too, the comparison with it.
+func (r *report) steadyMarkdown(w io.Writer) {
+	fmt.Fprintf(w, "## Latency at %.0f req/s for %v (mix %s)\n\n", r.cfg.rate, r.cfg.duration, r.cfg.mixText)
+	writeLatencyTable(w, r.phases[0].stats)
+	if r.refCreate != nil {
+		fmt.Fprintf(w, "\n## Reference endpoint (decode JSON + one Redis round trip), creates at %.0f/s\n\n", r.refCreate.rate)
+		writeLatencyTable(w, r.refCreate.stats)
+		apiC, refC := findStats(r.phases[0].stats, "create"), findStats(r.refCreate.stats, "create")
+		if refC.Rate > 0 {
+			fmt.Fprintf(w, "\nCreate throughput ratio api/reference at this offered rate: **%.2f**; create p99 %s ms vs %s ms. "+
+				"At an offered rate below both maxima the ratio is ~1 by construction: `-scenario ramp` compares the maxima.\n",
+				apiC.Rate/refC.Rate, ms(apiC.P99), ms(refC.P99))
 		}
-		fmt.Fprintf(w, "\nAfter the load the writer needed %.1f s more to persist every accepted create.\n", r.drainWait.Seconds())
-	case "ramp":
-		fmt.Fprintf(w, "## Ramp (creates only, ×%.2f every %v, limit create p99 < %v; a step that misses it runs once more)\n\n", r.cfg.stepFactor, r.cfg.step, r.cfg.p99Limit)
-		fmt.Fprintln(w, "Three ramps in one run: **system** is the whole pipeline on this machine (api, writer persisting, api indexing in bleve, MariaDB, Redis, and the load generator on 2 cores); "+
-			"**api** is the api's create path alone (writer stopped, jobs queue in Redis), which does what the reference does per request: decode, one Redis round trip; **reference** is the minimal Gin + Redis endpoint.")
+	}
+	fmt.Fprintf(w, "\nAfter the load the writer needed %.1f s more to persist every accepted create.\n", r.drainWait.Seconds())
+}
+
+// rampMarkdown writes the three ramps' steps and the highest rates that kept
+// create p99 under the limit.
+func (r *report) rampMarkdown(w io.Writer) {
+	fmt.Fprintf(w, "## Ramp (creates only, ×%.2f every %v, limit create p99 < %v; a step that misses it runs once more)\n\n", r.cfg.stepFactor, r.cfg.step, r.cfg.p99Limit)
+	fmt.Fprintln(w, "Three ramps in one run: **system** is the whole pipeline on this machine (api, writer persisting, api indexing in bleve, MariaDB, Redis, and the load generator on 2 cores); "+
+		"**api** is the api's create path alone (writer stopped, jobs queue in Redis), which does what the reference does per request: decode, one Redis round trip; **reference** is the minimal Gin + Redis endpoint.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| target | step rate/s | achieved/s | p50 ms | p99 ms | errors |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---|")
+	for _, set := range [][]*phase{r.refSteps, r.phases, r.systemSteps} {
+		for _, p := range set {
+			s := p.stats[0]
+			who := strings.Fields(p.name)[0]
+			if strings.HasSuffix(p.name, "(again)") {
+				who += " (again)"
+			}
+			fmt.Fprintf(w, "| %s | %.0f | %.0f | %s | %s | %s |\n", who, p.rate, s.Rate, ms(s.P50), ms(s.P99), errorsText(s.Statuses))
+		}
+	}
+	fmt.Fprintf(w, "\nHighest rate with create p99 < %v: create path **%.0f/s**, reference **%.0f/s**", r.cfg.p99Limit, r.rampAPI, r.rampRef)
+	if r.rampRef > 0 {
+		fmt.Fprintf(w, " → ratio **%.2f**", r.rampAPI/r.rampRef)
+	}
+	fmt.Fprintf(w, "; whole system **%.0f/s**", r.rampSystem)
+	if r.rampRef > 0 {
+		fmt.Fprintf(w, " (%.2f of the reference)", r.rampSystem/r.rampRef)
+	}
+	fmt.Fprintf(w, ". The writer, started after the create-path ramp, persisted the creates it had queued, and the api indexed them, in %.1f s before the whole-system ramp began.\n", r.drainWait.Seconds())
+}
+
+// backlogMarkdown writes the fill's latencies and the drain figures.
+func (r *report) backlogMarkdown(w io.Writer) {
+	fmt.Fprintf(w, "## Backlog: %d jobs queued with the writer stopped\n\n", r.backlogQueued)
+	if !r.cfg.drainIndex {
+		fmt.Fprintln(w, "The api was stopped for the drain (`-drain-index=false`): this measures the writer and MySQL alone; the search outbox indexes the messages once the api is back.")
 		fmt.Fprintln(w)
-		fmt.Fprintln(w, "| target | step rate/s | achieved/s | p50 ms | p99 ms | errors |")
-		fmt.Fprintln(w, "|---|---:|---:|---:|---:|---|")
-		for _, set := range [][]*phase{r.refSteps, r.phases, r.systemSteps} {
-			for _, p := range set {
-				s := p.stats[0]
-				who := strings.Fields(p.name)[0]
-				if strings.HasSuffix(p.name, "(again)") {
-					who += " (again)"
-				}
-				fmt.Fprintf(w, "| %s | %.0f | %.0f | %s | %s | %s |\n", who, p.rate, s.Rate, ms(s.P50), ms(s.P99), errorsText(s.Statuses))
-			}
-		}
-		fmt.Fprintf(w, "\nHighest rate with create p99 < %v: create path **%.0f/s**, reference **%.0f/s**", r.cfg.p99Limit, r.rampAPI, r.rampRef)
-		if r.rampRef > 0 {
-			fmt.Fprintf(w, " → ratio **%.2f**", r.rampAPI/r.rampRef)
-		}
-		fmt.Fprintf(w, "; whole system **%.0f/s**", r.rampSystem)
-		if r.rampRef > 0 {
-			fmt.Fprintf(w, " (%.2f of the reference)", r.rampSystem/r.rampRef)
-		}
-		fmt.Fprintf(w, ". The writer, started after the create-path ramp, persisted the creates it had queued, and the api indexed them, in %.1f s before the whole-system ramp began.\n", r.drainWait.Seconds())
-	case "search":
-		r.searchMarkdown(w)
-	case "backlog":
-		fmt.Fprintf(w, "## Backlog: %d jobs queued with the writer stopped\n\n", r.backlogQueued)
-		if !r.cfg.drainIndex {
-			fmt.Fprintln(w, "The api was stopped for the drain (`-drain-index=false`): this measures the writer and MySQL alone; the search outbox indexes the messages once the api is back.")
-			fmt.Fprintln(w)
-		}
-		writeLatencyTable(w, r.phases[0].stats)
-		rate := 0.0
-		if r.drainTime > 0 {
-			rate = float64(r.backlogQueued) / r.drainTime.Seconds()
-		}
-		fmt.Fprintf(w, "\n| figure | value |\n|---|---:|\n| queue fill time | %.1f s |\n| writer start-up (to /readyz) | %.2f s |\n| drain time (writer start → all rows in MySQL) | %.1f s |\n| **drain rate** | **%.0f messages/s** |\n",
-			r.fillTime.Seconds(), r.writerStartup.Seconds(), r.drainTime.Seconds(), rate)
 	}
-	if r.writerDiff != nil {
-		fmt.Fprintln(w, "\n## Pipeline (from the services' /metrics, diffed over the run)")
-		fmt.Fprintln(w, "\n| lag | samples | p50 ms | p90 ms | p99 ms |\n|---|---:|---:|---:|---:|")
-		lagRow(w, "persist (accepted → committed, writer)", r.writerDiff, "instachat_job_commit_lag_seconds")
-		lagRow(w, "search (accepted → searchable, api)", r.apiDiff, "instachat_job_searchable_lag_seconds")
-		fmt.Fprintln(w, "\nBucket bounds are 5, 10, 25, 50, 100, 250, 500, 1000, 2500 ms …; quantiles are interpolated inside a bucket.")
-		fmt.Fprintln(w, "\n| writer figure | value |\n|---|---:|")
-		jobs := r.writerDiff.sum("instachat_jobs_total")
-		fmt.Fprintf(w, "| jobs handled | %.0f |\n", jobs)
-		if r.writerSeconds > 0 {
-			fmt.Fprintf(w, "| jobs/s (over %.0f s) | %.0f |\n", r.writerSeconds, jobs/r.writerSeconds)
-		}
-		outcomes := r.writerDiff.byLabel("instachat_jobs_total", "outcome")
-		for _, k := range sortedKeys(outcomes) {
-			fmt.Fprintf(w, "| outcome %s | %.0f |\n", k, outcomes[k])
-		}
-		fmt.Fprintf(w, "| duplicates | %.0f |\n", r.writerDiff.sum("instachat_jobs_total", `outcome="duplicate"`))
-		kinds := r.writerDiff.byLabel("instachat_out_of_order_total", "kind")
-		total := 0.0
-		for _, k := range sortedKeys(kinds) {
-			fmt.Fprintf(w, "| out of order: %s | %.0f |\n", k, kinds[k])
-			total += kinds[k]
-		}
-		fmt.Fprintf(w, "| out of order, total | %.0f |\n", total)
-		writerStages(w, r.writerDiff)
+	writeLatencyTable(w, r.phases[0].stats)
+	rate := 0.0
+	if r.drainTime > 0 {
+		rate = float64(r.backlogQueued) / r.drainTime.Seconds()
 	}
+	fmt.Fprintf(w, "\n| figure | value |\n|---|---:|\n| queue fill time | %.1f s |\n| writer start-up (to /readyz) | %.2f s |\n| drain time (writer start → all rows in MySQL) | %.1f s |\n| **drain rate** | **%.0f messages/s** |\n",
+		r.fillTime.Seconds(), r.writerStartup.Seconds(), r.drainTime.Seconds(), rate)
+}
+
+// pipelineMarkdown writes the lags and the writer's job figures, diffed from
+// the services' /metrics.
+func (r *report) pipelineMarkdown(w io.Writer) {
+	fmt.Fprintln(w, "\n## Pipeline (from the services' /metrics, diffed over the run)")
+	fmt.Fprintln(w, "\n| lag | samples | p50 ms | p90 ms | p99 ms |\n|---|---:|---:|---:|---:|")
+	lagRow(w, "persist (accepted → committed, writer)", r.writerDiff, "instachat_job_commit_lag_seconds")
+	lagRow(w, "search (accepted → searchable, api)", r.apiDiff, "instachat_job_searchable_lag_seconds")
+	fmt.Fprintln(w, "\nBucket bounds are 5, 10, 25, 50, 100, 250, 500, 1000, 2500 ms …; quantiles are interpolated inside a bucket.")
+	fmt.Fprintln(w, "\n| writer figure | value |\n|---|---:|")
+	jobs := r.writerDiff.sum("instachat_jobs_total")
+	fmt.Fprintf(w, "| jobs handled | %.0f |\n", jobs)
+	if r.writerSeconds > 0 {
+		fmt.Fprintf(w, "| jobs/s (over %.0f s) | %.0f |\n", r.writerSeconds, jobs/r.writerSeconds)
+	}
+	outcomes := r.writerDiff.byLabel("instachat_jobs_total", "outcome")
+	for _, k := range sortedKeys(outcomes) {
+		fmt.Fprintf(w, "| outcome %s | %.0f |\n", k, outcomes[k])
+	}
+	fmt.Fprintf(w, "| duplicates | %.0f |\n", r.writerDiff.sum("instachat_jobs_total", `outcome="duplicate"`))
+	kinds := r.writerDiff.byLabel("instachat_out_of_order_total", "kind")
+	total := 0.0
+	for _, k := range sortedKeys(kinds) {
+		fmt.Fprintf(w, "| out of order: %s | %.0f |\n", k, kinds[k])
+		total += kinds[k]
+	}
+	fmt.Fprintf(w, "| out of order, total | %.0f |\n", total)
+	writerStages(w, r.writerDiff)
+}
+
+// resourcesMarkdown writes each process's peak memory and CPU time.
+func (r *report) resourcesMarkdown(w io.Writer) {
 	fmt.Fprintln(w, "\n## Resources (sampled every 250 ms from /proc)")
 	fmt.Fprintln(w, "\n| service | peak RSS MiB | CPU s | mean CPU % of one core |\n|---|---:|---:|---:|")
 	for _, name := range sortedKeys(r.usage) {
@@ -242,18 +281,27 @@ func (r *report) markdown(w io.Writer, charts []string) {
 		}
 		fmt.Fprintf(w, "| %s | %.1f | %.1f | %.0f |\n", name, float64(u.PeakRSS)/(1<<20), u.CPUSeconds, pct)
 	}
-	writeCPU(w, r.cpu)
-	if len(r.prof.tops) > 0 {
-		fmt.Fprintf(w, "\n## CPU profiles (%v each, during the measured phase)\n", r.cfg.profile)
-		for _, name := range sortedKeys(r.prof.tops) {
-			fmt.Fprintf(w, "\n%s — `go tool pprof bin/%s profiles/%s-%s.pprof`, hottest by cumulative time:\n\n```\n%s\n```\n", name, name, r.base(), name, r.prof.tops[name])
-		}
+}
+
+// profilesMarkdown lists the hottest functions of each CPU profile taken.
+func (r *report) profilesMarkdown(w io.Writer) {
+	if len(r.prof.tops) == 0 {
+		return
 	}
-	if len(charts) > 0 {
-		fmt.Fprintln(w, "\n## Charts")
-		for _, c := range charts {
-			fmt.Fprintf(w, "\n![%s](%s)\n", strings.TrimSuffix(c, ".png"), c)
-		}
+	fmt.Fprintf(w, "\n## CPU profiles (%v each, during the measured phase)\n", r.cfg.profile)
+	for _, name := range sortedKeys(r.prof.tops) {
+		fmt.Fprintf(w, "\n%s — `go tool pprof bin/%s profiles/%s-%s.pprof`, hottest by cumulative time:\n\n```\n%s\n```\n", name, name, r.base(), name, r.prof.tops[name])
+	}
+}
+
+// chartsMarkdown embeds the charts written next to the report.
+func chartsMarkdown(w io.Writer, charts []string) {
+	if len(charts) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\n## Charts")
+	for _, c := range charts {
+		fmt.Fprintf(w, "\n![%s](%s)\n", strings.TrimSuffix(c, ".png"), c)
 	}
 }
 

@@ -16,6 +16,15 @@ func (r *report) searchMarkdown(w io.Writer) {
 	if s == nil || s.load == nil {
 		return
 	}
+	r.storedHistoryMarkdown(w)
+	r.searchLatencyMarkdown(w)
+	r.searchAnswersMarkdown(w)
+}
+
+// storedHistoryMarkdown describes the seeded messages, the index rebuild
+// from them and the index it left.
+func (r *report) storedHistoryMarkdown(w io.Writer) {
+	s := r.search
 	lo, hi, stored := int64(-1), int64(0), int64(0)
 	for _, c := range s.typical {
 		if lo < 0 || c.count < lo {
@@ -52,7 +61,12 @@ func (r *report) searchMarkdown(w io.Writer) {
 		"(the rebuild indexes every message). The seed ends with `ANALYZE TABLE messages, chats`: with the statistics "+
 		"a bulk load leaves behind, MariaDB ran each page of the rebuild (pkg/store IndexPage) as chats first, then a temporary table and "+
 		"a sort of every message — about a minute per 1,000 messages at 1,000,000.\n\n", searchVocabulary)
+}
 
+// searchLatencyMarkdown writes the latencies one query at a time and under
+// the open-loop load, and whether the p99 target was met.
+func (r *report) searchLatencyMarkdown(w io.Writer) {
+	s := r.search
 	if s.serial != nil {
 		fmt.Fprintf(w, "## Search latency one query at a time (nothing queued: the cost of a query)\n\n")
 		writeLatencyTable(w, classRows(s.serial.rec, len(s.large) > 0))
@@ -78,7 +92,12 @@ func (r *report) searchMarkdown(w io.Writer) {
 		fmt.Fprintf(w, " %s %s ms (%s)", strings.TrimPrefix(row.Name, "search, "), ms(row.P99), verdict)
 	}
 	fmt.Fprintln(w, ".")
+}
 
+// searchAnswersMarkdown writes what the answers held by query kind, the
+// query mix and the api's CPU and memory during the load.
+func (r *report) searchAnswersMarkdown(w io.Writer) {
+	s := r.search
 	fmt.Fprintln(w, "\n## Answers by query kind")
 	fmt.Fprintln(w, "\n| chat | kind | requests | p50 ms | p99 ms | max ms | alone: p50 ms | alone: max ms | mean hits | answers with 0 hits |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, st := range s.load.stats {
