@@ -123,41 +123,16 @@ func runRamp(ctx context.Context, cfg config, sys *system, rep *report, log io.W
 	defer ref.close()
 	refW := newWorkload(ref.url(), cfg, 1)
 	refW.chats = api.chats
-	createOnly := mix{"create": 1}
-	// A step that misses the limit is run once more before the ramp stops:
-	// on a shared machine one noisy step should not decide the maximum.
-	// Every ramp gets the same rule, and both tries are in the report.
-	ramp := func(w *workload, who string, from float64) (best float64, steps []*phase) {
-		for rate := from; ctx.Err() == nil; rate *= cfg.stepFactor {
-			held := false
-			for try := 1; try <= 2 && !held && ctx.Err() == nil; try++ {
-				label := fmt.Sprintf("%s ramp %.0f/s", who, rate)
-				if try == 2 {
-					label += " (again)"
-				}
-				p := loadPhase(ctx, w, createOnly, rate, cfg.step, cfg, label, log)
-				steps = append(steps, p)
-				st := p.stats[0]
-				held = st.P99 < cfg.p99Limit && st.OK >= st.Count*99/100
-				time.Sleep(2 * time.Second) // let queues settle between steps
-			}
-			if !held {
-				return best, steps
-			}
-			best = rate
-		}
-		return best, steps
-	}
 	// The reference and the create path alone first, with the writer
 	// stopped; then the writer drains what they queued, and the whole
 	// system ramps.
-	rep.rampRef, rep.refSteps = ramp(refW, "reference", cfg.rate)
+	rep.rampRef, rep.refSteps = rampUp(ctx, refW, "reference", cfg.rate, cfg, log)
 	sys.stop("writer")
 	before, err := sys.messageCount(ctx)
 	if err != nil {
 		return err
 	}
-	rep.rampAPI, rep.phases = ramp(api, "api", cfg.rate)
+	rep.rampAPI, rep.phases = rampUp(ctx, api, "api", cfg.rate, cfg, log)
 	var queued int64
 	for _, p := range rep.phases {
 		queued += okCount(p.stats, "create")
@@ -170,8 +145,37 @@ func runRamp(ctx context.Context, cfg config, sys *system, rep *report, log io.W
 	// The api indexes what the writer persisted; the whole-system ramp
 	// starts from a quiet system.
 	rep.drainWait += sys.waitQuiet(ctx, "api", 10*time.Minute)
-	rep.rampSystem, rep.systemSteps = ramp(api, "system", cfg.systemRate)
+	rep.rampSystem, rep.systemSteps = rampUp(ctx, api, "system", cfg.systemRate, cfg, log)
 	return nil
+}
+
+// rampUp runs creates against w from rate from, ×cfg.stepFactor per step,
+// and returns the highest rate whose create p99 stayed under cfg.p99Limit
+// (with 99 % answered) and every step it ran. A step that misses the limit
+// is run once more before the ramp stops: on a shared machine one noisy
+// step should not decide the maximum. Every ramp gets the same rule, and
+// both tries are in the report.
+func rampUp(ctx context.Context, w *workload, who string, from float64, cfg config, log io.Writer) (best float64, steps []*phase) {
+	createOnly := mix{"create": 1}
+	for rate := from; ctx.Err() == nil; rate *= cfg.stepFactor {
+		held := false
+		for try := 1; try <= 2 && !held && ctx.Err() == nil; try++ {
+			label := fmt.Sprintf("%s ramp %.0f/s", who, rate)
+			if try == 2 {
+				label += " (again)"
+			}
+			p := loadPhase(ctx, w, createOnly, rate, cfg.step, cfg, label, log)
+			steps = append(steps, p)
+			st := p.stats[0]
+			held = st.P99 < cfg.p99Limit && st.OK >= st.Count*99/100
+			time.Sleep(2 * time.Second) // let queues settle between steps
+		}
+		if !held {
+			return best, steps
+		}
+		best = rate
+	}
+	return best, steps
 }
 
 // runBacklog queues jobs with the writer stopped, then starts it and
@@ -182,30 +186,9 @@ func runBacklog(ctx context.Context, cfg config, sys *system, rep *report, log i
 		return err
 	}
 	// Fill as fast as the api takes it (closed loop: this is not a latency test).
-	rec := newRecorder()
-	var next atomic.Int64
 	fillStart := time.Now()
 	cpu0 := sys.cpuNow()
-	withProgress(ctx, log, "queueing backlog", rec, cfg.backlog, func() {
-		var wg sync.WaitGroup
-		for range 64 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for ctx.Err() == nil {
-					i := int(next.Add(1)) - 1
-					if i >= cfg.backlog {
-						return
-					}
-					at := time.Now()
-					c := api.chats[i%len(api.chats)]
-					status := api.create(ctx, c)
-					rec.record("create (writer stopped)", at, time.Since(at), status)
-				}
-			}()
-		}
-		wg.Wait()
-	})
+	rec := fillBacklog(ctx, api, cfg.backlog, log)
 	rep.fillTime = time.Since(fillStart)
 	cpu1 := sys.cpuNow()
 	rep.phases = append(rep.phases, &phase{name: "backlog fill", rec: rec, stats: rec.stats()})
@@ -219,6 +202,60 @@ func runBacklog(ctx context.Context, cfg config, sys *system, rep *report, log i
 	if !cfg.drainIndex {
 		sys.stop("api")
 	}
+	if err := drainBacklog(ctx, cfg, sys, rep, queued, log); err != nil {
+		return err
+	}
+	rep.cpu = append(rep.cpu,
+		phaseCPU{name: "fill (api creates, writer stopped)", units: queued, unit: "create", cpu: cpu1.minus(cpu0)},
+		phaseCPU{name: "drain (writer start → all rows in MySQL)", units: queued, unit: "message", cpu: sys.cpuNow().minus(cpu1)})
+	time.Sleep(2 * time.Second)
+	wAfter, err := scrape(ctx, sys.writerURL)
+	if err != nil {
+		return err
+	}
+	apiAfter := apiBefore // no search lag when the api was stopped
+	if cfg.drainIndex {
+		if apiAfter, err = scrape(ctx, sys.apiURL); err != nil {
+			return err
+		}
+	}
+	rep.writerDiff, rep.apiDiff = wAfter, apiAfter.diff(apiBefore) // the writer's counters started at zero
+	rep.writerSeconds = rep.drainTime.Seconds()
+	return nil
+}
+
+// fillBacklog sends n creates from 64 clients, each as soon as the api
+// answered the last, and records them.
+func fillBacklog(ctx context.Context, api *workload, n int, log io.Writer) *recorder {
+	rec := newRecorder()
+	var next atomic.Int64
+	withProgress(ctx, log, "queueing backlog", rec, n, func() {
+		var wg sync.WaitGroup
+		for range 64 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for ctx.Err() == nil {
+					i := int(next.Add(1)) - 1
+					if i >= n {
+						return
+					}
+					at := time.Now()
+					c := api.chats[i%len(api.chats)]
+					status := api.create(ctx, c)
+					rec.record("create (writer stopped)", at, time.Since(at), status)
+				}
+			}()
+		}
+		wg.Wait()
+	})
+	return rec
+}
+
+// drainBacklog starts the writer and polls MySQL until it holds the queued
+// messages (or 30 minutes pass), recording the start-up, the fill curve and
+// the drain time in rep.
+func drainBacklog(ctx context.Context, cfg config, sys *system, rep *report, queued int64, log io.Writer) error {
 	start := time.Now()
 	if err := sys.start(ctx, "writer"); err != nil {
 		return err
@@ -241,22 +278,6 @@ func runBacklog(ctx context.Context, cfg config, sys *system, rep *report, log i
 	}
 	line.End()
 	rep.drainTime = time.Since(start)
-	rep.cpu = append(rep.cpu,
-		phaseCPU{name: "fill (api creates, writer stopped)", units: queued, unit: "create", cpu: cpu1.minus(cpu0)},
-		phaseCPU{name: "drain (writer start → all rows in MySQL)", units: queued, unit: "message", cpu: sys.cpuNow().minus(cpu1)})
-	time.Sleep(2 * time.Second)
-	wAfter, err := scrape(ctx, sys.writerURL)
-	if err != nil {
-		return err
-	}
-	apiAfter := apiBefore // no search lag when the api was stopped
-	if cfg.drainIndex {
-		if apiAfter, err = scrape(ctx, sys.apiURL); err != nil {
-			return err
-		}
-	}
-	rep.writerDiff, rep.apiDiff = wAfter, apiAfter.diff(apiBefore) // the writer's counters started at zero
-	rep.writerSeconds = rep.drainTime.Seconds()
 	return nil
 }
 

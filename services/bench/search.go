@@ -90,27 +90,59 @@ func runSearch(ctx context.Context, cfg config, sys *system, rep *report, log io
 	rep.search = res
 	common := svcconfig.ReadCommon(svcconfig.NewEnv(sys.lookupEnv(cfg.getenv)), "api")
 
-	api := newWorkload(sys.apiURL+"/api/v1", cfg, 1)
-	if err := api.setup(ctx, cfg.apps, cfg.chats); err != nil {
+	api, refs, err := createSearchChats(ctx, cfg, sys, res)
+	if err != nil {
 		return err
 	}
-	var refs []*chatRef
+	// The api holds the bleve index open; "api rebuild" needs it alone. The
+	// writer has persisted the chats and is not needed any more.
+	sys.stop("writer")
+	sys.stop("api")
+
+	text, err := seedSearchHistory(ctx, cfg, sys, common, res, log)
+	if err != nil {
+		return err
+	}
+	if err := rebuildSearchIndex(ctx, cfg, sys, res, log); err != nil {
+		return err
+	}
+
+	start := time.Now()
+	if err := sys.start(ctx, "api"); err != nil {
+		return err
+	}
+	res.apiStartup = time.Since(start)
+	if err := checkSeeded(ctx, api, res.seeded()); err != nil {
+		return err
+	}
+	return measureSearches(ctx, cfg, sys, rep, api, refs, text, log)
+}
+
+// createSearchChats creates the typical applications and chats through the
+// api, and the large chat's own application when there is one, waits for
+// the writer to persist them and puts them in res. refs lists the typical
+// chats, then the large one.
+func createSearchChats(ctx context.Context, cfg config, sys *system, res *searchResult) (api *workload, refs []*chatRef, err error) {
+	api = newWorkload(sys.apiURL+"/api/v1", cfg, 1)
+	if err := api.setup(ctx, cfg.apps, cfg.chats); err != nil {
+		return nil, nil, err
+	}
 	refs = append(refs, api.chats...)
 	if cfg.largeShare > 0 {
 		lw := newWorkload(sys.apiURL+"/api/v1", cfg, 1)
 		if err := lw.setup(ctx, 1, 1); err != nil {
-			return err
+			return nil, nil, err
 		}
 		refs = append(refs, lw.chats[0])
 	}
 	ids, err := waitChats(ctx, sys, len(refs), 2*time.Minute)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	for i, r := range refs {
 		id, ok := ids[chatKey(r.token, int64(r.number))]
 		if !ok {
-			return fmt.Errorf("chat %d of an application is not in MySQL", r.number)
+			return nil, nil, fmt.Errorf("chat %d of an application is not in MySQL", r.number)
 		}
 		c := &seedChat{id: id, token: r.token, number: int64(r.number)}
 		if i < len(api.chats) {
@@ -119,11 +151,13 @@ func runSearch(ctx context.Context, cfg config, sys *system, rep *report, log io
 			res.large = append(res.large, c)
 		}
 	}
-	// The api holds the bleve index open; "api rebuild" needs it alone. The
-	// writer has persisted the chats and is not needed any more.
-	sys.stop("writer")
-	sys.stop("api")
+	return api, refs, nil
+}
 
+// seedSearchHistory writes cfg.messages messages straight into MySQL, sets
+// the chats' counters to them and refreshes the table statistics. It
+// returns the text generator the bodies came from, which the queries use.
+func seedSearchHistory(ctx context.Context, cfg config, sys *system, common svcconfig.Common, res *searchResult, log io.Writer) (*textGen, error) {
 	var large *seedChat
 	if len(res.large) > 0 {
 		large = res.large[0]
@@ -131,17 +165,23 @@ func runSearch(ctx context.Context, cfg config, sys *system, rep *report, log io
 	plan := newMessagePlan(res.typical, large, cfg.largeShare, cfg.messages, newTextGen(searchTextSeed, searchVocabulary), time.Now().UTC())
 	start := time.Now()
 	if err := seedMessages(ctx, common.Store.DSN, plan, log); err != nil {
-		return err
+		return nil, err
 	}
 	if err := syncSeededCounts(ctx, sys.db, counter.New(sys.rdb, common.Keys(), nil, counter.Config{}), res.seeded()); err != nil {
-		return fmt.Errorf("sync counts: %w", err)
+		return nil, fmt.Errorf("sync counts: %w", err)
 	}
 	if err := analyzeSeeded(ctx, sys.db); err != nil {
-		return err
+		return nil, err
 	}
 	res.seedTime = time.Since(start)
 	fmt.Fprintf(log, "seeded %d messages in %v\n", cfg.messages, res.seedTime.Round(time.Millisecond))
+	return plan.text, nil
+}
 
+// rebuildSearchIndex runs `api rebuild` over the seeded messages and
+// measures it and the index it leaves.
+func rebuildSearchIndex(ctx context.Context, cfg config, sys *system, res *searchResult, log io.Writer) error {
+	var err error
 	if res.rebuildDocs, res.rebuildTime, res.rebuildUsage, err = sys.rebuildIndex(ctx, log); err != nil {
 		return err
 	}
@@ -153,25 +193,22 @@ func runSearch(ctx context.Context, cfg config, sys *system, rep *report, log io
 	}
 	fmt.Fprintf(log, "index rebuilt in %v: %.0f docs/s, %.1f MiB on disk\n", res.rebuildTime.Round(time.Millisecond),
 		float64(res.rebuildDocs)/res.rebuildTime.Seconds(), float64(res.indexBytes)/(1<<20))
+	return nil
+}
 
-	start = time.Now()
-	if err := sys.start(ctx, "api"); err != nil {
-		return err
-	}
-	res.apiStartup = time.Since(start)
-	if err := checkSeeded(ctx, api, res.seeded()); err != nil {
-		return err
-	}
-
+// measureSearches sends queries one at a time, then open loop at cfg.rate,
+// and checks that the answers found something.
+func measureSearches(ctx context.Context, cfg config, sys *system, rep *report, api *workload, refs []*chatRef, text *textGen, log io.Writer) error {
+	res := rep.search
 	byChat := make([]*chatRef, len(res.typical))
 	copy(byChat, refs)
 	var largeRef *chatRef
-	if large != nil {
+	if len(res.large) > 0 {
 		largeRef = refs[len(refs)-1]
 	}
-	serial := newQueryGen(plan.text, searchSerialSeed).queries(searchSerial, len(byChat), largeRef != nil)
+	serial := newQueryGen(text, searchSerialSeed).queries(searchSerial, len(byChat), largeRef != nil)
 	res.serial = serialPhase(ctx, api, byChat, largeRef, serial, searchSerialMax, log)
-	qs := newQueryGen(plan.text, searchQuerySeed).queries(int(cfg.rate*cfg.duration.Seconds())+1, len(byChat), largeRef != nil)
+	qs := newQueryGen(text, searchQuerySeed).queries(int(cfg.rate*cfg.duration.Seconds())+1, len(byChat), largeRef != nil)
 	for _, q := range qs {
 		if res.tallies[q.name()] == nil {
 			res.tallies[q.name()] = &hitTally{}
@@ -187,6 +224,12 @@ func runSearch(ctx context.Context, cfg config, sys *system, rep *report, log io
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	return checkAnswers(res, log)
+}
+
+// checkAnswers fails a run whose searches were never answered or never
+// found anything, and warns about answers that do not match their query.
+func checkAnswers(res *searchResult, log io.Writer) error {
 	all := res.total("")
 	if all.answered.Load() == 0 {
 		return errors.New("no search was answered with 200")

@@ -123,18 +123,11 @@ func (p *messagePlan) batch(n int) []seedMessage {
 // seedMessages inserts every message of plan with seedConns connections and
 // reports progress on log.
 func seedMessages(ctx context.Context, dsn string, plan *messagePlan, log io.Writer) error {
-	mc, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		return fmt.Errorf("parse MySQL DSN: %w", err)
-	}
-	// One round trip per statement instead of prepare, execute and close.
-	mc.InterpolateParams = true
-	db, err := sql.Open("mysql", mc.FormatDSN())
+	db, err := openSeedDB(dsn)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	db.SetMaxOpenConns(seedConns)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -160,25 +153,7 @@ func seedMessages(ctx context.Context, dsn string, plan *messagePlan, log io.Wri
 			}
 		})
 	}
-	start := time.Now()
-	stop := make(chan struct{})
-	progressDone := make(chan struct{})
-	go func() {
-		defer close(progressDone)
-		t := time.NewTicker(500 * time.Millisecond)
-		defer t.Stop()
-		line := newStatusLine(log)
-		for {
-			select {
-			case <-stop:
-				line.End()
-				return
-			case <-t.C:
-				n := done.Load()
-				line.Show("seeding messages %10d/%-10d %8.0f rows/s ", n, plan.total, float64(n)/time.Since(start).Seconds())
-			}
-		}
-	}()
+	stopProgress := showSeedProgress(log, &done, plan.total)
 	for ctx.Err() == nil {
 		rows := plan.batch(seedRowsPerStatement)
 		if rows == nil {
@@ -191,12 +166,55 @@ func seedMessages(ctx context.Context, dsn string, plan *messagePlan, log io.Wri
 	}
 	close(stmts)
 	wg.Wait()
-	close(stop)
-	<-progressDone
+	stopProgress()
 	if firstErr != nil {
 		return firstErr
 	}
 	return ctx.Err()
+}
+
+// openSeedDB opens a pool of seedConns connections that send each statement
+// with its arguments in one round trip, instead of prepare, execute and close.
+func openSeedDB(dsn string) (*sql.DB, error) {
+	mc, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("parse MySQL DSN: %w", err)
+	}
+	mc.InterpolateParams = true
+	db, err := sql.Open("mysql", mc.FormatDSN())
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(seedConns)
+	return db, nil
+}
+
+// showSeedProgress shows done of total rows and the rate on log twice a
+// second until stop is called; stop returns once the line is finished.
+func showSeedProgress(log io.Writer, done *atomic.Int64, total int) (stop func()) {
+	start := time.Now()
+	stopped := make(chan struct{})
+	progressDone := make(chan struct{})
+	go func() {
+		defer close(progressDone)
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		line := newStatusLine(log)
+		for {
+			select {
+			case <-stopped:
+				line.End()
+				return
+			case <-t.C:
+				n := done.Load()
+				line.Show("seeding messages %10d/%-10d %8.0f rows/s ", n, total, float64(n)/time.Since(start).Seconds())
+			}
+		}
+	}()
+	return func() {
+		close(stopped)
+		<-progressDone
+	}
 }
 
 // syncSeededCounts brings what counts messages in line with the seeded rows,
