@@ -63,8 +63,32 @@ type config struct {
 	args        []string
 }
 
+// parseFlags reads the command line, and MYSQL_DSN and REDIS_ADDR from
+// getenv, into a config.
 func parseFlags(args []string, getenv func(string) string) (config, error) {
 	var c config
+	fs := c.flagSet()
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if err := c.resolve(fs); err != nil {
+		return c, err
+	}
+	c.mysqlDSN = getenv("MYSQL_DSN")
+	if c.mysqlDSN == "" {
+		c.mysqlDSN = "root:@tcp(127.0.0.1:3306)/"
+	}
+	c.redis = getenv("REDIS_ADDR")
+	if c.redis == "" {
+		c.redis = "127.0.0.1:6379"
+	}
+	c.args = args
+	c.getenv = getenv
+	return c, nil
+}
+
+// flagSet declares the command line's flags, each bound to its field of c.
+func (c *config) flagSet() *flag.FlagSet {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.StringVar(&c.scenario, "scenario", "steady", "steady, ramp, backlog or search")
 	fs.Float64Var(&c.rate, "rate", 500, "requests per second (ramp: the first step; search: 200 unless given)")
@@ -84,12 +108,15 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	fs.Float64Var(&c.largeShare, "large-share", 0.1, "search: share of the messages in one extra, large chat (0: none)")
 	fs.DurationVar(&c.profile, "profile", 0, "record CPU profiles of api and writer for this long during the measured phase (0: off); the report lists their hottest functions")
 	fs.StringVar(&c.out, "out", "docs/benchmarks", "report directory (a relative one is taken from the repository root)")
-	if err := fs.Parse(args); err != nil {
-		return c, err
-	}
+	return fs
+}
+
+// resolve derives the mix and the scenario's defaults (for flags not given)
+// from the parsed flags fs, and rejects values the run cannot use.
+func (c *config) resolve(fs *flag.FlagSet) error {
 	var err error
 	if c.mix, err = parseMix(c.mixText); err != nil {
-		return c, err
+		return err
 	}
 	switch c.scenario {
 	case "steady", "ramp", "backlog":
@@ -103,28 +130,18 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 			c.p99Limit = 20 * time.Millisecond
 		}
 		if c.messages <= 0 || c.largeShare < 0 || c.largeShare > 0.9 {
-			return c, errors.New("-messages must be positive and -large-share between 0 and 0.9")
+			return errors.New("-messages must be positive and -large-share between 0 and 0.9")
 		}
 	default:
-		return c, fmt.Errorf("unknown scenario %q (want steady, ramp, backlog or search)", c.scenario)
+		return fmt.Errorf("unknown scenario %q (want steady, ramp, backlog or search)", c.scenario)
 	}
 	if c.rate <= 0 || c.apps <= 0 || c.chats <= 0 || c.backlog <= 0 || c.maxInFlight <= 0 {
-		return c, errors.New("-rate, -apps, -chats, -backlog and -max-inflight must be positive")
+		return errors.New("-rate, -apps, -chats, -backlog and -max-inflight must be positive")
 	}
 	if c.api != "" {
-		return c, errors.New("-api (an already running system) is not supported yet: the harness starts its own")
+		return errors.New("-api (an already running system) is not supported yet: the harness starts its own")
 	}
-	c.mysqlDSN = getenv("MYSQL_DSN")
-	if c.mysqlDSN == "" {
-		c.mysqlDSN = "root:@tcp(127.0.0.1:3306)/"
-	}
-	c.redis = getenv("REDIS_ADDR")
-	if c.redis == "" {
-		c.redis = "127.0.0.1:6379"
-	}
-	c.args = args
-	c.getenv = getenv
-	return c, nil
+	return nil
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

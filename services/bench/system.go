@@ -70,19 +70,10 @@ func freeAddr() (string, error) {
 // services are started with start.
 func startSystem(ctx context.Context, cfg systemConfig, log io.Writer) (*system, error) {
 	s := &system{root: cfg.root, procs: map[string]*service{}, pprof: map[string]string{}, external: map[string]*procSampler{}}
-	for name, comms := range map[string][]string{"mariadb": {"mariadbd", "mysqld"}, "redis": {"redis-server"}} {
-		if pid := findProcess(comms...); pid > 0 {
-			p := newProcSampler(pid)
-			go p.run(ctx, nil)
-			s.external[name] = p
-		}
-	}
+	s.sampleExternal(ctx)
 	s.bin = filepath.Join(cfg.root, "bin")
-	fmt.Fprintln(log, "building bin/api bin/writer bin/cron")
-	build := exec.CommandContext(ctx, "go", "build", "-o", s.bin+"/", "./services/api", "./services/writer", "./services/cron")
-	build.Dir = cfg.root
-	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go build: %w\n%s", err, out)
+	if err := buildServices(ctx, cfg.root, s.bin, log); err != nil {
+		return nil, err
 	}
 	dir, err := os.MkdirTemp("", "instachat-bench-")
 	if err != nil {
@@ -92,21 +83,8 @@ func startSystem(ctx context.Context, cfg systemConfig, log io.Writer) (*system,
 	s.dbName = "instachat_bench_" + randHex(4)
 	s.prefix = "bench" + randHex(4) + ":"
 
-	mc, err := mysql.ParseDSN(cfg.mysqlDSN)
+	dsn, err := s.createDatabase(ctx, cfg.mysqlDSN)
 	if err != nil {
-		return nil, fmt.Errorf("parse MySQL DSN: %w", err)
-	}
-	mc.DBName = ""
-	server, err := sql.Open("mysql", mc.FormatDSN())
-	if err != nil {
-		return nil, err
-	}
-	defer server.Close()
-	if _, err := server.ExecContext(ctx, "CREATE DATABASE `"+s.dbName+"` CHARACTER SET utf8mb4"); err != nil {
-		return nil, fmt.Errorf("create database: %w", err)
-	}
-	mc.DBName = s.dbName
-	if s.db, err = sql.Open("mysql", mc.FormatDSN()); err != nil {
 		return nil, err
 	}
 	s.redisAddr = cfg.redis
@@ -115,25 +93,81 @@ func startSystem(ctx context.Context, cfg systemConfig, log io.Writer) (*system,
 		s.close(log)
 		return nil, fmt.Errorf("redis: %w", err)
 	}
+	if err := s.configure(dsn); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// sampleExternal samples MariaDB's and Redis's CPU and memory, when their
+// processes run on this machine, until ctx ends.
+func (s *system) sampleExternal(ctx context.Context) {
+	for name, comms := range map[string][]string{"mariadb": {"mariadbd", "mysqld"}, "redis": {"redis-server"}} {
+		if pid := findProcess(comms...); pid > 0 {
+			p := newProcSampler(pid)
+			go p.run(ctx, nil)
+			s.external[name] = p
+		}
+	}
+}
+
+// buildServices builds the api, writer and cron binaries of the repository
+// at root into bin.
+func buildServices(ctx context.Context, root, bin string, log io.Writer) error {
+	fmt.Fprintln(log, "building bin/api bin/writer bin/cron")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin+"/", "./services/api", "./services/writer", "./services/cron")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// createDatabase creates the run's database s.dbName on the server of
+// serverDSN, opens s.db on it and returns its DSN.
+func (s *system) createDatabase(ctx context.Context, serverDSN string) (string, error) {
+	mc, err := mysql.ParseDSN(serverDSN)
+	if err != nil {
+		return "", fmt.Errorf("parse MySQL DSN: %w", err)
+	}
+	mc.DBName = ""
+	server, err := sql.Open("mysql", mc.FormatDSN())
+	if err != nil {
+		return "", err
+	}
+	defer server.Close()
+	if _, err := server.ExecContext(ctx, "CREATE DATABASE `"+s.dbName+"` CHARACTER SET utf8mb4"); err != nil {
+		return "", fmt.Errorf("create database: %w", err)
+	}
+	mc.DBName = s.dbName
+	if s.db, err = sql.Open("mysql", mc.FormatDSN()); err != nil {
+		return "", err
+	}
+	return mc.FormatDSN(), nil
+}
+
+// configure picks free addresses for the api and the writer and sets the
+// environment every service starts with.
+func (s *system) configure(dsn string) error {
 	apiAddr, err := freeAddr()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	writerAddr, _ := freeAddr()
 	s.apiURL = "http://" + apiAddr
 	s.writerURL = "http://" + writerAddr
 	s.env = []string{
-		"MYSQL_DSN=" + mc.FormatDSN(),
-		"REDIS_ADDR=" + cfg.redis,
+		"MYSQL_DSN=" + dsn,
+		"REDIS_ADDR=" + s.redisAddr,
 		"REDIS_KEY_PREFIX=" + s.prefix,
 		"INTERNAL_TOKEN=" + randHex(16),
-		"BLEVE_PATH=" + filepath.Join(dir, "bleve"),
+		"BLEVE_PATH=" + filepath.Join(s.dir, "bleve"),
 		"API_URL=" + s.apiURL,
 		"LOG_LEVEL=warn",
 		"SEARCH_BACKEND=bleve",
 		"RATE_LIMIT=off", // the benchmark measures capacity; the api's limits would measure themselves
 	}
-	return s, nil
+	return nil
 }
 
 // start runs one service on its address and waits for /readyz.
