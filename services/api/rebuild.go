@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -27,18 +28,9 @@ const lockWait = 300 * time.Millisecond
 // at API_URL to rebuild in its background (POST /admin/index/rebuild) and
 // follows it; when no api answers there, it rebuilds here.
 func rebuild(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("rebuild", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	restart := fs.Bool("restart", false, "start from the first message instead of resuming an interrupted rebuild")
-	batch := fs.Int("batch", 1000, "messages per index call")
-	if err := fs.Parse(args); err != nil {
+	restart, batch, err := rebuildFlags(args, stderr)
+	if err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("rebuild: unexpected argument %q\n%s", fs.Arg(0), usage)
-	}
-	if *batch < 1 {
-		return fmt.Errorf("rebuild: -batch must be at least 1, got %d", *batch)
 	}
 	env := config.NewEnv(getenv)
 	common := config.ReadCommon(env, "api")
@@ -55,7 +47,7 @@ func rebuild(ctx context.Context, args []string, getenv func(string) string, std
 
 	refused := "" // why an api that answered could not be asked
 	if adminToken != "" {
-		asked, err := askAPI(ctx, apiURL, adminToken, *restart, stdout, stderr)
+		asked, err := askAPI(ctx, apiURL, adminToken, restart, stdout, stderr)
 		var r *refusedError
 		switch {
 		case errors.As(err, &r):
@@ -66,8 +58,32 @@ func rebuild(ctx context.Context, args []string, getenv func(string) string, std
 			fmt.Fprintf(stderr, "no api answers at %s: rebuilding here\n", apiURL)
 		}
 	}
+	return rebuildHere(ctx, common.Store, engineCfg, refused, restart, batch, log, stdout, stderr)
+}
 
-	st, err := store.Open(ctx, common.Store)
+// rebuildFlags parses rebuild's command line.
+func rebuildFlags(args []string, stderr io.Writer) (restart bool, batch int, err error) {
+	fs := flag.NewFlagSet("rebuild", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.BoolVar(&restart, "restart", false, "start from the first message instead of resuming an interrupted rebuild")
+	fs.IntVar(&batch, "batch", 1000, "messages per index call")
+	if err := fs.Parse(args); err != nil {
+		return false, 0, err
+	}
+	if fs.NArg() > 0 {
+		return false, 0, fmt.Errorf("rebuild: unexpected argument %q\n%s", fs.Arg(0), usage)
+	}
+	if batch < 1 {
+		return false, 0, fmt.Errorf("rebuild: -batch must be at least 1, got %d", batch)
+	}
+	return restart, batch, nil
+}
+
+// rebuildHere opens MySQL and the search index in this process and
+// rebuilds the index; refused says why the api could not be asked, for the
+// advice when a running api holds the bleve index.
+func rebuildHere(ctx context.Context, storeCfg store.Config, engineCfg index.Config, refused string, restart bool, batch int, log *slog.Logger, stdout, stderr io.Writer) error {
+	st, err := store.Open(ctx, storeCfg)
 	if err != nil {
 		return err
 	}
@@ -91,13 +107,16 @@ func rebuild(ctx context.Context, args []string, getenv func(string) string, std
 	default:
 		return fmt.Errorf("open the search index: %s is not reachable: %w", engineCfg.Backend, search.ErrUnavailable)
 	}
-	idx := index.New(st, engine, log)
+	return fillIndex(ctx, index.New(st, engine, log), engine.Info(), restart, batch, stdout, stderr)
+}
 
-	info := engine.Info()
+// fillIndex sends every message to the index, with a progress bar on
+// stderr, and says on stdout how many it sent.
+func fillIndex(ctx context.Context, idx *index.Index, info search.Info, restart bool, batch int, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "rebuilding %s index %s from MySQL\n", info.Backend, info.Index)
 	bar := newProgressBar(stderr, time.Now, isTerminal(stderr))
 	start := time.Now()
-	n, err := idx.RebuildIndex(ctx, *batch, *restart, bar.Update)
+	n, err := idx.RebuildIndex(ctx, batch, restart, bar.Update)
 	bar.Finish()
 	if err != nil {
 		if ctx.Err() != nil {
