@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -20,50 +21,81 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if len(args) > 0 {
 		return fmt.Errorf("serve takes no arguments, got %q\n%s", args, usage())
 	}
-	env := config.NewEnv(getenv)
-	common := config.ReadCommon(env, "cron")
-	addr := env.String("HTTP_ADDR", ":8082")
-	syncSpec := env.String("SYNC_SCHEDULE", "@hourly")
-	purgeSpec := env.String("PURGE_SCHEDULE", "@every 1h")
-	retention := env.Duration("JOURNAL_RETENTION", 7*24*time.Hour)
-	if err := env.Err(); err != nil {
+	cfg, err := readServeSettings(getenv)
+	if err != nil {
 		return err
 	}
-	printTarget(stderr, common)
-	log, err := common.Logger(ctx, stdout)
+	printTarget(stderr, cfg.common)
+	log, err := cfg.common.Logger(ctx, stdout)
 	if err != nil {
 		return err
 	}
 	metrics := telemetry.NewRegistry()
-	j, closeJobs, err := openJobs(ctx, common, retention, log, metrics)
+	j, closeJobs, err := openJobs(ctx, cfg.common, cfg.retention, log, metrics)
 	if err != nil {
 		return err
 	}
 	defer closeJobs()
 	metrics.MustRegister(queue.NewCollector(j.queue))
 
-	c := cron.New(cron.WithChain(cron.Recover(cronLogger{log}), cron.SkipIfStillRunning(cronLogger{log})))
-	for _, s := range []struct {
-		setting, spec, name string
-		run                 func(context.Context) error
-	}{
-		{"SYNC_SCHEDULE", syncSpec, "counter sync", j.sync},
-		{"PURGE_SCHEDULE", purgeSpec, "journal purge", j.purge},
-	} {
-		if _, err := c.AddFunc(s.spec, func() { logFailure(ctx, log, s.name, s.run) }); err != nil {
-			return fmt.Errorf("%s %q: %w", s.setting, s.spec, err)
-		}
+	c, err := newScheduler(ctx, cfg, j, log)
+	if err != nil {
+		return err
 	}
 	handler := health.Handler(version, []health.Check{
 		{Name: "mysql", Run: j.store.Ping},
 		{Name: "redis", Run: func(ctx context.Context) error { return j.redis.Ping(ctx).Err() }},
 	}, telemetry.MetricsMux(metrics))
+	return runScheduler(ctx, cfg, c, handler, log)
+}
+
+// serveSettings are what `cron serve` reads from the environment.
+type serveSettings struct {
+	common              config.Common
+	addr                string // the health and metrics server's
+	syncSpec, purgeSpec string // robfig/cron schedules
+	retention           time.Duration
+}
+
+// readServeSettings reads serveSettings, with their defaults.
+func readServeSettings(getenv func(string) string) (serveSettings, error) {
+	env := config.NewEnv(getenv)
+	var s serveSettings
+	s.common = config.ReadCommon(env, "cron")
+	s.addr = env.String("HTTP_ADDR", ":8082")
+	s.syncSpec = env.String("SYNC_SCHEDULE", "@hourly")
+	s.purgeSpec = env.String("PURGE_SCHEDULE", "@every 1h")
+	s.retention = env.Duration("JOURNAL_RETENTION", 7*24*time.Hour)
+	return s, env.Err()
+}
+
+// newScheduler schedules the counter sync and the journal purge; each run's
+// error is logged once, with the job's name, by logFailure.
+func newScheduler(ctx context.Context, cfg serveSettings, j *jobs, log *slog.Logger) (*cron.Cron, error) {
+	c := cron.New(cron.WithChain(cron.Recover(cronLogger{log}), cron.SkipIfStillRunning(cronLogger{log})))
+	for _, s := range []struct {
+		setting, spec, name string
+		run                 func(context.Context) error
+	}{
+		{"SYNC_SCHEDULE", cfg.syncSpec, "counter sync", j.sync},
+		{"PURGE_SCHEDULE", cfg.purgeSpec, "journal purge", j.purge},
+	} {
+		if _, err := c.AddFunc(s.spec, func() { logFailure(ctx, log, s.name, s.run) }); err != nil {
+			return nil, fmt.Errorf("%s %q: %w", s.setting, s.spec, err)
+		}
+	}
+	return c, nil
+}
+
+// runScheduler starts c and the health server, and stops both when ctx
+// ends or the health server fails, whose error it returns.
+func runScheduler(ctx context.Context, cfg serveSettings, c *cron.Cron, handler http.Handler, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	served := make(chan error, 1)
-	go func() { served <- health.Serve(ctx, addr, handler, 5*time.Second) }()
+	go func() { served <- health.Serve(ctx, cfg.addr, handler, 5*time.Second) }()
 	c.Start()
-	log.Info("cron started", "sync", syncSpec, "purge", purgeSpec, "addr", addr, "version", version)
+	log.Info("cron started", "sync", cfg.syncSpec, "purge", cfg.purgeSpec, "addr", cfg.addr, "version", version)
 	var runErr error
 	healthDone := false
 	select {
