@@ -47,6 +47,14 @@ func OutcomeUnknown(what string) error {
 		msg: what + " may or may not have been accepted (the reply was lost or not confirmed); a retry without an idempotency key may apply it twice"}
 }
 
+// Newf returns an error for the client of kind (ErrInvalid, ErrNotFound,
+// ErrConflict or ErrUnavailable) that also matches also, a finer sentinel of
+// the caller's package (nil for none): the api's one error mapping answers it
+// by its kind, and the caller's own front ends can still tell it apart.
+func Newf(kind, also error, format string, args ...any) error {
+	return &ClientError{kind: kind, also: also, msg: fmt.Sprintf(format, args...)}
+}
+
 // ClientError is an error whose message is written for the client.
 type ClientError struct {
 	kind error
@@ -56,8 +64,9 @@ type ClientError struct {
 
 func (e *ClientError) Error() string { return e.msg }
 
-// Is makes errors.Is match the error's kind (ErrInvalid, ErrNotFound or
-// ErrUnavailable) and, for an unknown outcome, ErrOutcomeUnknown.
+// Is makes errors.Is match the error's kind (ErrInvalid, ErrNotFound,
+// ErrConflict or ErrUnavailable) and its second sentinel, if any (for an
+// unknown outcome, ErrOutcomeUnknown).
 func (e *ClientError) Is(target error) bool {
 	return target == e.kind || (e.also != nil && target == e.also)
 }

@@ -12,13 +12,19 @@ import (
 	"github.com/instachat/instachat/pkg/chat"
 )
 
-// ErrNotReplayable is returned when a dead job does not decode: there is no
-// envelope to give back to a writer. Inspect it and discard it.
-var ErrNotReplayable = errors.New("the dead job does not decode as a job envelope, so it cannot be replayed; inspect and discard it")
+// ErrNotReplayable is matched by the error for a dead job that does not
+// decode: there is no envelope to give back to a writer. Inspect it and
+// discard it. The error also matches chat.ErrConflict.
+var ErrNotReplayable = errors.New("the dead job does not decode as a job envelope, so it cannot be replayed")
 
-// ErrPartition is returned for a partition outside 0..Partitions()-1 (or -1
-// where "every partition" is allowed).
-var ErrPartition = errors.New("no such queue partition")
+// ErrNoDeadJob is matched by the error for an id that no dead job has
+// (including one a concurrent replay or discard took first). The error also
+// matches chat.ErrNotFound.
+var ErrNoDeadJob = errors.New("no such dead job")
+
+func noDeadJob() error {
+	return chat.Newf(chat.ErrNotFound, ErrNoDeadJob, "no dead job has this id")
+}
 
 // deadChunk is how many dead jobs one LRANGE reads while scanning.
 const deadChunk = 500
@@ -50,29 +56,6 @@ func newDeadJob(p int, raw string) DeadJob {
 	return j
 }
 
-// BuryRaw moves a job that does not even decode to partition p's dead list
-// exactly as it was queued, so it can be inspected.
-func (q *Queue) BuryRaw(ctx context.Context, p int, raw string) error {
-	return q.bury(ctx, p, raw)
-}
-
-// deadPartitions returns the partitions that partition names: one, or all
-// for -1.
-func (q *Queue) deadPartitions(partition int) ([]int, error) {
-	n := q.keys.Partitions()
-	if partition == -1 {
-		all := make([]int, n)
-		for i := range all {
-			all[i] = i
-		}
-		return all, nil
-	}
-	if partition < 0 || partition >= n {
-		return nil, fmt.Errorf("partition %d (there are %d, numbered from 0): %w", partition, n, ErrPartition)
-	}
-	return []int{partition}, nil
-}
-
 // Dead lists dead jobs of one partition, or of all for partition -1, newest
 // first, skipping offset jobs and returning at most limit, with the total.
 // A limit of 0 only counts them.
@@ -83,19 +66,19 @@ func (q *Queue) deadPartitions(partition int) ([]int, error) {
 // partitions by a hash, so the first page shows the latest failures of the
 // whole queue without reading every list. The lists may change between
 // pages; a listing is a view, not a snapshot.
-func (q *Queue) Dead(ctx context.Context, partition, offset, limit int) ([]DeadJob, int64, error) {
-	parts, err := q.deadPartitions(partition)
+func (in *Inspector) Dead(ctx context.Context, partition, offset, limit int) ([]DeadJob, int64, error) {
+	parts, err := in.keys.partitionsOf(partition)
 	if err != nil {
 		return nil, 0, err
 	}
 	lens := make([]int64, len(parts))
-	pipe := q.rdb.Pipeline()
+	pipe := in.rdb.Pipeline()
 	cmds := make([]*redis.IntCmd, len(parts))
 	for i, p := range parts {
-		cmds[i] = pipe.LLen(ctx, q.keys.Dead(p))
+		cmds[i] = pipe.LLen(ctx, in.keys.Dead(p))
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, 0, fmt.Errorf("count dead jobs: %w", err)
+		return nil, 0, redisErr("count dead jobs", err)
 	}
 	var total int64
 	for i, c := range cmds {
@@ -116,15 +99,15 @@ func (q *Queue) Dead(ctx context.Context, partition, offset, limit int) ([]DeadJ
 	// Every row below the longest list holds at least one job, so skip+limit
 	// rows are enough.
 	last := rank + skip + int64(limit) - 1
-	pipe = q.rdb.Pipeline()
+	pipe = in.rdb.Pipeline()
 	rows := make([]*redis.StringSliceCmd, len(parts))
 	for i, p := range parts {
 		if lens[i] > rank {
-			rows[i] = pipe.LRange(ctx, q.keys.Dead(p), rank, last)
+			rows[i] = pipe.LRange(ctx, in.keys.Dead(p), rank, last)
 		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, 0, fmt.Errorf("read dead jobs: %w", err)
+		return nil, 0, redisErr("read dead jobs", err)
 	}
 	out := make([]DeadJob, 0, min(int64(limit), total-int64(offset)))
 	for r := int64(0); r <= last-rank && len(out) < limit; r++ {
@@ -173,17 +156,17 @@ func firstRank(lens []int64, offset int64) int64 {
 }
 
 // findDead scans the dead lists for the job named id, newest first, and
-// returns it; ok is false when no dead job has that id.
-func (q *Queue) findDead(ctx context.Context, id string) (job DeadJob, ok bool, err error) {
-	for p := 0; p < q.keys.Partitions(); p++ {
+// returns it, or ErrNoDeadJob.
+func (in *Inspector) findDead(ctx context.Context, id string) (DeadJob, error) {
+	for p := 0; p < in.keys.Partitions(); p++ {
 		for start := int64(0); ; start += deadChunk {
-			raws, err := q.rdb.LRange(ctx, q.keys.Dead(p), start, start+deadChunk-1).Result()
+			raws, err := in.rdb.LRange(ctx, in.keys.Dead(p), start, start+deadChunk-1).Result()
 			if err != nil {
-				return DeadJob{}, false, fmt.Errorf("scan dead jobs of partition %d: %w", p, err)
+				return DeadJob{}, redisErr(fmt.Sprintf("scan dead jobs of partition %d", p), err)
 			}
 			for _, raw := range raws {
 				if j := newDeadJob(p, raw); j.ID == id {
-					return j, true, nil
+					return j, nil
 				}
 			}
 			if len(raws) < deadChunk {
@@ -191,7 +174,7 @@ func (q *Queue) findDead(ctx context.Context, id string) (job DeadJob, ok bool, 
 			}
 		}
 	}
-	return DeadJob{}, false, nil
+	return DeadJob{}, noDeadJob()
 }
 
 // moveDeadScript removes each ARGV pair's first element (the job as stored)
@@ -211,11 +194,11 @@ if moved > 0 then redis.call('HINCRBY', KEYS[3], ARGV[1], moved) end
 return moved`)
 
 // moveDead runs moveDeadScript on partition p for pairs of (stored, replay).
-func (q *Queue) moveDead(ctx context.Context, p int, field string, pairs []string) (int, error) {
-	keys := []string{q.keys.Dead(p), q.keys.Pending(p), q.keys.Stats(p)}
-	n, err := moveDeadScript.Run(ctx, q.rdb, keys, append([]any{field}, toAny(pairs)...)...).Int()
+func (in *Inspector) moveDead(ctx context.Context, p int, field string, pairs []string) (int, error) {
+	keys := []string{in.keys.Dead(p), in.keys.Pending(p), in.keys.Stats(p)}
+	n, err := moveDeadScript.Run(ctx, in.rdb, keys, append([]any{field}, toAny(pairs)...)...).Int()
 	if err != nil {
-		return 0, fmt.Errorf("move dead jobs of partition %d: %w", p, err)
+		return 0, redisErr(fmt.Sprintf("move dead jobs of partition %d", p), err)
 	}
 	return n, nil
 }
@@ -231,11 +214,11 @@ func toAny(s []string) []any {
 // conflict reports whether j is a number conflict, which a replay renumbers.
 func conflict(j DeadJob) bool { return j.Decoded && j.Envelope.Dead == DeadNumberConflict }
 
-func (q *Queue) renumberDead(ctx context.Context, j DeadJob) (bool, error) {
-	if q.renumber == nil {
+func (in *Inspector) renumberDead(ctx context.Context, j DeadJob) (bool, error) {
+	if in.renumber == nil {
 		return false, fmt.Errorf("replay dead job %s: %w", j.ID, ErrRenumber)
 	}
-	ok, err := q.renumber.Renumber(ctx, j.Partition, j.Raw, j.Envelope)
+	ok, err := in.renumber.Renumber(ctx, j.Partition, j.Raw, j.Envelope)
 	if err != nil {
 		return false, fmt.Errorf("replay number conflict %s under a new number: %w", j.ID, err)
 	}
@@ -246,7 +229,7 @@ func (q *Queue) renumberDead(ctx context.Context, j DeadJob) (bool, error) {
 // with its attempts reset and the last error cleared.
 func replayable(j DeadJob) (string, error) {
 	if !j.Decoded {
-		return "", fmt.Errorf("replay dead job %s: %w", j.ID, ErrNotReplayable)
+		return "", chat.Newf(chat.ErrConflict, ErrNotReplayable, "this dead job does not decode as a job, so it cannot be replayed; discard it")
 	}
 	e := j.Envelope
 	e.Attempt, e.Error = 0, ""
@@ -255,41 +238,47 @@ func replayable(j DeadJob) (string, error) {
 
 // ReplayDead moves the dead job named id back to the consuming end of its
 // partition's pending list with its attempts reset, so the writer's next
-// attempt starts afresh. It reports false when no dead job has that id
-// (including when a concurrent replay or discard took it first), and
-// ErrNotReplayable for a job that does not decode. If several dead jobs share
-// the id, the newest moves.
-func (q *Queue) ReplayDead(ctx context.Context, id string) (bool, error) {
-	j, ok, err := q.findDead(ctx, id)
-	if err != nil || !ok {
-		return false, err
+// attempt starts afresh; a number conflict is renumbered instead. It fails
+// with ErrNoDeadJob when no dead job has that id (including when a
+// concurrent replay or discard took it first), and ErrNotReplayable for a job
+// that does not decode. If several dead jobs share the id, the newest moves.
+func (in *Inspector) ReplayDead(ctx context.Context, id string) error {
+	j, err := in.findDead(ctx, id)
+	if err != nil {
+		return err
 	}
 	if conflict(j) {
-		return q.renumberDead(ctx, j)
+		return in.moved(in.renumberDead(ctx, j))
 	}
 	raw, err := replayable(j)
 	if err != nil {
-		return false, err
+		return err
 	}
-	n, err := q.moveDead(ctx, j.Partition, "replayed", []string{j.Raw, raw})
-	if err != nil {
-		return false, fmt.Errorf("replay dead job %s: %w", id, err)
-	}
-	return n == 1, nil
+	n, err := in.moveDead(ctx, j.Partition, "replayed", []string{j.Raw, raw})
+	return in.moved(n == 1, err)
 }
 
-// DiscardDead deletes the dead job named id. It reports false when no dead
-// job has that id. Jobs that do not decode can be discarded too.
-func (q *Queue) DiscardDead(ctx context.Context, id string) (bool, error) {
-	j, ok, err := q.findDead(ctx, id)
-	if err != nil || !ok {
-		return false, err
-	}
-	n, err := q.moveDead(ctx, j.Partition, "discarded", []string{j.Raw, ""})
+// DiscardDead deletes the dead job named id; it fails with ErrNoDeadJob when
+// no dead job has that id. Jobs that do not decode can be discarded too.
+func (in *Inspector) DiscardDead(ctx context.Context, id string) error {
+	j, err := in.findDead(ctx, id)
 	if err != nil {
-		return false, fmt.Errorf("discard dead job %s: %w", id, err)
+		return err
 	}
-	return n == 1, nil
+	n, err := in.moveDead(ctx, j.Partition, "discarded", []string{j.Raw, ""})
+	return in.moved(n == 1, err)
+}
+
+// moved turns the answer of a one-job move into its error: the job may have
+// left the dead list between finding and moving it.
+func (in *Inspector) moved(ok bool, err error) error {
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return noDeadJob()
+	}
+	return nil
 }
 
 // ReplayAllDead replays every dead job that decodes, of one partition or of
@@ -297,14 +286,14 @@ func (q *Queue) DiscardDead(ctx context.Context, id string) (bool, error) {
 // stay in the dead list. Within a partition the oldest dead job is taken
 // first. It looks at as many jobs as the list held when it started, so jobs
 // that die again while it runs are not replayed twice.
-func (q *Queue) ReplayAllDead(ctx context.Context, partition int) (int, error) {
-	parts, err := q.deadPartitions(partition)
+func (in *Inspector) ReplayAllDead(ctx context.Context, partition int) (int, error) {
+	parts, err := in.keys.partitionsOf(partition)
 	if err != nil {
 		return 0, err
 	}
 	total := 0
 	for _, p := range parts {
-		n, err := q.replayPartition(ctx, p)
+		n, err := in.replayPartition(ctx, p)
 		total += n
 		if err != nil {
 			return total, err
@@ -316,19 +305,19 @@ func (q *Queue) ReplayAllDead(ctx context.Context, partition int) (int, error) {
 // replayPartition replays partition p's decodable dead jobs, a chunk per
 // script run. It walks the list from the newest end: each job is pushed to
 // the consuming end, so the oldest, pushed last, is taken first.
-func (q *Queue) replayPartition(ctx context.Context, p int) (int, error) {
-	size, err := q.rdb.LLen(ctx, q.keys.Dead(p)).Result()
+func (in *Inspector) replayPartition(ctx context.Context, p int) (int, error) {
+	size, err := in.rdb.LLen(ctx, in.keys.Dead(p)).Result()
 	if err != nil {
-		return 0, fmt.Errorf("count dead jobs of partition %d: %w", p, err)
+		return 0, redisErr(fmt.Sprintf("count dead jobs of partition %d", p), err)
 	}
 	moved := 0
 	// start skips the jobs kept (those that do not decode); replayed ones
 	// leave the list, so the next chunk begins where this one's kept end.
 	var start, seen int64
 	for seen < size {
-		raws, err := q.rdb.LRange(ctx, q.keys.Dead(p), start, start+min(deadChunk, size-seen)-1).Result()
+		raws, err := in.rdb.LRange(ctx, in.keys.Dead(p), start, start+min(deadChunk, size-seen)-1).Result()
 		if err != nil {
-			return moved, fmt.Errorf("read dead jobs of partition %d: %w", p, err)
+			return moved, redisErr(fmt.Sprintf("read dead jobs of partition %d", p), err)
 		}
 		if len(raws) == 0 {
 			break
@@ -338,7 +327,7 @@ func (q *Queue) replayPartition(ctx context.Context, p int) (int, error) {
 		for _, raw := range raws {
 			j := newDeadJob(p, raw)
 			if conflict(j) {
-				ok, err := q.renumberDead(ctx, j)
+				ok, err := in.renumberDead(ctx, j)
 				if err != nil && errors.Is(err, chat.ErrUnavailable) {
 					return moved, err
 				}
@@ -361,10 +350,10 @@ func (q *Queue) replayPartition(ctx context.Context, p int) (int, error) {
 		if len(pairs) == 0 {
 			continue
 		}
-		n, err := q.moveDead(ctx, p, "replayed", pairs)
+		n, err := in.moveDead(ctx, p, "replayed", pairs)
 		moved += n
 		if err != nil {
-			return moved, fmt.Errorf("replay dead jobs: %w", err)
+			return moved, err
 		}
 	}
 	return moved, nil
@@ -381,16 +370,16 @@ return n`)
 
 // DiscardAllDead deletes every dead job of one partition, or of all for -1,
 // whether it decodes or not, and returns how many it deleted.
-func (q *Queue) DiscardAllDead(ctx context.Context, partition int) (int, error) {
-	parts, err := q.deadPartitions(partition)
+func (in *Inspector) DiscardAllDead(ctx context.Context, partition int) (int, error) {
+	parts, err := in.keys.partitionsOf(partition)
 	if err != nil {
 		return 0, err
 	}
 	total := 0
 	for _, p := range parts {
-		n, err := discardAllScript.Run(ctx, q.rdb, []string{q.keys.Dead(p), q.keys.Stats(p)}).Int()
+		n, err := discardAllScript.Run(ctx, in.rdb, []string{in.keys.Dead(p), in.keys.Stats(p)}).Int()
 		if err != nil {
-			return total, fmt.Errorf("discard dead jobs of partition %d: %w", p, err)
+			return total, redisErr(fmt.Sprintf("discard dead jobs of partition %d", p), err)
 		}
 		total += n
 	}

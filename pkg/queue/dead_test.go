@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/instachat/instachat/pkg/chat"
 	"github.com/instachat/instachat/pkg/queue"
 )
 
@@ -26,9 +27,9 @@ func bury(t *testing.T, q *queue.Queue, app string, n int64, attempts int) queue
 }
 
 // deadIDs lists dead jobs and returns their ids.
-func deadIDs(t *testing.T, q *queue.Queue, partition, offset, limit int) ([]string, int64) {
+func deadIDs(t *testing.T, in *queue.Inspector, partition, offset, limit int) ([]string, int64) {
 	t.Helper()
-	jobs, total, err := q.Dead(t.Context(), partition, offset, limit)
+	jobs, total, err := in.Dead(t.Context(), partition, offset, limit)
 	if err != nil {
 		t.Fatalf("Dead(%d, %d, %d): %v", partition, offset, limit, err)
 	}
@@ -49,7 +50,8 @@ func stat(t *testing.T, rdb *redis.Client, q *queue.Queue, p int, field string) 
 }
 
 func TestDeadListsNewestFirstAcrossPartitions(t *testing.T) {
-	q, _ := newQueue(t, 3, queue.DefaultConfig())
+	q, rdb := newQueue(t, 3, queue.DefaultConfig())
+	in := queue.NewInspector(rdb, q.Keys())
 	apps := []string{tokenFor(t, q.Keys(), 0), tokenFor(t, q.Keys(), 1), tokenFor(t, q.Keys(), 2)}
 	// Partition 0 buries 1, 2, 3; partition 1 buries 4; partition 2 buries 5, 6.
 	for _, b := range []struct {
@@ -62,7 +64,7 @@ func TestDeadListsNewestFirstAcrossPartitions(t *testing.T) {
 	all := []string{"event-3", "event-4", "event-6", "event-2", "event-5", "event-1"}
 	for offset := 0; offset <= len(all)+1; offset++ {
 		for limit := 1; limit <= len(all)+1; limit++ {
-			got, total := deadIDs(t, q, -1, offset, limit)
+			got, total := deadIDs(t, in, -1, offset, limit)
 			want := all[min(offset, len(all)):min(offset+limit, len(all))]
 			if !slices.Equal(got, want) || total != int64(len(all)) {
 				t.Errorf("Dead(-1, %d, %d): got %v total %d, want %v total %d", offset, limit, got, total, want, len(all))
@@ -83,13 +85,13 @@ func TestDeadListsNewestFirstAcrossPartitions(t *testing.T) {
 		{-1, 0, 0, []string{}, 6},
 	}
 	for _, tt := range tests {
-		got, total := deadIDs(t, q, tt.partition, tt.offset, tt.limit)
+		got, total := deadIDs(t, in, tt.partition, tt.offset, tt.limit)
 		if !slices.Equal(got, tt.want) || total != tt.total {
 			t.Errorf("Dead(%d, %d, %d): got %v total %d, want %v total %d", tt.partition, tt.offset, tt.limit, got, total, tt.want, tt.total)
 		}
 	}
 
-	jobs, _, err := q.Dead(t.Context(), 1, 0, 1)
+	jobs, _, err := in.Dead(t.Context(), 1, 0, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,14 +101,15 @@ func TestDeadListsNewestFirstAcrossPartitions(t *testing.T) {
 	}
 
 	for _, p := range []int{3, -2} {
-		if _, _, err := q.Dead(t.Context(), p, 0, 10); !errors.Is(err, queue.ErrPartition) {
-			t.Errorf("Dead(%d): got error %v, want ErrPartition", p, err)
+		if _, _, err := in.Dead(t.Context(), p, 0, 10); !errors.Is(err, queue.ErrPartition) || !errors.Is(err, chat.ErrInvalid) {
+			t.Errorf("Dead(%d): got error %v, want ErrPartition (chat.ErrInvalid)", p, err)
 		}
 	}
 }
 
 func TestReplayDeadQueuesOneFreshCopy(t *testing.T) {
 	q, rdb := newQueue(t, 2, queue.DefaultConfig())
+	in := queue.NewInspector(rdb, q.Keys())
 	app := tokenFor(t, q.Keys(), 1)
 	pushJobs(t, q, app, 2) // jobs already waiting: the replayed one goes ahead of them
 	want := bury(t, q, app, 7, 25)
@@ -117,11 +120,11 @@ func TestReplayDeadQueuesOneFreshCopy(t *testing.T) {
 	results := make(chan bool, racers)
 	for range racers {
 		wg.Go(func() {
-			ok, err := q.ReplayDead(t.Context(), "event-7")
-			if err != nil {
+			err := in.ReplayDead(t.Context(), "event-7")
+			if err != nil && !errors.Is(err, queue.ErrNoDeadJob) {
 				t.Errorf("ReplayDead: %v", err)
 			}
-			results <- ok
+			results <- err == nil
 		})
 	}
 	wg.Wait()
@@ -146,27 +149,28 @@ func TestReplayDeadQueuesOneFreshCopy(t *testing.T) {
 	if got != want {
 		t.Errorf("replayed job: got %+v, want %+v", got, want)
 	}
-	if ids, total := deadIDs(t, q, -1, 0, 10); !slices.Equal(ids, []string{"event-8"}) || total != 1 {
+	if ids, total := deadIDs(t, in, -1, 0, 10); !slices.Equal(ids, []string{"event-8"}) || total != 1 {
 		t.Errorf("dead after replay: got %v total %d, want [event-8] total 1", ids, total)
 	}
 	if n := stat(t, rdb, q, 1, "replayed"); n != 1 {
 		t.Errorf("stats replayed: got %d, want 1", n)
 	}
-	if ok, err := q.ReplayDead(t.Context(), "event-7"); ok || err != nil {
-		t.Errorf("second ReplayDead: got %v, %v; want false, nil", ok, err)
+	if err := in.ReplayDead(t.Context(), "event-7"); !errors.Is(err, queue.ErrNoDeadJob) || !errors.Is(err, chat.ErrNotFound) {
+		t.Errorf("second ReplayDead: got %v, want ErrNoDeadJob (chat.ErrNotFound)", err)
 	}
 }
 
 func TestDiscardDead(t *testing.T) {
 	q, rdb := newQueue(t, 2, queue.DefaultConfig())
+	in := queue.NewInspector(rdb, q.Keys())
 	app := tokenFor(t, q.Keys(), 0)
 	bury(t, q, app, 1, 25)
 	bury(t, q, app, 2, 25)
 
-	if ok, err := q.DiscardDead(t.Context(), "event-1"); !ok || err != nil {
-		t.Fatalf("DiscardDead: got %v, %v; want true, nil", ok, err)
+	if err := in.DiscardDead(t.Context(), "event-1"); err != nil {
+		t.Fatalf("DiscardDead: %v", err)
 	}
-	if ids, _ := deadIDs(t, q, -1, 0, 10); !slices.Equal(ids, []string{"event-2"}) {
+	if ids, _ := deadIDs(t, in, -1, 0, 10); !slices.Equal(ids, []string{"event-2"}) {
 		t.Errorf("dead after discard: got %v, want [event-2]", ids)
 	}
 	if n := llen(t, rdb, q.Keys().Pending(0)); n != 0 {
@@ -175,31 +179,33 @@ func TestDiscardDead(t *testing.T) {
 	if n := stat(t, rdb, q, 0, "discarded"); n != 1 {
 		t.Errorf("stats discarded: got %d, want 1", n)
 	}
-	if ok, err := q.DiscardDead(t.Context(), "event-1"); ok || err != nil {
-		t.Errorf("second DiscardDead: got %v, %v; want false, nil", ok, err)
+	if err := in.DiscardDead(t.Context(), "event-1"); !errors.Is(err, queue.ErrNoDeadJob) {
+		t.Errorf("second DiscardDead: got %v, want ErrNoDeadJob", err)
 	}
 }
 
 func TestUnknownDeadID(t *testing.T) {
-	q, _ := newQueue(t, 2, queue.DefaultConfig())
+	q, rdb := newQueue(t, 2, queue.DefaultConfig())
+	in := queue.NewInspector(rdb, q.Keys())
 	bury(t, q, tokenFor(t, q.Keys(), 0), 1, 25)
 	for _, id := range []string{"event-404", "", "raw-0000000000000000"} {
-		if ok, err := q.ReplayDead(t.Context(), id); ok || err != nil {
-			t.Errorf("ReplayDead(%q): got %v, %v; want false, nil", id, ok, err)
+		if err := in.ReplayDead(t.Context(), id); !errors.Is(err, queue.ErrNoDeadJob) || !errors.Is(err, chat.ErrNotFound) {
+			t.Errorf("ReplayDead(%q): got %v, want ErrNoDeadJob (chat.ErrNotFound)", id, err)
 		}
-		if ok, err := q.DiscardDead(t.Context(), id); ok || err != nil {
-			t.Errorf("DiscardDead(%q): got %v, %v; want false, nil", id, ok, err)
+		if err := in.DiscardDead(t.Context(), id); !errors.Is(err, queue.ErrNoDeadJob) || !errors.Is(err, chat.ErrNotFound) {
+			t.Errorf("DiscardDead(%q): got %v, want ErrNoDeadJob (chat.ErrNotFound)", id, err)
 		}
 	}
 }
 
 func TestUndecodableDeadJobs(t *testing.T) {
 	q, rdb := newQueue(t, 2, queue.DefaultConfig())
+	in := queue.NewInspector(rdb, q.Keys())
 	const raw = `{"not": "a job"`
 	if err := q.BuryRaw(t.Context(), 1, raw); err != nil {
 		t.Fatal(err)
 	}
-	jobs, total, err := q.Dead(t.Context(), -1, 0, 10)
+	jobs, total, err := in.Dead(t.Context(), -1, 0, 10)
 	if err != nil || total != 1 || len(jobs) != 1 {
 		t.Fatalf("Dead: got %d jobs, total %d, %v; want 1", len(jobs), total, err)
 	}
@@ -207,19 +213,19 @@ func TestUndecodableDeadJobs(t *testing.T) {
 	if j.Decoded || j.Raw != raw || j.Partition != 1 || !strings.HasPrefix(j.ID, "raw-") || len(j.ID) != len("raw-")+16 {
 		t.Errorf("undecodable dead job: got %+v, want raw %q in partition 1 with a raw- id", j, raw)
 	}
-	again, _, _ := q.Dead(t.Context(), 1, 0, 1)
+	again, _, _ := in.Dead(t.Context(), 1, 0, 1)
 	if again[0].ID != j.ID {
 		t.Errorf("id of an undecodable job changed: %s then %s", j.ID, again[0].ID)
 	}
 
-	if ok, err := q.ReplayDead(t.Context(), j.ID); ok || !errors.Is(err, queue.ErrNotReplayable) {
-		t.Errorf("ReplayDead(undecodable): got %v, %v; want false, ErrNotReplayable", ok, err)
+	if err := in.ReplayDead(t.Context(), j.ID); !errors.Is(err, queue.ErrNotReplayable) || !errors.Is(err, chat.ErrConflict) {
+		t.Errorf("ReplayDead(undecodable): got %v, want ErrNotReplayable (chat.ErrConflict)", err)
 	}
 	if n := llen(t, rdb, q.Keys().Dead(1)); n != 1 {
 		t.Errorf("dead after refused replay: got %d jobs, want 1", n)
 	}
-	if ok, err := q.DiscardDead(t.Context(), j.ID); !ok || err != nil {
-		t.Errorf("DiscardDead(undecodable): got %v, %v; want true, nil", ok, err)
+	if err := in.DiscardDead(t.Context(), j.ID); err != nil {
+		t.Errorf("DiscardDead(undecodable): %v", err)
 	}
 	if n := llen(t, rdb, q.Keys().Dead(1)); n != 0 {
 		t.Errorf("dead after discard: got %d jobs, want 0", n)
@@ -228,6 +234,7 @@ func TestUndecodableDeadJobs(t *testing.T) {
 
 func TestReplayAllDead(t *testing.T) {
 	q, rdb := newQueue(t, 2, queue.DefaultConfig())
+	in := queue.NewInspector(rdb, q.Keys())
 	app0, app1 := tokenFor(t, q.Keys(), 0), tokenFor(t, q.Keys(), 1)
 	// More than one scan chunk, with undecodable jobs among them, so the scan
 	// must step over the jobs it keeps.
@@ -244,7 +251,7 @@ func TestReplayAllDead(t *testing.T) {
 	}
 	bury(t, q, app1, 5000, 25)
 
-	got, err := q.ReplayAllDead(t.Context(), 0)
+	got, err := in.ReplayAllDead(t.Context(), 0)
 	if err != nil || got != n {
 		t.Fatalf("ReplayAllDead(0): got %d, %v; want %d", got, err, n)
 	}
@@ -254,7 +261,7 @@ func TestReplayAllDead(t *testing.T) {
 	if e, _ := queue.Decode(pending[0]); e.Attempt != 0 || e.Error != "" {
 		t.Errorf("replayed job: got attempt %d error %q, want 0 and none", e.Attempt, e.Error)
 	}
-	if ids, total := deadIDs(t, q, 0, 0, 100); total != n/97 || strings.Count(strings.Join(ids, ","), "raw-") != n/97 {
+	if ids, total := deadIDs(t, in, 0, 0, 100); total != n/97 || strings.Count(strings.Join(ids, ","), "raw-") != n/97 {
 		t.Errorf("dead of partition 0: got %v total %d, want only the %d undecodable jobs", ids, total, n/97)
 	}
 	if got := stat(t, rdb, q, 0, "replayed"); got != n {
@@ -264,16 +271,17 @@ func TestReplayAllDead(t *testing.T) {
 		t.Errorf("dead of partition 1: got %d jobs, want it untouched (1)", got)
 	}
 
-	if got, err := q.ReplayAllDead(t.Context(), -1); err != nil || got != 1 {
+	if got, err := in.ReplayAllDead(t.Context(), -1); err != nil || got != 1 {
 		t.Errorf("ReplayAllDead(-1): got %d, %v; want 1", got, err)
 	}
-	if _, err := q.ReplayAllDead(t.Context(), 2); !errors.Is(err, queue.ErrPartition) {
+	if _, err := in.ReplayAllDead(t.Context(), 2); !errors.Is(err, queue.ErrPartition) {
 		t.Errorf("ReplayAllDead(2): got %v, want ErrPartition", err)
 	}
 }
 
 func TestDiscardAllDead(t *testing.T) {
 	q, rdb := newQueue(t, 3, queue.DefaultConfig())
+	in := queue.NewInspector(rdb, q.Keys())
 	for p := range 3 {
 		for i := range p + 1 {
 			bury(t, q, tokenFor(t, q.Keys(), p), int64(10*p+i), 25)
@@ -282,13 +290,13 @@ func TestDiscardAllDead(t *testing.T) {
 	if err := q.BuryRaw(t.Context(), 2, "garbage"); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := q.DiscardAllDead(t.Context(), 1); err != nil || got != 2 {
+	if got, err := in.DiscardAllDead(t.Context(), 1); err != nil || got != 2 {
 		t.Errorf("DiscardAllDead(1): got %d, %v; want 2", got, err)
 	}
-	if got, err := q.DiscardAllDead(t.Context(), -1); err != nil || got != 5 {
+	if got, err := in.DiscardAllDead(t.Context(), -1); err != nil || got != 5 {
 		t.Errorf("DiscardAllDead(-1): got %d, %v; want 5", got, err)
 	}
-	if _, total := deadIDs(t, q, -1, 0, 10); total != 0 {
+	if _, total := deadIDs(t, in, -1, 0, 10); total != 0 {
 		t.Errorf("dead after discarding all: got %d jobs, want 0", total)
 	}
 	for p, want := range []int64{1, 2, 4} {

@@ -120,18 +120,18 @@ func (q *Queue) RecordCompleted(ctx context.Context, p int, jobs []Completed, fa
 
 // Recent returns up to limit recently completed jobs of every partition,
 // newest first. Entries that do not decode are skipped.
-func (q *Queue) Recent(ctx context.Context, limit int) ([]Completed, error) {
+func (in *Inspector) Recent(ctx context.Context, limit int) ([]Completed, error) {
 	if limit <= 0 {
 		return []Completed{}, nil
 	}
-	limit = min(limit, RecentCap*q.keys.Partitions())
-	pipe := q.rdb.Pipeline()
-	cmds := make([]*redis.StringSliceCmd, q.keys.Partitions())
+	limit = min(limit, RecentCap*in.keys.Partitions())
+	pipe := in.rdb.Pipeline()
+	cmds := make([]*redis.StringSliceCmd, in.keys.Partitions())
 	for p := range cmds {
-		cmds[p] = pipe.LRange(ctx, q.keys.Recent(p), 0, int64(limit)-1)
+		cmds[p] = pipe.LRange(ctx, in.keys.Recent(p), 0, int64(limit)-1)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("read recently completed jobs: %w", err)
+		return nil, redisErr("read recently completed jobs", err)
 	}
 	var out []Completed
 	for _, c := range cmds {
@@ -157,23 +157,23 @@ func (q *Queue) Recent(ctx context.Context, limit int) ([]Completed, error) {
 // Throughput returns the processed and failed counts of the last minutes
 // minutes, summed over partitions, oldest first; the last entry is the
 // minute that holds now (still counting). Minutes nobody counted are zero.
-func (q *Queue) Throughput(ctx context.Context, now time.Time, minutes int) ([]MinuteStat, error) {
+func (in *Inspector) Throughput(ctx context.Context, now time.Time, minutes int) ([]MinuteStat, error) {
 	if minutes <= 0 {
 		return []MinuteStat{}, nil
 	}
 	first := now.UTC().Truncate(time.Minute).Add(-time.Duration(minutes-1) * time.Minute)
 	out := make([]MinuteStat, minutes)
-	pipe := q.rdb.Pipeline()
+	pipe := in.rdb.Pipeline()
 	cmds := make([][]*redis.SliceCmd, minutes)
 	for i := range out {
 		out[i].Minute = first.Add(time.Duration(i) * time.Minute)
-		cmds[i] = make([]*redis.SliceCmd, q.keys.Partitions())
+		cmds[i] = make([]*redis.SliceCmd, in.keys.Partitions())
 		for p := range cmds[i] {
-			cmds[i][p] = pipe.HMGet(ctx, q.keys.Throughput(p, out[i].Minute), "processed", "failed")
+			cmds[i][p] = pipe.HMGet(ctx, in.keys.Throughput(p, out[i].Minute), "processed", "failed")
 		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("read throughput: %w", err)
+		return nil, redisErr("read throughput", err)
 	}
 	for i := range out {
 		for _, c := range cmds[i] {

@@ -20,9 +20,9 @@ func completed(app, prefix string, n int) []queue.Completed {
 	return out
 }
 
-func recentIDs(t *testing.T, q *queue.Queue, limit int) []string {
+func recentIDs(t *testing.T, in *queue.Inspector, limit int) []string {
 	t.Helper()
-	jobs, err := q.Recent(t.Context(), limit)
+	jobs, err := in.Recent(t.Context(), limit)
 	if err != nil {
 		t.Fatalf("Recent(%d): %v", limit, err)
 	}
@@ -35,6 +35,7 @@ func recentIDs(t *testing.T, q *queue.Queue, limit int) []string {
 
 func TestRecordCompletedRecentNewestFirstAcrossPartitions(t *testing.T) {
 	q, rdb := newQueue(t, 2, queue.DefaultConfig())
+	in := queue.NewInspector(rdb, q.Keys())
 	ctx := t.Context()
 	app0, app1 := tokenFor(t, q.Keys(), 0), tokenFor(t, q.Keys(), 1)
 	t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -50,17 +51,17 @@ func TestRecordCompletedRecentNewestFirstAcrossPartitions(t *testing.T) {
 	}
 	// A batch is pushed in order, so its last job is the newest.
 	want := []string{"c-1", "b-1", "a-2", "a-1"}
-	if got := recentIDs(t, q, 10); !slices.Equal(got, want) {
+	if got := recentIDs(t, in, 10); !slices.Equal(got, want) {
 		t.Errorf("Recent(10): got %v, want %v", got, want)
 	}
-	if got := recentIDs(t, q, 2); !slices.Equal(got, want[:2]) {
+	if got := recentIDs(t, in, 2); !slices.Equal(got, want[:2]) {
 		t.Errorf("Recent(2): got %v, want %v", got, want[:2])
 	}
-	if got := recentIDs(t, q, 0); len(got) != 0 {
+	if got := recentIDs(t, in, 0); len(got) != 0 {
 		t.Errorf("Recent(0): got %v, want none", got)
 	}
 
-	jobs, err := q.Recent(ctx, 1)
+	jobs, err := in.Recent(ctx, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,6 +85,7 @@ func TestRecordCompletedRecentNewestFirstAcrossPartitions(t *testing.T) {
 
 func TestRecordCompletedCapsRecent(t *testing.T) {
 	q, rdb := newQueue(t, 1, queue.DefaultConfig())
+	in := queue.NewInspector(rdb, q.Keys())
 	app := tokenFor(t, q.Keys(), 0)
 	now := time.Now()
 	for i := range 3 {
@@ -94,7 +96,7 @@ func TestRecordCompletedCapsRecent(t *testing.T) {
 	if n := llen(t, rdb, q.Keys().Recent(0)); n != queue.RecentCap {
 		t.Errorf("recent list length: got %d, want %d", n, queue.RecentCap)
 	}
-	got := recentIDs(t, q, 1000)
+	got := recentIDs(t, in, 1000)
 	if len(got) != queue.RecentCap || got[0] != "batch2-60" {
 		t.Errorf("Recent(1000): got %d jobs starting %v, want %d starting batch2-60", len(got), got[:1], queue.RecentCap)
 	}
@@ -115,7 +117,8 @@ func TestRecordCompletedNothingAndBadPartition(t *testing.T) {
 }
 
 func TestThroughputPerMinuteOverPartitions(t *testing.T) {
-	q, _ := newQueue(t, 2, queue.DefaultConfig())
+	q, rdb := newQueue(t, 2, queue.DefaultConfig())
+	in := queue.NewInspector(rdb, q.Keys())
 	ctx := t.Context()
 	app0, app1 := tokenFor(t, q.Keys(), 0), tokenFor(t, q.Keys(), 1)
 	now := time.Date(2030, 1, 2, 3, 4, 30, 0, time.UTC)
@@ -130,7 +133,7 @@ func TestThroughputPerMinuteOverPartitions(t *testing.T) {
 	record(0, app0, 0, 4, now.Add(-2*time.Minute))  // failures only
 	record(1, app1, 5, 0, now.Add(-10*time.Minute)) // outside a 5-minute window
 
-	got, err := q.Throughput(ctx, now, 5)
+	got, err := in.Throughput(ctx, now, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,11 +147,11 @@ func TestThroughputPerMinuteOverPartitions(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("Throughput(5):\n got %+v\nwant %+v", got, want)
 	}
-	long, err := q.Throughput(ctx, now, 60)
+	long, err := in.Throughput(ctx, now, 60)
 	if err != nil || len(long) != 60 || long[49].Processed != 5 {
 		t.Errorf("Throughput(60): got %d minutes (minute -10: %+v), %v; want 60 with 5 processed 10 minutes ago", len(long), long[min(49, len(long)-1)], err)
 	}
-	if none, err := q.Throughput(ctx, now, 0); err != nil || len(none) != 0 {
+	if none, err := in.Throughput(ctx, now, 0); err != nil || len(none) != 0 {
 		t.Errorf("Throughput(0): got %v, %v; want empty", none, err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/instachat/instachat/pkg/chat"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -26,7 +27,8 @@ const (
 // States lists every state in the order a job passes through them.
 var States = []State{StatePending, StateProcessing, StateRetry, StateParked, StateDead}
 
-// ErrState is returned for a state that is not one of States.
+// ErrState is matched by the error for a state that is not one of States;
+// the error also matches chat.ErrInvalid.
 var ErrState = errors.New("no such queue state")
 
 // Job is one job found in a state, for inspection.
@@ -62,8 +64,8 @@ func newJob(p int, raw string) Job {
 // api accepted them), retries and parked jobs by due time, dead jobs newest
 // first as Dead lists them. A listing reads at most offset+limit jobs per list, so deep
 // pages cost more; it is a view, not a snapshot.
-func (q *Queue) Jobs(ctx context.Context, state State, partition, offset, limit int) ([]Job, int64, error) {
-	parts, err := q.deadPartitions(partition)
+func (in *Inspector) Jobs(ctx context.Context, state State, partition, offset, limit int) ([]Job, int64, error) {
+	parts, err := in.keys.partitionsOf(partition)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -72,7 +74,7 @@ func (q *Queue) Jobs(ctx context.Context, state State, partition, offset, limit 
 	var total int64
 	switch state {
 	case StateDead:
-		dead, n, err := q.Dead(ctx, partition, offset, limit)
+		dead, n, err := in.Dead(ctx, partition, offset, limit)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -82,15 +84,15 @@ func (q *Queue) Jobs(ctx context.Context, state State, partition, offset, limit 
 		}
 		return out, n, nil
 	case StatePending:
-		jobs, total, err = q.pendingJobs(ctx, parts, offset+limit)
+		jobs, total, err = in.pendingJobs(ctx, parts, offset+limit)
 	case StateProcessing:
-		jobs, total, err = q.processingJobs(ctx, parts, offset+limit)
+		jobs, total, err = in.processingJobs(ctx, parts, offset+limit)
 	case StateRetry:
-		jobs, total, err = q.retryJobs(ctx, parts, offset+limit)
+		jobs, total, err = in.retryJobs(ctx, parts, offset+limit)
 	case StateParked:
-		jobs, total, err = q.parkedJobs(ctx, parts, offset+limit)
+		jobs, total, err = in.parkedJobs(ctx, parts, offset+limit)
 	default:
-		return nil, 0, fmt.Errorf("state %q: %w", state, ErrState)
+		return nil, 0, chat.Newf(chat.ErrInvalid, ErrState, "state must be one of pending, processing, retry, parked, dead")
 	}
 	if err != nil {
 		return nil, 0, err
@@ -107,18 +109,18 @@ func byAge(a, b Job) int {
 }
 
 // pendingJobs reads up to n jobs from the consuming end of each pending list.
-func (q *Queue) pendingJobs(ctx context.Context, parts []int, n int) ([]Job, int64, error) {
-	pipe := q.rdb.Pipeline()
+func (in *Inspector) pendingJobs(ctx context.Context, parts []int, n int) ([]Job, int64, error) {
+	pipe := in.rdb.Pipeline()
 	lens := make([]*redis.IntCmd, len(parts))
 	heads := make([]*redis.StringSliceCmd, len(parts))
 	for i, p := range parts {
-		lens[i] = pipe.LLen(ctx, q.keys.Pending(p))
+		lens[i] = pipe.LLen(ctx, in.keys.Pending(p))
 		if n > 0 {
-			heads[i] = pipe.LRange(ctx, q.keys.Pending(p), -int64(n), -1)
+			heads[i] = pipe.LRange(ctx, in.keys.Pending(p), -int64(n), -1)
 		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, 0, fmt.Errorf("read pending jobs: %w", err)
+		return nil, 0, redisErr("read pending jobs", err)
 	}
 	var jobs []Job
 	var total int64
@@ -138,29 +140,29 @@ func (q *Queue) pendingJobs(ctx context.Context, parts []int, n int) ([]Job, int
 
 // processingJobs reads up to n jobs of every registered consumer's processing
 // list, with whether the consumer's heartbeat lives.
-func (q *Queue) processingJobs(ctx context.Context, parts []int, n int) ([]Job, int64, error) {
+func (in *Inspector) processingJobs(ctx context.Context, parts []int, n int) ([]Job, int64, error) {
 	var jobs []Job
 	var total int64
 	for _, p := range parts {
-		names, err := q.rdb.SMembers(ctx, q.keys.Consumers(p)).Result()
+		names, err := in.rdb.SMembers(ctx, in.keys.Consumers(p)).Result()
 		if err != nil {
-			return nil, 0, fmt.Errorf("list consumers of partition %d: %w", p, err)
+			return nil, 0, redisErr(fmt.Sprintf("list consumers of partition %d", p), err)
 		}
 		slices.Sort(names)
-		pipe := q.rdb.Pipeline()
+		pipe := in.rdb.Pipeline()
 		lens := make([]*redis.IntCmd, len(names))
 		alive := make([]*redis.IntCmd, len(names))
 		lists := make([]*redis.StringSliceCmd, len(names))
 		for i, name := range names {
-			lens[i] = pipe.LLen(ctx, q.keys.Processing(p, name))
-			alive[i] = pipe.Exists(ctx, q.keys.Heartbeat(p, name))
+			lens[i] = pipe.LLen(ctx, in.keys.Processing(p, name))
+			alive[i] = pipe.Exists(ctx, in.keys.Heartbeat(p, name))
 			if n > 0 {
-				lists[i] = pipe.LRange(ctx, q.keys.Processing(p, name), -int64(n), -1)
+				lists[i] = pipe.LRange(ctx, in.keys.Processing(p, name), -int64(n), -1)
 			}
 		}
 		if len(names) > 0 {
 			if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-				return nil, 0, fmt.Errorf("read processing jobs of partition %d: %w", p, err)
+				return nil, 0, redisErr(fmt.Sprintf("read processing jobs of partition %d", p), err)
 			}
 		}
 		for i, name := range names {
@@ -181,18 +183,18 @@ func (q *Queue) processingJobs(ctx context.Context, parts []int, n int) ([]Job, 
 }
 
 // retryJobs reads up to n retries of each partition, soonest due first.
-func (q *Queue) retryJobs(ctx context.Context, parts []int, n int) ([]Job, int64, error) {
-	pipe := q.rdb.Pipeline()
+func (in *Inspector) retryJobs(ctx context.Context, parts []int, n int) ([]Job, int64, error) {
+	pipe := in.rdb.Pipeline()
 	cards := make([]*redis.IntCmd, len(parts))
 	firsts := make([]*redis.ZSliceCmd, len(parts))
 	for i, p := range parts {
-		cards[i] = pipe.ZCard(ctx, q.keys.Retry(p))
+		cards[i] = pipe.ZCard(ctx, in.keys.Retry(p))
 		if n > 0 {
-			firsts[i] = pipe.ZRangeWithScores(ctx, q.keys.Retry(p), 0, int64(n)-1)
+			firsts[i] = pipe.ZRangeWithScores(ctx, in.keys.Retry(p), 0, int64(n)-1)
 		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, 0, fmt.Errorf("read retry jobs: %w", err)
+		return nil, 0, redisErr("read retry jobs", err)
 	}
 	var jobs []Job
 	var total int64
@@ -214,23 +216,23 @@ func (q *Queue) retryJobs(ctx context.Context, parts []int, n int) ([]Job, int64
 
 // parkedJobs reads the waiting events of each partition's parents, soonest
 // due parent first, until it has n per partition.
-func (q *Queue) parkedJobs(ctx context.Context, parts []int, n int) ([]Job, int64, error) {
+func (in *Inspector) parkedJobs(ctx context.Context, parts []int, n int) ([]Job, int64, error) {
 	var jobs []Job
 	var total int64
 	for _, p := range parts {
-		parents, err := q.rdb.ZRangeWithScores(ctx, q.keys.ParkedDue(p), 0, -1).Result()
+		parents, err := in.rdb.ZRangeWithScores(ctx, in.keys.ParkedDue(p), 0, -1).Result()
 		if err != nil {
-			return nil, 0, fmt.Errorf("read parked parents of partition %d: %w", p, err)
+			return nil, 0, redisErr(fmt.Sprintf("read parked parents of partition %d", p), err)
 		}
-		pipe := q.rdb.Pipeline()
+		pipe := in.rdb.Pipeline()
 		lens := make([]*redis.IntCmd, len(parents))
 		for i, z := range parents {
 			parent, _ := z.Member.(string)
-			lens[i] = pipe.LLen(ctx, q.keys.Parked(p, parent))
+			lens[i] = pipe.LLen(ctx, in.keys.Parked(p, parent))
 		}
 		if len(parents) > 0 {
 			if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-				return nil, 0, fmt.Errorf("count parked jobs of partition %d: %w", p, err)
+				return nil, 0, redisErr(fmt.Sprintf("count parked jobs of partition %d", p), err)
 			}
 		}
 		read := 0
@@ -240,9 +242,9 @@ func (q *Queue) parkedJobs(ctx context.Context, parts []int, n int) ([]Job, int6
 				continue
 			}
 			parent, _ := z.Member.(string)
-			raws, err := q.rdb.LRange(ctx, q.keys.Parked(p, parent), -int64(n-read), -1).Result()
+			raws, err := in.rdb.LRange(ctx, in.keys.Parked(p, parent), -int64(n-read), -1).Result()
 			if err != nil {
-				return nil, 0, fmt.Errorf("read parked jobs of %s: %w", parent, err)
+				return nil, 0, redisErr(fmt.Sprintf("read parked jobs of %s", parent), err)
 			}
 			for k := len(raws) - 1; k >= 0; k-- {
 				j := newJob(p, raws[k])
@@ -259,10 +261,10 @@ func (q *Queue) parkedJobs(ctx context.Context, parts []int, n int) ([]Job, int6
 // Stats reads partition p's lifetime counters (processed, failed, dead,
 // dead_trimmed, parked, replayed, discarded); a counter never incremented
 // is absent.
-func (q *Queue) Stats(ctx context.Context, p int) (map[string]int64, error) {
-	raw, err := q.rdb.HGetAll(ctx, q.keys.Stats(p)).Result()
+func (in *Inspector) Stats(ctx context.Context, p int) (map[string]int64, error) {
+	raw, err := in.rdb.HGetAll(ctx, in.keys.Stats(p)).Result()
 	if err != nil {
-		return nil, fmt.Errorf("read stats of partition %d: %w", p, err)
+		return nil, redisErr(fmt.Sprintf("read stats of partition %d", p), err)
 	}
 	out := make(map[string]int64, len(raw))
 	for k, v := range raw {

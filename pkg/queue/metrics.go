@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -12,17 +13,17 @@ import (
 // read from Redis at scrape time, so every service that registers it shows
 // the same truth.
 type Collector struct {
-	q       *Queue
+	in      *Inspector
 	timeout time.Duration
 	jobs    *prometheus.Desc
 	oldest  *prometheus.Desc
 	up      *prometheus.Desc
 }
 
-// NewCollector returns a Collector over q.
-func NewCollector(q *Queue) *Collector {
+// NewCollector returns a Collector over an inspector of the queue.
+func NewCollector(in *Inspector) *Collector {
 	return &Collector{
-		q:       q,
+		in:      in,
 		timeout: 2 * time.Second,
 		jobs: prometheus.NewDesc("instachat_queue_jobs", "Jobs per queue state and partition, read from Redis at scrape time.",
 			[]string{"state", "partition"}, nil),
@@ -43,7 +44,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
-	depths, err := c.q.Depths(ctx)
+	depths, err := c.in.Depths(ctx)
 	if err != nil {
 		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 0)
 		return
@@ -55,7 +56,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.jobs, prometheus.GaugeValue, float64(n), state, p)
 		}
 	}
-	ages, err := c.q.OldestAges(ctx, time.Now())
+	ages, err := c.in.OldestAges(ctx, time.Now())
 	if err != nil {
 		return
 	}
@@ -66,7 +67,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 
 // OldestAges returns, per state, the age of its oldest job across partitions
 // (0 when the state is empty), from each job's acceptance time.
-func (q *Queue) OldestAges(ctx context.Context, now time.Time) (map[string]time.Duration, error) {
+func (in *Inspector) OldestAges(ctx context.Context, now time.Time) (map[string]time.Duration, error) {
 	out := map[string]time.Duration{"pending": 0, "processing": 0, "retry": 0, "parked": 0, "dead": 0}
 	note := func(state, raw string) {
 		if e, err := Decode(raw); err == nil && e.Time > 0 {
@@ -75,16 +76,16 @@ func (q *Queue) OldestAges(ctx context.Context, now time.Time) (map[string]time.
 			}
 		}
 	}
-	for p := 0; p < q.keys.Partitions(); p++ {
-		pipe := q.rdb.Pipeline()
-		pending := pipe.LIndex(ctx, q.keys.Pending(p), -1)
-		dead := pipe.LIndex(ctx, q.keys.Dead(p), -1)
-		retry := pipe.ZRange(ctx, q.keys.Retry(p), 0, 0)
-		parents := pipe.ZRange(ctx, q.keys.ParkedDue(p), 0, 0)
-		names := pipe.SMembers(ctx, q.keys.Consumers(p))
+	for p := 0; p < in.keys.Partitions(); p++ {
+		pipe := in.rdb.Pipeline()
+		pending := pipe.LIndex(ctx, in.keys.Pending(p), -1)
+		dead := pipe.LIndex(ctx, in.keys.Dead(p), -1)
+		retry := pipe.ZRange(ctx, in.keys.Retry(p), 0, 0)
+		parents := pipe.ZRange(ctx, in.keys.ParkedDue(p), 0, 0)
+		names := pipe.SMembers(ctx, in.keys.Consumers(p))
 		_, _ = pipe.Exec(ctx) // missing keys answer redis.Nil; real errors show below
 		if err := names.Err(); err != nil {
-			return nil, err
+			return nil, redisErr(fmt.Sprintf("list consumers of partition %d", p), err)
 		}
 		note("pending", pending.Val())
 		note("dead", dead.Val())
@@ -92,12 +93,12 @@ func (q *Queue) OldestAges(ctx context.Context, now time.Time) (map[string]time.
 			note("retry", raw)
 		}
 		for _, parent := range parents.Val() {
-			if raw, err := q.rdb.LIndex(ctx, q.keys.Parked(p, parent), -1).Result(); err == nil {
+			if raw, err := in.rdb.LIndex(ctx, in.keys.Parked(p, parent), -1).Result(); err == nil {
 				note("parked", raw)
 			}
 		}
 		for _, name := range names.Val() {
-			if raw, err := q.rdb.LIndex(ctx, q.keys.Processing(p, name), -1).Result(); err == nil {
+			if raw, err := in.rdb.LIndex(ctx, in.keys.Processing(p, name), -1).Result(); err == nil {
 				note("processing", raw)
 			}
 		}

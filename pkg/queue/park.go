@@ -126,26 +126,3 @@ func (q *Queue) PromoteParked(ctx context.Context, now time.Time) (int, error) {
 	}
 	return total, nil
 }
-
-// ParkedCount counts the waiting events of partition p.
-func (q *Queue) ParkedCount(ctx context.Context, p int) (int64, error) {
-	parents, err := q.rdb.ZRange(ctx, q.keys.ParkedDue(p), 0, -1).Result()
-	if err != nil {
-		return 0, fmt.Errorf("read parked parents of partition %d: %w", p, err)
-	}
-	pipe := q.rdb.Pipeline()
-	cmds := make([]*redis.IntCmd, len(parents))
-	for i, parent := range parents {
-		cmds[i] = pipe.LLen(ctx, q.keys.Parked(p, parent))
-	}
-	if len(cmds) > 0 {
-		if _, err := pipe.Exec(ctx); err != nil {
-			return 0, fmt.Errorf("count parked jobs of partition %d: %w", p, err)
-		}
-	}
-	var n int64
-	for _, c := range cmds {
-		n += c.Val()
-	}
-	return n, nil
-}

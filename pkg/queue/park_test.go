@@ -9,6 +9,7 @@ import (
 
 func TestParkUnparkAndPromote(t *testing.T) {
 	q, rdb := newQueue(t, 1, queue.DefaultConfig())
+	in := queue.NewInspector(rdb, q.Keys())
 	ctx := t.Context()
 	app := tokenFor(t, q.Keys(), 0)
 	now := time.Now()
@@ -23,7 +24,7 @@ func TestParkUnparkAndPromote(t *testing.T) {
 	if _, err := q.Park(ctx, other, queue.ParentMessage(app, 8, 1), now); err != nil {
 		t.Fatal(err)
 	}
-	d, err := q.Depths(ctx)
+	d, err := in.Depths(ctx)
 	if err != nil || d[0].Parked != 4 || d[0].Pending != 0 {
 		t.Fatalf("depths after parking: got %+v, %v; want 4 parked, 0 pending", d, err)
 	}

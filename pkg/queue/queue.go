@@ -1,11 +1,16 @@
 // Package queue is InstaChat's Redis job queue: the job envelope, the key
 // layout, reliable consumption (BLMOVE into a per-consumer processing list
 // guarded by a heartbeat), retries with backoff and a dead-letter list.
+//
+// Two types split the work as asynq does: Queue is the side that runs jobs
+// (push, fetch through a Consumer, acknowledge, retry, park, bury, and the
+// writers' maintenance: promoting due retries and parked jobs, requeueing
+// orphans); Inspector is the operator's side (list every state, replay and
+// discard dead jobs, sizes, counters and history).
 package queue
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -30,33 +35,13 @@ func DefaultConfig() Config {
 	return Config{MaxAttempts: 25, HeartbeatTTL: 30 * time.Second, DeadCap: 10000}
 }
 
-// Queue gives access to every partition's lists.
+// Queue runs jobs: it gives producers and consumers access to every
+// partition's lists.
 type Queue struct {
-	rdb      redis.UniversalClient
-	keys     Keys
-	cfg      Config
-	renumber Renumberer
+	rdb  redis.UniversalClient
+	keys Keys
+	cfg  Config
 }
-
-// Renumberer gives a dead create whose number was taken
-// (DeadNumberConflict) a new number and queues it, in the same atomic step
-// that takes it off partition p's dead list, where it is stored as stored.
-// It reports false when the job was no longer there. Package counter
-// implements it: numbers come only from the counters.
-type Renumberer interface {
-	Renumber(ctx context.Context, p int, stored string, e Envelope) (bool, error)
-}
-
-// WithRenumberer makes replays of number conflicts renumber them through r;
-// without one such replays fail with ErrRenumber. It returns q.
-func (q *Queue) WithRenumberer(r Renumberer) *Queue {
-	q.renumber = r
-	return q
-}
-
-// ErrRenumber is returned when a number conflict is replayed by a process
-// that cannot hand out numbers.
-var ErrRenumber = errors.New("a number conflict is replayed under a new number, which this process cannot hand out; replay it from the api's admin endpoints or the cron dead command")
 
 // New returns a Queue over a Redis client.
 func New(rdb redis.UniversalClient, keys Keys, cfg Config) *Queue {
@@ -148,6 +133,12 @@ func (q *Queue) Bury(ctx context.Context, e Envelope, cause error) error {
 		return err
 	}
 	return q.bury(ctx, q.keys.Partition(e.App), raw)
+}
+
+// BuryRaw moves a job that does not even decode to partition p's dead list
+// exactly as it was queued, so it can be inspected.
+func (q *Queue) BuryRaw(ctx context.Context, p int, raw string) error {
+	return q.bury(ctx, p, raw)
 }
 
 // errorText keeps a nil cause from panicking: a job must reach retry or dead
@@ -248,46 +239,4 @@ func (q *Queue) RequeueOrphans(ctx context.Context) (int, error) {
 		}
 	}
 	return total, nil
-}
-
-// Depth is the size of each state of one partition.
-type Depth struct {
-	Partition  int
-	Pending    int64
-	Processing int64
-	Retry      int64
-	Parked     int64
-	Dead       int64
-}
-
-// Depths reads every partition's queue sizes.
-func (q *Queue) Depths(ctx context.Context) ([]Depth, error) {
-	out := make([]Depth, 0, q.keys.Partitions())
-	for p := 0; p < q.keys.Partitions(); p++ {
-		d := Depth{Partition: p}
-		names, err := q.rdb.SMembers(ctx, q.keys.Consumers(p)).Result()
-		if err != nil {
-			return nil, fmt.Errorf("list consumers of partition %d: %w", p, err)
-		}
-		pipe := q.rdb.Pipeline()
-		pending := pipe.LLen(ctx, q.keys.Pending(p))
-		retry := pipe.ZCard(ctx, q.keys.Retry(p))
-		dead := pipe.LLen(ctx, q.keys.Dead(p))
-		procs := make([]*redis.IntCmd, len(names))
-		for i, name := range names {
-			procs[i] = pipe.LLen(ctx, q.keys.Processing(p, name))
-		}
-		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-			return nil, fmt.Errorf("read depths of partition %d: %w", p, err)
-		}
-		d.Pending, d.Retry, d.Dead = pending.Val(), retry.Val(), dead.Val()
-		if d.Parked, err = q.ParkedCount(ctx, p); err != nil {
-			return nil, err
-		}
-		for _, c := range procs {
-			d.Processing += c.Val()
-		}
-		out = append(out, d)
-	}
-	return out, nil
 }

@@ -279,7 +279,8 @@ func TestDeadCapTrimsVisibly(t *testing.T) {
 }
 
 func TestDepths(t *testing.T) {
-	q, _ := newQueue(t, 3, queue.DefaultConfig())
+	q, rdb := newQueue(t, 3, queue.DefaultConfig())
+	in := queue.NewInspector(rdb, q.Keys())
 	ctx := t.Context()
 	app1, app2 := tokenFor(t, q.Keys(), 1), tokenFor(t, q.Keys(), 2)
 	now := time.Now()
@@ -298,7 +299,7 @@ func TestDepths(t *testing.T) {
 	}
 	pushJobs(t, q, app2, 1)
 
-	got, err := q.Depths(ctx)
+	got, err := in.Depths(ctx)
 	if err != nil {
 		t.Fatalf("Depths: %v", err)
 	}
@@ -319,7 +320,7 @@ func TestDepths(t *testing.T) {
 	if err := c1.Ack(ctx, 2, 0); err != nil {
 		t.Fatalf("Ack: %v", err)
 	}
-	got, err = q.Depths(ctx)
+	got, err = in.Depths(ctx)
 	if err != nil {
 		t.Fatalf("Depths: %v", err)
 	}

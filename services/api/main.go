@@ -139,16 +139,17 @@ func serve(ctx context.Context, getenv func(string) string, out io.Writer) error
 	cnt := counter.New(rdb, common.Keys(), st, common.Counter)
 	svc := chats.New(st, cnt, measured, log)
 	idx := index.New(st, measured, log)
-	// The admin endpoints' dead jobs; replaying a number conflict renumbers it.
-	q := queue.New(rdb, common.Keys(), common.Queue).WithRenumberer(cnt)
-	metrics.MustRegister(queue.NewCollector(q))
+	// The admin endpoints' and dashboard's view of the queue; replaying a
+	// number conflict renumbers it.
+	inspector := queue.NewInspector(rdb, common.Keys()).WithRenumberer(cnt)
+	metrics.MustRegister(queue.NewCollector(inspector))
 	var background sync.WaitGroup
 	defer background.Wait() // before the engine closes
 	defer stopBackground()  // before the wait
 	background.Go(func() { idx.Run(bgCtx, ready, catchUp) })
 	srv := &http.Server{
 		Addr:              addr,
-		Handler:           httpapi.NewServer(httpapi.Config{InternalToken: internalToken, Index: idx, AdminToken: adminToken, Version: version, Metrics: metrics, RateLimit: rateLimit, TrustedProxies: trustedProxies}, svc, q, log),
+		Handler:           httpapi.NewServer(httpapi.Config{InternalToken: internalToken, Index: idx, AdminToken: adminToken, Version: version, Metrics: metrics, RateLimit: rateLimit, TrustedProxies: trustedProxies}, svc, inspector, log),
 		ReadHeaderTimeout: 5 * time.Second,
 		MaxHeaderBytes:    httpapi.MaxHeaderBytes,
 		ReadTimeout:       30 * time.Second,

@@ -38,28 +38,28 @@ func deadMain(ctx context.Context, args []string, getenv func(string) string, st
 	printTarget(stderr, common)
 	rdb := common.RedisClient()
 	defer rdb.Close()
-	q := queue.New(rdb, common.Keys(), common.Queue)
+	in := queue.NewInspector(rdb, common.Keys())
 	if st, err := store.Open(ctx, common.Store); err != nil {
 		fmt.Fprintln(stdout, "cron dead: MySQL is unavailable, so number conflicts cannot be replayed now:", err)
 	} else {
 		defer st.Close()
-		q.WithRenumberer(counter.New(rdb, common.Keys(), st, common.Counter))
+		in.WithRenumberer(counter.New(rdb, common.Keys(), st, common.Counter))
 	}
-	return runDead(ctx, q, args, stdout, time.Now())
+	return runDead(ctx, in, args, stdout, time.Now())
 }
 
 // runDead runs `cron dead …`: the dead-letter tooling, which needs Redis only.
-func runDead(ctx context.Context, q *queue.Queue, args []string, out io.Writer, now time.Time) error {
+func runDead(ctx context.Context, in *queue.Inspector, args []string, out io.Writer, now time.Time) error {
 	if len(args) == 0 {
 		return errors.New(deadUsage)
 	}
 	switch args[0] {
 	case "list":
-		return deadList(ctx, q, args[1:], out, now)
+		return deadList(ctx, in, args[1:], out, now)
 	case "replay":
-		return deadReplay(ctx, q, args[1:], out)
+		return deadReplay(ctx, in, args[1:], out)
 	case "discard":
-		return deadDiscard(ctx, q, args[1:], out)
+		return deadDiscard(ctx, in, args[1:], out)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprintln(out, deadUsage)
 		return nil
@@ -75,19 +75,21 @@ func newFlags(name string) *flag.FlagSet {
 	return fs
 }
 
-// checkPartition refuses a partition the queue does not have (-1 is all).
-func checkPartition(q *queue.Queue, p int) error {
-	if n := q.Keys().Partitions(); p < -1 || p >= n {
-		return fmt.Errorf("-partition %d: there are %d partitions, 0 to %d (-1 for all)\n%s", p, n, n-1, deadUsage)
+// partitionFlag reads -partition through the inspector, which refuses a
+// partition the queue does not have (-1, the default, is all).
+func partitionFlag(in *queue.Inspector, raw string) (int, error) {
+	p, err := in.ParsePartition(raw)
+	if err != nil {
+		return 0, fmt.Errorf("-partition %s: %w\n%s", raw, err, deadUsage)
 	}
-	return nil
+	return p, nil
 }
 
 // deadList prints one page of dead jobs as a table. It never prints a job's
 // raw content, which for a job that does not decode could hold anything.
-func deadList(ctx context.Context, q *queue.Queue, args []string, out io.Writer, now time.Time) error {
+func deadList(ctx context.Context, in *queue.Inspector, args []string, out io.Writer, now time.Time) error {
 	fs := newFlags("dead list")
-	partition := fs.Int("partition", -1, "partition to list, -1 for all")
+	partitionArg := fs.String("partition", "-1", "partition to list, -1 for all")
 	offset := fs.Int("offset", 0, "jobs to skip")
 	limit := fs.Int("limit", 50, "jobs to show")
 	if err := fs.Parse(args); err != nil {
@@ -99,10 +101,11 @@ func deadList(ctx context.Context, q *queue.Queue, args []string, out io.Writer,
 	if *offset < 0 || *limit < 1 {
 		return fmt.Errorf("dead list: -offset must be at least 0 and -limit at least 1\n%s", deadUsage)
 	}
-	if err := checkPartition(q, *partition); err != nil {
+	partition, err := partitionFlag(in, *partitionArg)
+	if err != nil {
 		return err
 	}
-	jobs, total, err := q.Dead(ctx, *partition, *offset, *limit)
+	jobs, total, err := in.Dead(ctx, partition, *offset, *limit)
 	if err != nil {
 		return fmt.Errorf("list dead jobs: %w", err)
 	}
@@ -167,14 +170,18 @@ type deadTarget struct {
 	partition int
 }
 
-func parseTarget(q *queue.Queue, cmd string, args []string) (deadTarget, error) {
+func parseTarget(in *queue.Inspector, cmd string, args []string) (deadTarget, error) {
 	fs := newFlags("dead " + cmd)
 	all := fs.Bool("all", false, "every dead job")
-	partition := fs.Int("partition", -1, "with -all: only this partition")
+	partitionArg := fs.String("partition", "-1", "with -all: only this partition")
 	if err := fs.Parse(args); err != nil {
 		return deadTarget{}, fmt.Errorf("dead %s: %w\n%s", cmd, err, deadUsage)
 	}
-	t := deadTarget{all: *all, partition: *partition}
+	partition, err := partitionFlag(in, *partitionArg)
+	if err != nil {
+		return deadTarget{}, err
+	}
+	t := deadTarget{all: *all, partition: partition}
 	switch {
 	case t.all && fs.NArg() > 0:
 		return deadTarget{}, fmt.Errorf("dead %s: give an ID or -all, not both\n%s", cmd, deadUsage)
@@ -186,31 +193,27 @@ func parseTarget(q *queue.Queue, cmd string, args []string) (deadTarget, error) 
 	if !t.all {
 		t.id = fs.Arg(0)
 	}
-	return t, checkPartition(q, t.partition)
+	return t, nil
 }
 
 // deadReplay queues one dead job, or all that decode, again.
-func deadReplay(ctx context.Context, q *queue.Queue, args []string, out io.Writer) error {
-	t, err := parseTarget(q, "replay", args)
+func deadReplay(ctx context.Context, in *queue.Inspector, args []string, out io.Writer) error {
+	t, err := parseTarget(in, "replay", args)
 	if err != nil {
 		return err
 	}
 	if !t.all {
-		ok, err := q.ReplayDead(ctx, t.id)
-		if err != nil {
-			return fmt.Errorf("replay %s: %w", t.id, err)
-		}
-		if !ok {
-			return fmt.Errorf("replay %s: no dead job has this id (see `cron dead list`)", t.id)
+		if err := in.ReplayDead(ctx, t.id); err != nil {
+			return fmt.Errorf("replay %s: %w%s", t.id, err, listHint(err))
 		}
 		fmt.Fprintf(out, "replayed %s: it is queued again with its attempts reset\n", t.id)
 		return nil
 	}
-	n, err := q.ReplayAllDead(ctx, t.partition)
+	n, err := in.ReplayAllDead(ctx, t.partition)
 	if err != nil {
 		return fmt.Errorf("replay dead jobs (%d replayed before the error): %w", n, err)
 	}
-	_, left, err := q.Dead(ctx, t.partition, 0, 0)
+	_, left, err := in.Dead(ctx, t.partition, 0, 0)
 	if err != nil {
 		return fmt.Errorf("count dead jobs left: %w", err)
 	}
@@ -222,26 +225,30 @@ func deadReplay(ctx context.Context, q *queue.Queue, args []string, out io.Write
 }
 
 // deadDiscard deletes one dead job, or all of them.
-func deadDiscard(ctx context.Context, q *queue.Queue, args []string, out io.Writer) error {
-	t, err := parseTarget(q, "discard", args)
+func deadDiscard(ctx context.Context, in *queue.Inspector, args []string, out io.Writer) error {
+	t, err := parseTarget(in, "discard", args)
 	if err != nil {
 		return err
 	}
 	if !t.all {
-		ok, err := q.DiscardDead(ctx, t.id)
-		if err != nil {
-			return fmt.Errorf("discard %s: %w", t.id, err)
-		}
-		if !ok {
-			return fmt.Errorf("discard %s: no dead job has this id (see `cron dead list`)", t.id)
+		if err := in.DiscardDead(ctx, t.id); err != nil {
+			return fmt.Errorf("discard %s: %w%s", t.id, err, listHint(err))
 		}
 		fmt.Fprintf(out, "discarded %s\n", t.id)
 		return nil
 	}
-	n, err := q.DiscardAllDead(ctx, t.partition)
+	n, err := in.DiscardAllDead(ctx, t.partition)
 	if err != nil {
 		return fmt.Errorf("discard dead jobs (%d discarded before the error): %w", n, err)
 	}
 	fmt.Fprintf(out, "discarded %d dead jobs\n", n)
 	return nil
+}
+
+// listHint points at `cron dead list` when the id named no dead job.
+func listHint(err error) string {
+	if errors.Is(err, queue.ErrNoDeadJob) {
+		return " (see `cron dead list`)"
+	}
+	return ""
 }

@@ -14,9 +14,9 @@ import (
 	"github.com/instachat/instachat/pkg/testenv"
 )
 
-// deadQueue returns a two-partition queue on a fresh key prefix and an
-// application key of each partition.
-func deadQueue(t *testing.T) (*queue.Queue, *redis.Client, [2]string) {
+// deadQueue returns a two-partition queue on a fresh key prefix, its
+// inspector and an application key of each partition.
+func deadQueue(t *testing.T) (*queue.Queue, *queue.Inspector, *redis.Client, [2]string) {
 	t.Helper()
 	rdb, prefix := testenv.Redis(t)
 	q := queue.New(rdb, queue.NewKeys(prefix, 2), queue.DefaultConfig())
@@ -29,7 +29,7 @@ func deadQueue(t *testing.T) (*queue.Queue, *redis.Client, [2]string) {
 			apps[q.Keys().Partition(app)] = app
 		}
 	}
-	return q, rdb, apps
+	return q, queue.NewInspector(rdb, q.Keys()), rdb, apps
 }
 
 // buryJob buries a message job with id and message number n, accepted at.
@@ -42,15 +42,15 @@ func buryJob(t *testing.T, q *queue.Queue, app, id string, n int64, at time.Time
 }
 
 // dead runs `cron dead args…` and returns its output.
-func dead(t *testing.T, q *queue.Queue, now time.Time, args ...string) (string, error) {
+func dead(t *testing.T, in *queue.Inspector, now time.Time, args ...string) (string, error) {
 	t.Helper()
 	var out bytes.Buffer
-	err := runDead(t.Context(), q, args, &out, now)
+	err := runDead(t.Context(), in, args, &out, now)
 	return out.String(), err
 }
 
 func TestDeadList(t *testing.T) {
-	q, _, apps := deadQueue(t)
+	q, in, _, apps := deadQueue(t)
 	now := time.Now()
 	buryJob(t, q, apps[0], "ev-old", 1, now.Add(-50*time.Hour))
 	buryJob(t, q, apps[1], "ev-new", 2, now.Add(-90*time.Second))
@@ -59,7 +59,7 @@ func TestDeadList(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	out, err := dead(t, q, now, "list")
+	out, err := dead(t, in, now, "list")
 	if err != nil {
 		t.Fatalf("dead list: %v", err)
 	}
@@ -74,30 +74,30 @@ func TestDeadList(t *testing.T) {
 		}
 	}
 
-	out, err = dead(t, q, now, "list", "-partition", "1")
+	out, err = dead(t, in, now, "list", "-partition", "1")
 	if err != nil || !strings.Contains(out, "ev-new") || strings.Contains(out, "ev-old") {
 		t.Errorf("dead list -partition 1: got %v:\n%s\nwant ev-new only", err, out)
 	}
-	out, err = dead(t, q, now, "list", "-partition", "0", "-limit", "1")
+	out, err = dead(t, in, now, "list", "-partition", "0", "-limit", "1")
 	if err != nil || !strings.Contains(out, "(undecodable)") || strings.Contains(out, "ev-old") || !strings.Contains(out, "1–1 of 2") {
 		t.Errorf("dead list -partition 0 -limit 1: got %v:\n%s\nwant the newest job of partition 0 only", err, out)
 	}
-	out, err = dead(t, q, now, "list", "-offset", "10")
+	out, err = dead(t, in, now, "list", "-offset", "10")
 	if err != nil || !strings.Contains(out, "no dead jobs to show (3 in total)") {
 		t.Errorf("dead list -offset 10: got %v:\n%s", err, out)
 	}
 }
 
 func TestDeadBadArguments(t *testing.T) {
-	q, _, _ := deadQueue(t)
+	_, in, _, _ := deadQueue(t)
 	tests := []struct {
 		args []string
 		want string
 	}{
 		{nil, "usage: cron dead"},
 		{[]string{"bury"}, `unknown dead command "bury"`},
-		{[]string{"list", "-partition", "2"}, "there are 2 partitions"},
-		{[]string{"list", "-partition", "-2"}, "there are 2 partitions"},
+		{[]string{"list", "-partition", "2"}, "from 0 to 1 (or -1 for all)"},
+		{[]string{"list", "-partition", "-2"}, "from 0 to 1 (or -1 for all)"},
 		{[]string{"list", "-limit", "0"}, "-limit at least 1"},
 		{[]string{"list", "-limit", "many"}, "invalid value"},
 		{[]string{"list", "extra"}, `unexpected argument "extra"`},
@@ -106,23 +106,23 @@ func TestDeadBadArguments(t *testing.T) {
 		{[]string{"replay", "a", "b"}, "give one job ID"},
 		{[]string{"replay", "-all", "a"}, "not both"},
 		{[]string{"replay", "-partition", "1", "a"}, "-partition goes with -all only"},
-		{[]string{"discard", "-all", "-partition", "5"}, "there are 2 partitions"},
+		{[]string{"discard", "-all", "-partition", "5"}, "from 0 to 1 (or -1 for all)"},
 		{[]string{"replay", "nope"}, "no dead job has this id"},
 		{[]string{"discard", "nope"}, "no dead job has this id"},
 	}
 	for _, tt := range tests {
-		out, err := dead(t, q, time.Now(), tt.args...)
+		out, err := dead(t, in, time.Now(), tt.args...)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("dead %v: got error %v (output %q), want one containing %q", tt.args, err, out, tt.want)
 		}
 	}
-	if out, err := dead(t, q, time.Now(), "help"); err != nil || !strings.Contains(out, "usage: cron dead") {
+	if out, err := dead(t, in, time.Now(), "help"); err != nil || !strings.Contains(out, "usage: cron dead") {
 		t.Errorf("dead help: got %v, %q; want the usage", err, out)
 	}
 }
 
 func TestDeadReplayAndDiscard(t *testing.T) {
-	q, rdb, apps := deadQueue(t)
+	q, in, rdb, apps := deadQueue(t)
 	now := time.Now()
 	buryJob(t, q, apps[0], "ev-1", 1, now)
 	buryJob(t, q, apps[0], "ev-2", 2, now)
@@ -131,13 +131,13 @@ func TestDeadReplayAndDiscard(t *testing.T) {
 	if err := q.BuryRaw(t.Context(), 1, "garbage"); err != nil {
 		t.Fatal(err)
 	}
-	jobs, _, err := q.Dead(t.Context(), 1, 0, 1)
+	jobs, _, err := in.Dead(t.Context(), 1, 0, 1)
 	if err != nil || len(jobs) != 1 {
 		t.Fatalf("Dead: %v", err)
 	}
 	garbageID := jobs[0].ID
 
-	out, err := dead(t, q, now, "replay", "ev-1")
+	out, err := dead(t, in, now, "replay", "ev-1")
 	if err != nil || !strings.Contains(out, "replayed ev-1") {
 		t.Fatalf("dead replay ev-1: got %v, %q", err, out)
 	}
@@ -148,16 +148,16 @@ func TestDeadReplayAndDiscard(t *testing.T) {
 	if e, err := queue.Decode(raw); err != nil || e.ID != "ev-1" || e.Attempt != 0 || e.Error != "" {
 		t.Errorf("replayed job: got %+v, %v; want ev-1 with attempts reset", e, err)
 	}
-	if _, err := dead(t, q, now, "replay", garbageID); err == nil || !strings.Contains(err.Error(), "cannot be replayed") {
+	if _, err := dead(t, in, now, "replay", garbageID); err == nil || !strings.Contains(err.Error(), "cannot be replayed") {
 		t.Errorf("dead replay of an undecodable job: got %v, want an error saying it cannot be replayed", err)
 	}
 
-	out, err = dead(t, q, now, "discard", "ev-2")
+	out, err = dead(t, in, now, "discard", "ev-2")
 	if err != nil || !strings.Contains(out, "discarded ev-2") {
 		t.Errorf("dead discard ev-2: got %v, %q", err, out)
 	}
 
-	out, err = dead(t, q, now, "replay", "-all")
+	out, err = dead(t, in, now, "replay", "-all")
 	if err != nil || !strings.Contains(out, "replayed 2 dead jobs") || !strings.Contains(out, "1 dead jobs remain") {
 		t.Errorf("dead replay -all: got %v, %q; want 2 replayed and 1 left", err, out)
 	}
@@ -165,11 +165,11 @@ func TestDeadReplayAndDiscard(t *testing.T) {
 		t.Errorf("pending of partition 1: got %d jobs, want 2", n)
 	}
 
-	out, err = dead(t, q, now, "discard", "-all", "-partition", "1")
+	out, err = dead(t, in, now, "discard", "-all", "-partition", "1")
 	if err != nil || !strings.Contains(out, "discarded 1 dead jobs") {
 		t.Errorf("dead discard -all -partition 1: got %v, %q", err, out)
 	}
-	if _, total, _ := q.Dead(t.Context(), -1, 0, 1); total != 0 {
+	if _, total, _ := in.Dead(t.Context(), -1, 0, 1); total != 0 {
 		t.Errorf("dead jobs left: got %d, want 0", total)
 	}
 }

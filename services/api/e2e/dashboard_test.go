@@ -192,9 +192,9 @@ func seedQueue(t *testing.T, q *queue.Queue, rdb redis.UniversalClient) {
 }
 
 // totals sums the depths Redis reports, per state name.
-func totals(t *testing.T, q *queue.Queue) map[string]int64 {
+func totals(t *testing.T, in *queue.Inspector) map[string]int64 {
 	t.Helper()
-	depths, err := q.Depths(t.Context())
+	depths, err := in.Depths(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,6 +237,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	s.stop("writer") // the jobs stay where the test puts them
 	q := queue.New(s.rdb, queue.NewKeys(s.prefix, partitions), queue.DefaultConfig())
 	seedQueue(t, q, s.rdb)
+	in := queue.NewInspector(s.rdb, q.Keys())
 
 	// Without the credential: 401 with a Basic challenge, so a browser prompts.
 	resp, err := http.Get(s.apiURL + "/admin/queues")
@@ -268,7 +269,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 
 	// The counts on the page are Redis's, in total and per partition.
-	want := totals(t, q)
+	want := totals(t, in)
 	if got := pageTotals(t, ctx); !maps.Equal(got, want) {
 		t.Errorf("totals on the page: got %v, want %v (Redis)", got, want)
 	}
@@ -280,7 +281,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	depths, err := q.Depths(t.Context())
+	depths, err := in.Depths(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,14 +324,14 @@ func TestDashboardInBrowser(t *testing.T) {
 	if err != nil || !strings.Contains(flash, first.Value) || !strings.Contains(flash, "queued again") {
 		t.Errorf("after Retry: got message %q, %v; want job %s queued again", flash, err, first.Value)
 	}
-	after := totals(t, q)
+	after := totals(t, in)
 	if after["dead"] != want["dead"]-1 || after["pending"] != want["pending"]+1 {
 		t.Errorf("Redis after Retry: got %v, want dead %d and pending %d", after, want["dead"]-1, want["pending"]+1)
 	}
 	if got := pageTotals(t, ctx); !maps.Equal(got, after) {
 		t.Errorf("page after Retry: got %v, want %v (Redis)", got, after)
 	}
-	pending, _, err := q.Jobs(t.Context(), queue.StatePending, -1, 0, 100)
+	pending, _, err := in.Jobs(t.Context(), queue.StatePending, -1, 0, 100)
 	if err != nil {
 		t.Fatal(err)
 	}

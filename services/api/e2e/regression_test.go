@@ -227,8 +227,8 @@ WHERE a.token_digest = ? AND j.type = 'message.update' AND j.outcome = 'applied'
 // deadConflicts returns the number conflicts on the dead lists.
 func deadConflicts(t *testing.T, s *system, partitions int) []queue.DeadJob {
 	t.Helper()
-	q := queue.New(s.rdb, queue.NewKeys(s.prefix, partitions), queue.DefaultConfig())
-	dead, _, err := q.Dead(context.Background(), -1, 0, 100000)
+	in := queue.NewInspector(s.rdb, queue.NewKeys(s.prefix, partitions))
+	dead, _, err := in.Dead(context.Background(), -1, 0, 100000)
 	if err != nil {
 		t.Fatal(err)
 	}

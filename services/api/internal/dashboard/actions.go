@@ -38,8 +38,7 @@ type outcome struct {
 func (d *Dashboard) Retry() http.Handler {
 	return d.action(func(ctx context.Context, f url.Values) outcome {
 		id := f.Get("id")
-		ok, err := d.q.ReplayDead(ctx, id)
-		return d.result(ctx, "replayed", id, ok, err)
+		return d.result(ctx, "replayed", id, d.q.ReplayDead(ctx, id))
 	})
 }
 
@@ -47,8 +46,7 @@ func (d *Dashboard) Retry() http.Handler {
 func (d *Dashboard) Discard() http.Handler {
 	return d.action(func(ctx context.Context, f url.Values) outcome {
 		id := f.Get("id")
-		ok, err := d.q.DiscardDead(ctx, id)
-		return d.result(ctx, "discarded", id, ok, err)
+		return d.result(ctx, "discarded", id, d.q.DiscardDead(ctx, id))
 	})
 }
 
@@ -79,15 +77,15 @@ func (d *Dashboard) DiscardAll() http.Handler {
 }
 
 // result turns the answer of a one-job action into an outcome.
-func (d *Dashboard) result(ctx context.Context, done, id string, ok bool, err error) outcome {
+func (d *Dashboard) result(ctx context.Context, done, id string, err error) outcome {
 	switch {
 	case errors.Is(err, queue.ErrNotReplayable):
 		return outcome{done: "not-replayable", id: id}
+	case errors.Is(err, queue.ErrNoDeadJob):
+		return outcome{done: "gone", id: id}
 	case err != nil:
 		d.log.WarnContext(ctx, "queue dashboard: dead job action", "action", done, "job", id, "err", err)
 		return outcome{done: "failed", id: id}
-	case !ok:
-		return outcome{done: "gone", id: id}
 	}
 	return outcome{done: done, id: id}
 }
@@ -125,8 +123,8 @@ func (d *Dashboard) action(do func(context.Context, url.Values) outcome) http.Ha
 
 // partition reads the form's partition field: -1 (all) unless it names one.
 func (d *Dashboard) partition(f url.Values) int {
-	p, err := strconv.Atoi(f.Get("partition"))
-	if err != nil || p < 0 || p >= d.q.Keys().Partitions() {
+	p, err := d.q.ParsePartition(f.Get("partition"))
+	if err != nil {
 		return -1
 	}
 	return p

@@ -44,15 +44,15 @@ type Config struct {
 // Dashboard serves the queue dashboard.
 type Dashboard struct {
 	cfg   Config
-	q     *queue.Queue
+	q     *queue.Inspector
 	log   *slog.Logger
 	csrf  string
 	now   func() time.Time
 	guard *http.CrossOriginProtection
 }
 
-// New returns a dashboard over q.
-func New(cfg Config, q *queue.Queue, log *slog.Logger) *Dashboard {
+// New returns a dashboard over the queue inspector q.
+func New(cfg Config, q *queue.Inspector, log *slog.Logger) *Dashboard {
 	if cfg.Path == "" {
 		cfg.Path = "/admin/queues"
 	}

@@ -23,7 +23,7 @@ import (
 const app = "0123456789abcdef01234567"
 
 // server mounts the dashboard's handlers the way the api's routes do.
-func server(q *queue.Queue) http.Handler {
+func server(q *queue.Inspector) http.Handler {
 	d := dashboard.New(dashboard.Config{Path: "/admin/queues", AdminToken: "s3cret", StalledAfter: time.Hour}, q, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	mux := http.NewServeMux()
 	mux.Handle("GET /admin/queues", d.Page())
@@ -43,7 +43,7 @@ func envelope(id string, chat, message int64, age time.Duration) queue.Envelope 
 // seed fills every state of a one-partition queue: 2 pending, 1 processing
 // (its consumer gone), 1 retry, 1 parked, 2 dead (one that does not decode),
 // and 3 completed jobs.
-func seed(t *testing.T) (*queue.Queue, *redis.Client) {
+func seed(t *testing.T) (*queue.Queue, *queue.Inspector) {
 	t.Helper()
 	ctx := t.Context()
 	rdb, prefix := testenv.Redis(t)
@@ -79,7 +79,7 @@ func seed(t *testing.T) (*queue.Queue, *redis.Client) {
 	if err := q.RecordCompleted(ctx, 0, done, 1, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	return q, rdb
+	return q, queue.NewInspector(rdb, q.Keys())
 }
 
 func get(t *testing.T, h http.Handler, target string) *httptest.ResponseRecorder {
@@ -123,11 +123,11 @@ func contains(t *testing.T, what, page string, want ...string) {
 }
 
 func TestPageShowsEveryState(t *testing.T) {
-	q, _ := seed(t)
+	q, in := seed(t)
 	if err := q.BuryConflict(t.Context(), envelope("conflict-1", 4, 2, time.Hour), errors.New("number taken")); err != nil {
 		t.Fatal(err)
 	}
-	h := server(q)
+	h := server(in)
 	rec := get(t, h, "/admin/queues?state=dead")
 	if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") {
 		t.Fatalf("GET dead: got %d %q, want 200 HTML", rec.Code, rec.Header().Get("Content-Type"))
@@ -173,15 +173,15 @@ func TestPageShowsEveryState(t *testing.T) {
 }
 
 func TestRetryAndDiscardForms(t *testing.T) {
-	q, _ := seed(t)
-	h := server(q)
+	q, in := seed(t)
+	h := server(in)
 	token := csrf(t, get(t, h, "/admin/queues?state=dead").Body.String())
 	form := func(id, csrf string) url.Values {
 		return url.Values{"id": {id}, "csrf": {csrf}, "state": {"dead"}, "partition": {"-1"}, "page": {"1"}}
 	}
 	depth := func() queue.Depth {
 		t.Helper()
-		d, err := q.Depths(t.Context())
+		d, err := in.Depths(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -218,7 +218,7 @@ func TestRetryAndDiscardForms(t *testing.T) {
 	// The same form again finds nothing; the undecodable job can only be discarded.
 	rec = post(t, h, "/admin/queues/dead/retry", form("dead-1", token), nil)
 	contains(t, "retry again", get(t, h, rec.Header().Get("Location")).Body.String(), "No dead job dead-1 any more")
-	dead, _, err := q.Dead(t.Context(), -1, 0, 10)
+	dead, _, err := in.Dead(t.Context(), -1, 0, 10)
 	if err != nil || len(dead) != 1 {
 		t.Fatalf("dead jobs: got %d, %v; want the undecodable one", len(dead), err)
 	}
@@ -255,7 +255,7 @@ func TestRetryAndDiscardForms(t *testing.T) {
 }
 
 func TestAssets(t *testing.T) {
-	h := server(queue.New(nil, queue.NewKeys("unused:", 1), queue.DefaultConfig()))
+	h := server(queue.NewInspector(nil, queue.NewKeys("unused:", 1)))
 	for _, tt := range []struct{ path, contentType string }{
 		{"/admin/queues/assets/style.css", "text/css"},
 		{"/admin/queues/assets/app.js", "javascript"},
@@ -273,7 +273,7 @@ func TestAssets(t *testing.T) {
 func TestPageWithRedisDown(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	t.Cleanup(func() { rdb.Close() })
-	h := server(queue.New(rdb, queue.NewKeys("down:", 1), queue.DefaultConfig()))
+	h := server(queue.NewInspector(rdb, queue.NewKeys("down:", 1)))
 	rec := get(t, h, "/admin/queues")
 	if rec.Code != http.StatusServiceUnavailable {
 		t.Errorf("GET with Redis down: got %d, want 503", rec.Code)

@@ -110,10 +110,7 @@ func (d *Dashboard) view(ctx context.Context, query url.Values) (view, error) {
 	if s := queue.State(query.Get("state")); validState(s) {
 		v.State = s
 	}
-	v.Partition = -1
-	if p, err := strconv.Atoi(query.Get("partition")); err == nil && p >= 0 && p < d.q.Keys().Partitions() {
-		v.Partition = p
-	}
+	v.Partition = d.partition(query)
 	v.PageNo = 1
 	if n, err := strconv.Atoi(query.Get("page")); err == nil && n > 1 {
 		v.PageNo = min(n, maxOffset/d.cfg.PerPage+1)

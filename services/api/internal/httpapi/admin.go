@@ -1,9 +1,7 @@
 package httpapi
 
 import (
-	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -107,32 +105,14 @@ type DiscardAllResult struct {
 } // @name DiscardAllResult
 
 // deadPartition reads the optional partition query parameter; -1 means all.
+// A bad one is answered (400) and reported as false.
 func (h *handlers) deadPartition(c *gin.Context) (int, bool) {
-	raw, present := c.GetQuery("partition")
-	if !present || raw == "" {
-		return -1, true
-	}
-	n := h.queue.Keys().Partitions()
-	p, err := strconv.Atoi(raw)
-	if err != nil || p < -1 || p >= n {
-		fail(c, http.StatusBadRequest, "partition must be an integer from 0 to "+strconv.Itoa(n-1)+" (or -1 for all)")
+	p, err := h.inspector.ParsePartition(c.Query("partition"))
+	if err != nil {
+		h.respondErr(c, err)
 		return 0, false
 	}
 	return p, true
-}
-
-// queueErr answers a queue failure: Redis is the only thing that can fail.
-func (h *handlers) queueErr(c *gin.Context, err error) {
-	switch {
-	case errors.Is(err, queue.ErrNotReplayable):
-		fail(c, http.StatusConflict, "this dead job does not decode as a job, so it cannot be replayed; discard it")
-	case errors.Is(err, queue.ErrPartition):
-		fail(c, http.StatusBadRequest, "no such partition")
-	default:
-		h.log.WarnContext(c, "dead-letter operation failed", "route", c.FullPath(), "err", err)
-		c.Header("Retry-After", "1")
-		fail(c, http.StatusServiceUnavailable, "Redis is unavailable; try again shortly")
-	}
 }
 
 // listDead godoc
@@ -161,9 +141,9 @@ func (h *handlers) listDead(c *gin.Context) {
 	if !ok {
 		return
 	}
-	jobs, total, err := h.queue.Dead(c.Request.Context(), partition, p.Offset(), p.PerPage)
+	jobs, total, err := h.inspector.Dead(c.Request.Context(), partition, p.Offset(), p.PerPage)
 	if err != nil {
-		h.queueErr(c, err)
+		h.respondErr(c, err)
 		return
 	}
 	out := DeadJobList{Jobs: make([]DeadJob, len(jobs)), Page: p.Page, PerPage: p.PerPage, Total: total}
@@ -190,13 +170,8 @@ func (h *handlers) listDead(c *gin.Context) {
 //	@Failure		503	{object}	ErrorResponse	"Redis unavailable"
 //	@Router			/admin/dead/{id}/replay [post]
 func (h *handlers) replayDead(c *gin.Context) {
-	ok, err := h.queue.ReplayDead(c.Request.Context(), c.Param("id"))
-	if err != nil {
-		h.queueErr(c, err)
-		return
-	}
-	if !ok {
-		fail(c, http.StatusNotFound, "no dead job has this id")
+	if err := h.inspector.ReplayDead(c.Request.Context(), c.Param("id")); err != nil {
+		h.respondErr(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, ReplayResult{Replayed: true})
@@ -218,13 +193,8 @@ func (h *handlers) replayDead(c *gin.Context) {
 //	@Failure		503	{object}	ErrorResponse	"Redis unavailable"
 //	@Router			/admin/dead/{id} [delete]
 func (h *handlers) discardDead(c *gin.Context) {
-	ok, err := h.queue.DiscardDead(c.Request.Context(), c.Param("id"))
-	if err != nil {
-		h.queueErr(c, err)
-		return
-	}
-	if !ok {
-		fail(c, http.StatusNotFound, "no dead job has this id")
+	if err := h.inspector.DiscardDead(c.Request.Context(), c.Param("id")); err != nil {
+		h.respondErr(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, DiscardResult{Discarded: true})
@@ -250,14 +220,14 @@ func (h *handlers) replayAllDead(c *gin.Context) {
 	if !ok {
 		return
 	}
-	n, err := h.queue.ReplayAllDead(c.Request.Context(), partition)
+	n, err := h.inspector.ReplayAllDead(c.Request.Context(), partition)
 	if err != nil {
-		h.queueErr(c, err)
+		h.respondErr(c, err)
 		return
 	}
-	_, left, err := h.queue.Dead(c.Request.Context(), partition, 0, 0)
+	_, left, err := h.inspector.Dead(c.Request.Context(), partition, 0, 0)
 	if err != nil {
-		h.queueErr(c, err)
+		h.respondErr(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, ReplayAllResult{Replayed: n, Remaining: left})
@@ -283,9 +253,9 @@ func (h *handlers) discardAllDead(c *gin.Context) {
 	if !ok {
 		return
 	}
-	n, err := h.queue.DiscardAllDead(c.Request.Context(), partition)
+	n, err := h.inspector.DiscardAllDead(c.Request.Context(), partition)
 	if err != nil {
-		h.queueErr(c, err)
+		h.respondErr(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, DiscardAllResult{Discarded: n})

@@ -24,9 +24,9 @@ const testAdminToken = "admin-s3cret"
 func adminServer(t *testing.T, adminToken string) (http.Handler, *queue.Queue, *redis.Client) {
 	t.Helper()
 	rdb, prefix := testenv.Redis(t)
-	q := queue.New(rdb, queue.NewKeys(prefix, 2), queue.DefaultConfig())
+	keys := queue.NewKeys(prefix, 2)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	return NewServer(Config{AdminToken: adminToken}, nil, q, log), q, rdb
+	return NewServer(Config{AdminToken: adminToken}, nil, queue.NewInspector(rdb, keys), log), queue.New(rdb, keys, queue.DefaultConfig()), rdb
 }
 
 // call sends a request with an Authorization header (none when empty).
@@ -176,7 +176,7 @@ func TestAdminReplayAndDiscard(t *testing.T) {
 	if err := q.BuryRaw(t.Context(), 0, "garbage"); err != nil {
 		t.Fatal(err)
 	}
-	jobs, _, err := q.Dead(t.Context(), 0, 0, 1)
+	jobs, _, err := queue.NewInspector(rdb, q.Keys()).Dead(t.Context(), 0, 0, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +236,7 @@ func TestAdminBulk(t *testing.T) {
 	if strings.TrimSpace(rec.Body.String()) != `{"discarded":1}` {
 		t.Errorf("discard all: got %s, want {\"discarded\":1}", rec.Body.String())
 	}
-	if _, total, _ := q.Dead(t.Context(), -1, 0, 1); total != 0 {
+	if _, total, _ := queue.NewInspector(rdb, q.Keys()).Dead(t.Context(), -1, 0, 1); total != 0 {
 		t.Errorf("dead after discard all: got %d jobs, want 0", total)
 	}
 }

@@ -28,6 +28,7 @@ type deps struct {
 	eng    *bleve.Engine
 	log    *slog.Logger
 	q      *queue.Queue
+	in     *queue.Inspector
 	svc    *chats.Service
 }
 
@@ -53,5 +54,5 @@ func newDeps(t *testing.T, partitions int) deps {
 	t.Cleanup(func() { eng.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	return deps{st: st, db: db, rdb: rdb, prefix: prefix, keys: keys, eng: eng, log: log,
-		q: queue.New(rdb, keys, queue.DefaultConfig()), svc: chats.New(st, counter.New(rdb, keys, st, counter.Config{}), eng, log)}
+		q: queue.New(rdb, keys, queue.DefaultConfig()), in: queue.NewInspector(rdb, keys), svc: chats.New(st, counter.New(rdb, keys, st, counter.Config{}), eng, log)}
 }

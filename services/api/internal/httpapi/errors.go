@@ -32,7 +32,7 @@ func (h *handlers) respondErr(c *gin.Context, err error) {
 	case errors.Is(err, chat.ErrNotFound):
 		fail(c, http.StatusNotFound, chat.ClientMessage(err, "not found"))
 	case errors.Is(err, chat.ErrConflict):
-		fail(c, http.StatusConflict, "the resource changed concurrently; try again")
+		fail(c, http.StatusConflict, chat.ClientMessage(err, "the resource changed concurrently; try again"))
 	case errors.Is(err, chat.ErrUnavailable):
 		h.log.WarnContext(c, "dependency unavailable", "route", c.FullPath(), "err", err)
 		c.Header("Retry-After", "1")

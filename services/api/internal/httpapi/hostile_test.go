@@ -32,18 +32,19 @@ type liveAPI struct {
 	db    *sql.DB
 	rdb   *redis.Client
 	q     *queue.Queue
+	in    *queue.Inspector
 }
 
 func newLiveAPI(t *testing.T) *liveAPI {
 	t.Helper()
 	d := newDeps(t, 2)
-	h := NewServer(Config{InternalToken: testInternalToken, Index: index.New(d.st, d.eng, d.log), AdminToken: testAdminToken, Metrics: prometheus.NewRegistry()}, d.svc, d.q, d.log)
+	h := NewServer(Config{InternalToken: testInternalToken, Index: index.New(d.st, d.eng, d.log), AdminToken: testAdminToken, Metrics: prometheus.NewRegistry()}, d.svc, d.in, d.log)
 	srv := httptest.NewUnstartedServer(h)
 	srv.Config.MaxHeaderBytes = MaxHeaderBytes // as main sets it
 	srv.Start()
 	t.Cleanup(srv.Close)
 
-	a := &liveAPI{url: srv.URL, db: d.db, rdb: d.rdb, q: d.q}
+	a := &liveAPI{url: srv.URL, db: d.db, rdb: d.rdb, q: d.q, in: d.in}
 	r := a.do(t, "POST", "/api/v1/applications", nil, `{"name": "Hostile"}`)
 	if r.status != http.StatusCreated {
 		t.Fatalf("create application: got %d %s", r.status, r.raw)
@@ -107,7 +108,7 @@ func (a *liveAPI) writes(t *testing.T) writes {
 	for p := range a.q.Keys().Partitions() {
 		w.pending += a.rdb.LLen(ctx, a.q.Keys().Pending(p)).Val()
 	}
-	if _, total, err := a.q.Dead(ctx, -1, 0, 0); err != nil {
+	if _, total, err := a.in.Dead(ctx, -1, 0, 0); err != nil {
 		t.Fatal(err)
 	} else {
 		w.dead = total

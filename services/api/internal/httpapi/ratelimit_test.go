@@ -33,13 +33,14 @@ type limitRig struct {
 	rdb    *redis.Client
 	prefix string
 	q      *queue.Queue
+	in     *queue.Inspector
 	svc    *chats.Service
 }
 
 func newLimitRig(t *testing.T) *limitRig {
 	t.Helper()
 	d := newDeps(t, 2)
-	return &limitRig{db: d.db, rdb: d.rdb, prefix: d.prefix, q: d.q, svc: d.svc}
+	return &limitRig{db: d.db, rdb: d.rdb, prefix: d.prefix, q: d.q, in: d.in, svc: d.svc}
 }
 
 // replica is one api process.
@@ -60,7 +61,7 @@ func (r *limitRig) serve(t *testing.T, rl RateLimit, proxies ...netip.Prefix) re
 	}
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: &buf}, nil))
-	h := NewServer(Config{InternalToken: testInternalToken, Metrics: prometheus.NewRegistry(), RateLimit: rl, TrustedProxies: proxies}, r.svc, r.q, log)
+	h := NewServer(Config{InternalToken: testInternalToken, Metrics: prometheus.NewRegistry(), RateLimit: rl, TrustedProxies: proxies}, r.svc, r.in, log)
 	srv := httptest.NewUnstartedServer(h)
 	srv.Config.MaxHeaderBytes = MaxHeaderBytes
 	srv.Start()
@@ -543,7 +544,7 @@ func TestRateLimitFailsOpen(t *testing.T) {
 // sends no headers; the metrics exist at 0.
 func TestRateLimitOff(t *testing.T) {
 	rig := newLimitRig(t)
-	h := NewServer(Config{Metrics: prometheus.NewRegistry()}, rig.svc, rig.q, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h := NewServer(Config{Metrics: prometheus.NewRegistry()}, rig.svc, rig.in, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	off := replica{url: srv.URL}

@@ -12,7 +12,7 @@ import (
 func TestReadyzNamesSearch(t *testing.T) {
 	d := newDeps(t, 1)
 	eng := d.eng
-	srv := httptest.NewServer(NewServer(Config{Version: "test"}, d.svc, d.q, d.log))
+	srv := httptest.NewServer(NewServer(Config{Version: "test"}, d.svc, d.in, d.log))
 	t.Cleanup(srv.Close)
 
 	readyz := func() (int, Readiness) {

@@ -45,9 +45,9 @@ type Config struct {
 }
 
 // NewServer returns the api's http.Handler. Gin's mode is process-wide, so
-// main sets it (release), not this constructor. The queue serves the admin
-// endpoints (dead jobs) and the queue dashboard.
-func NewServer(cfg Config, svc *chats.Service, q *queue.Queue, log *slog.Logger) http.Handler {
+// main sets it (release), not this constructor. The queue inspector serves
+// the admin endpoints (dead jobs) and the queue dashboard.
+func NewServer(cfg Config, svc *chats.Service, inspector *queue.Inspector, log *slog.Logger) http.Handler {
 	r := gin.New()
 	if err := trustProxies(r, cfg.TrustedProxies); err != nil {
 		// Prefixes always parse; should one not, trust no proxy at all.
@@ -68,8 +68,8 @@ func NewServer(cfg Config, svc *chats.Service, q *queue.Queue, log *slog.Logger)
 	}
 	r.NoRoute(func(c *gin.Context) { fail(c, http.StatusNotFound, "no such route") })
 	r.NoMethod(func(c *gin.Context) { fail(c, http.StatusMethodNotAllowed, "method not allowed on this route") })
-	h := &handlers{svc: svc, queue: q, cfg: cfg, log: log, metrics: metrics, limits: newLimiter(cfg.RateLimit, metrics, log),
-		dashboard: dashboard.New(dashboard.Config{Path: "/admin/queues", AdminToken: cfg.AdminToken}, q, log)}
+	h := &handlers{svc: svc, inspector: inspector, cfg: cfg, log: log, metrics: metrics, limits: newLimiter(cfg.RateLimit, metrics, log),
+		dashboard: dashboard.New(dashboard.Config{Path: "/admin/queues", AdminToken: cfg.AdminToken}, inspector, log)}
 	addRoutes(r, h)
 	return r
 }
@@ -78,7 +78,7 @@ type handlers struct {
 	metrics   *httpMetrics // nil without cfg.Metrics
 	limits    *limiter     // nil when rate limiting is off
 	svc       *chats.Service
-	queue     *queue.Queue
+	inspector *queue.Inspector
 	cfg       Config
 	log       *slog.Logger
 	dashboard *dashboard.Dashboard

@@ -90,7 +90,7 @@ func TestWorkerAppliesOutOfOrderDuplicatesAndDeadJobs(t *testing.T) {
 
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		d, err := q.Depths(ctx)
+		d, err := queue.NewInspector(rdb, q.Keys()).Depths(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
