@@ -36,7 +36,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer closeJobs()
-	metrics.MustRegister(queue.NewCollector(queue.NewInspector(j.redis, common.Keys())))
+	metrics.MustRegister(queue.NewCollector(queue.NewInspector(j.redis, cfg.common.Keys())))
 
 	c, err := newScheduler(ctx, cfg, j, log)
 	if err != nil {

@@ -92,7 +92,7 @@ func readSettings(env *config.Env, metrics *prometheus.Registry) (settings, erro
 // last batches.
 func serve(ctx context.Context, cfg settings, st *store.Store, rdb redis.UniversalClient, metrics *prometheus.Registry, log *slog.Logger) error {
 	q := queue.New(rdb, cfg.common.Keys(), cfg.common.Queue)
-	metrics.MustRegister(queue.NewCollector(queue.NewInspector(rdb, common.Keys())))
+	metrics.MustRegister(queue.NewCollector(queue.NewInspector(rdb, cfg.common.Keys())))
 	cfg.worker.Counter = counter.New(rdb, cfg.common.Keys(), st, cfg.common.Counter)
 
 	ctx, cancel := context.WithCancel(ctx)
