@@ -134,6 +134,30 @@ func (tx *Tx) CreateChats(ctx context.Context, ws []ChatWrite) ([]Outcome, error
 		return nil, err
 	}
 	out := make([]Outcome, len(ws))
+	todo := decideChatCreates(ws, out, keys, existing)
+	if len(todo) == 0 {
+		return out, nil
+	}
+	q, args := insertChatsSQL(ws, todo)
+	// A concurrent writer may have inserted the same chat a moment ago; the
+	// row stays as it is and settleChatRaces tells whose it is.
+	res := tx.db.WithContext(ctx).Exec(q, args...)
+	if res.Error != nil {
+		return nil, wrap("insert chats", res.Error)
+	}
+	if res.RowsAffected == int64(len(todo)) {
+		return out, nil
+	}
+	if err := tx.settleChatRaces(ctx, ws, out, todo, keys); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// decideChatCreates sets the outcome of each create whose row exists (or
+// that an earlier create of the batch takes) and returns the indexes of
+// those to insert, in key order.
+func decideChatCreates(ws []ChatWrite, out []Outcome, keys []ChatKey, existing map[ChatKey]chatState) []int {
 	creator := map[ChatKey]string{} // the event that creates each key in this batch
 	var todo []int
 	for i, w := range ws {
@@ -148,9 +172,6 @@ func (tx *Tx) CreateChats(ctx context.Context, ws []ChatWrite) ([]Outcome, error
 		creator[keys[i]] = w.Prov.EventID
 		todo = append(todo, i)
 	}
-	if len(todo) == 0 {
-		return out, nil
-	}
 	sort.Slice(todo, func(a, b int) bool {
 		ka, kb := keys[todo[a]], keys[todo[b]]
 		if ka.AppID != kb.AppID {
@@ -158,6 +179,12 @@ func (tx *Tx) CreateChats(ctx context.Context, ws []ChatWrite) ([]Outcome, error
 		}
 		return ka.Number < kb.Number
 	})
+	return todo
+}
+
+// insertChatsSQL is the statement that inserts the chat rows todo names,
+// leaving alone a row another transaction inserted first.
+func insertChatsSQL(ws []ChatWrite, todo []int) (string, []any) {
 	var sb strings.Builder
 	sb.WriteString("INSERT INTO chats (application_id, number, create_event_id, last_event_id, event_time, read_at, written_at, created_at, updated_at) VALUES ")
 	args := make([]any, 0, len(todo)*9)
@@ -169,19 +196,17 @@ func (tx *Tx) CreateChats(ctx context.Context, ws []ChatWrite) ([]Outcome, error
 		w, p := ws[i], ws[i].Prov
 		args = append(args, w.AppID, w.Number, p.EventID, p.EventID, p.EventTime, p.ReadAt, p.WriteAt, p.EventTime, p.EventTime)
 	}
-	// A concurrent writer may have inserted the same chat a moment ago; the
-	// row stays as it is and the re-read below tells whose it is.
 	sb.WriteString(" ON DUPLICATE KEY UPDATE id = id")
-	res := tx.db.WithContext(ctx).Exec(sb.String(), args...)
-	if res.Error != nil {
-		return nil, wrap("insert chats", res.Error)
-	}
-	if res.RowsAffected == int64(len(todo)) {
-		return out, nil
-	}
+	return sb.String(), args
+}
+
+// settleChatRaces re-reads the chats todo tried to insert when some were
+// inserted by a concurrent writer first: each row is this event's (Applied)
+// or another's (a conflict).
+func (tx *Tx) settleChatRaces(ctx context.Context, ws []ChatWrite, out []Outcome, todo []int, keys []ChatKey) error {
 	now, err := tx.chatStates(ctx, keys)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, i := range todo {
 		out[i] = createOutcome(now[keys[i]].CreateEventID, ws[i].Prov.EventID)
@@ -189,7 +214,7 @@ func (tx *Tx) CreateChats(ctx context.Context, ws []ChatWrite) ([]Outcome, error
 			out[i] = Applied // this event's own insert
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // createOutcome decides a create event against the event that created the

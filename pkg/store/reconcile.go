@@ -259,12 +259,7 @@ type deliveryRow struct {
 // readEvents reads every delivery of the chat and folds them into distinct
 // events: those that took effect, and counts of those that never did.
 func readEvents(db *gorm.DB, h *ChatHistory) error {
-	type seen struct {
-		ev                           ReplayEvent
-		took, conflict, dead, parked bool
-	}
-	byID := map[string]*seen{}
-	var order []string
+	t := eventTally{byID: map[string]*talliedEvent{}}
 	msg, at, id := int64(math.MinInt64), time.Time{}, int64(0)
 	for {
 		var rows []deliveryRow
@@ -272,35 +267,61 @@ func readEvents(db *gorm.DB, h *ChatHistory) error {
 		if err != nil {
 			return wrap("read journal", err)
 		}
-		for _, r := range rows {
-			e := byID[r.EventID]
-			if e == nil {
-				e = &seen{ev: ReplayEvent{EventID: r.EventID, Type: r.Type, Message: r.MessageNumber, EventTime: r.EventTime}}
-				byID[r.EventID] = e
-				order = append(order, r.EventID)
-			}
-			if r.Body != nil {
-				e.ev.Body = *r.Body
-			}
-			switch r.Outcome {
-			case OutcomeApplied, OutcomeDuplicate, OutcomeStale:
-				e.took = true
-			case OutcomeNumberConflict:
-				e.conflict = true
-			case OutcomeDead:
-				e.dead = true
-			case OutcomeParked:
-				e.parked = true
-			}
-		}
+		t.add(rows)
 		if len(rows) < reconcilePage {
 			break
 		}
 		last := rows[len(rows)-1]
 		msg, at, id = last.MessageNumber, last.EventTime, last.ID
 	}
-	for _, eid := range order {
-		e := byID[eid]
+	t.fold(h)
+	return nil
+}
+
+// eventTally gathers the deliveries of each event, in the order the events
+// first appear in the journal.
+type eventTally struct {
+	byID  map[string]*talliedEvent
+	order []string
+}
+
+// talliedEvent is one event and what its deliveries came to.
+type talliedEvent struct {
+	ev                           ReplayEvent
+	took, conflict, dead, parked bool
+}
+
+// add counts one page of deliveries.
+func (t *eventTally) add(rows []deliveryRow) {
+	for _, r := range rows {
+		e := t.byID[r.EventID]
+		if e == nil {
+			e = &talliedEvent{ev: ReplayEvent{EventID: r.EventID, Type: r.Type, Message: r.MessageNumber, EventTime: r.EventTime}}
+			t.byID[r.EventID] = e
+			t.order = append(t.order, r.EventID)
+		}
+		if r.Body != nil {
+			e.ev.Body = *r.Body
+		}
+		switch r.Outcome {
+		case OutcomeApplied, OutcomeDuplicate, OutcomeStale:
+			e.took = true
+		case OutcomeNumberConflict:
+			e.conflict = true
+		case OutcomeDead:
+			e.dead = true
+		case OutcomeParked:
+			e.parked = true
+		}
+	}
+}
+
+// fold puts each event in h by what became of it: any delivery that took
+// effect makes it an event to replay, else a conflict, else a dead or
+// parked one never applied. Events and conflicts end in event time order.
+func (t *eventTally) fold(h *ChatHistory) {
+	for _, eid := range t.order {
+		e := t.byID[eid]
 		switch {
 		case e.took:
 			h.Events = append(h.Events, e.ev)
@@ -321,7 +342,6 @@ func readEvents(db *gorm.DB, h *ChatHistory) error {
 			return a.EventID < b.EventID
 		})
 	}
-	return nil
 }
 
 const (
