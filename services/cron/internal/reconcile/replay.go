@@ -81,20 +81,9 @@ func (r *replay) message(n int64) *row {
 // as the writer's are.
 func (r *replay) apply(e store.ReplayEvent) {
 	r.ids[e.EventID] = true
-	at := e.EventTime
-	ev := ref{id: e.EventID, at: at}
+	ev := ref{id: e.EventID, at: e.EventTime}
 	if e.Type == queue.TypeChatCreate {
-		switch {
-		case !r.chat.exists:
-			r.chat = row{exists: true, createdAt: at, last: ev, creator: e.EventID}
-		case r.chat.creator != "" && r.chat.creator != e.EventID:
-			r.clashes = append(r.clashes, clash{event: ev, creator: r.chat.creator})
-		}
-		waiting := r.waitChat
-		r.waitChat = nil
-		for _, w := range waiting {
-			r.apply(w)
-		}
+		r.createChat(e, ev)
 		return
 	}
 	if !r.chat.exists {
@@ -103,43 +92,80 @@ func (r *replay) apply(e store.ReplayEvent) {
 	}
 	switch e.Type {
 	case queue.TypeChatDelete:
-		if r.chat.deleted() {
-			return
-		}
-		r.chat.deletedAt, r.chat.last = &at, ev
-		for _, m := range r.messages {
-			if m.exists && !m.deleted() {
-				m.deletedAt = &at
-			}
-		}
+		r.deleteChat(ev)
 	case queue.TypeMessageCreate:
-		m := r.message(e.Message)
-		switch {
-		case !m.exists:
-			// A message created into a deleted chat is born deleted.
-			*m = row{exists: true, createdAt: at, deletedAt: r.chat.deletedAt, last: ev, creator: e.EventID, body: e.Body}
-			waiting := r.waitMsg[e.Message]
-			delete(r.waitMsg, e.Message)
-			for _, w := range waiting {
-				r.apply(w)
-			}
-		case m.creator != e.EventID:
-			r.clashes = append(r.clashes, clash{message: e.Message, event: ev, creator: m.creator})
-			if !m.deleted() && ev.newer(m.last) {
-				m.body, m.last = e.Body, ev
-			}
-		}
+		r.createMessage(e, ev)
 	case queue.TypeMessageUpdate, queue.TypeMessageDelete:
-		m := r.message(e.Message)
-		switch {
-		case !m.exists:
-			r.waitMsg[e.Message] = append(r.waitMsg[e.Message], e)
-		case m.deleted():
-		case e.Type == queue.TypeMessageDelete:
-			m.deletedAt, m.last = &at, ev
-		case ev.newer(m.last):
+		r.changeMessage(e, ev)
+	}
+}
+
+// createChat creates the chat, or records a clash when another event
+// created it, then runs the events that waited for it.
+func (r *replay) createChat(e store.ReplayEvent, ev ref) {
+	switch {
+	case !r.chat.exists:
+		r.chat = row{exists: true, createdAt: ev.at, last: ev, creator: e.EventID}
+	case r.chat.creator != "" && r.chat.creator != e.EventID:
+		r.clashes = append(r.clashes, clash{event: ev, creator: r.chat.creator})
+	}
+	waiting := r.waitChat
+	r.waitChat = nil
+	for _, w := range waiting {
+		r.apply(w)
+	}
+}
+
+// deleteChat deletes the chat and every message in it that is not deleted
+// yet.
+func (r *replay) deleteChat(ev ref) {
+	if r.chat.deleted() {
+		return
+	}
+	at := ev.at
+	r.chat.deletedAt, r.chat.last = &at, ev
+	for _, m := range r.messages {
+		if m.exists && !m.deleted() {
+			m.deletedAt = &at
+		}
+	}
+}
+
+// createMessage creates message e.Message and runs the events that waited
+// for it; a second create by another event is a clash that the newest
+// event wins, as writers before number conflicts applied it.
+func (r *replay) createMessage(e store.ReplayEvent, ev ref) {
+	m := r.message(e.Message)
+	switch {
+	case !m.exists:
+		// A message created into a deleted chat is born deleted.
+		*m = row{exists: true, createdAt: ev.at, deletedAt: r.chat.deletedAt, last: ev, creator: e.EventID, body: e.Body}
+		waiting := r.waitMsg[e.Message]
+		delete(r.waitMsg, e.Message)
+		for _, w := range waiting {
+			r.apply(w)
+		}
+	case m.creator != e.EventID:
+		r.clashes = append(r.clashes, clash{message: e.Message, event: ev, creator: m.creator})
+		if !m.deleted() && ev.newer(m.last) {
 			m.body, m.last = e.Body, ev
 		}
+	}
+}
+
+// changeMessage applies an update or a delete of message e.Message, which
+// waits when the message is not created yet.
+func (r *replay) changeMessage(e store.ReplayEvent, ev ref) {
+	m := r.message(e.Message)
+	switch {
+	case !m.exists:
+		r.waitMsg[e.Message] = append(r.waitMsg[e.Message], e)
+	case m.deleted():
+	case e.Type == queue.TypeMessageDelete:
+		at := ev.at
+		m.deletedAt, m.last = &at, ev
+	case ev.newer(m.last):
+		m.body, m.last = e.Body, ev
 	}
 }
 
