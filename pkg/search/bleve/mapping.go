@@ -18,9 +18,9 @@ import (
 )
 
 // MappingVersion identifies the index mapping (fields and analyzers). Bump it
-// whenever anything in newMapping changes: Open then builds a new, empty index
-// in Path/v<MappingVersion>, removes the other versions and reports Fresh so
-// the caller reindexes from MySQL.
+// whenever anything newMapping builds changes: Open then builds a new, empty
+// index in Path/v<MappingVersion>, removes the other versions and reports
+// Fresh so the caller reindexes from MySQL.
 const MappingVersion = 2 // 2: zero-padded ids sort ties, no number field
 
 // maxGram is the longest word prefix that is indexed; longer query words are
@@ -56,14 +56,26 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 	im.IndexDynamic = false
 	im.StoreDynamic = false
 	im.DocValuesDynamic = false
+	if err := addBodyAnalyzers(im); err != nil {
+		return nil, err
+	}
+	im.DefaultMapping = documentMapping()
+	if err := im.Validate(); err != nil {
+		return nil, fmt.Errorf("validate mapping: %w", err)
+	}
+	return im, nil
+}
 
+// addBodyAnalyzers registers the body's analyzers in im: analyzerIndex
+// indexes the edge n-grams of each word, analyzerQuery reads query words.
+func addBodyAnalyzers(im *mapping.IndexMappingImpl) error {
 	err := im.AddCustomTokenFilter(filterEdgeNgram, map[string]any{
 		"type": edgengram.Name,
 		"min":  1.0,
 		"max":  float64(maxGram),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("add edge n-gram filter: %w", err)
+		return fmt.Errorf("add edge n-gram filter: %w", err)
 	}
 	// Accents are folded at both ends ("cafe" finds "café" and back), which
 	// chat users expect; an Elasticsearch backend should use asciifolding too.
@@ -74,7 +86,7 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 		"token_filters": []string{lowercase.Name, filterEdgeNgram},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("add index analyzer: %w", err)
+		return fmt.Errorf("add index analyzer: %w", err)
 	}
 	err = im.AddCustomAnalyzer(analyzerQuery, map[string]any{
 		"type":          custom.Name,
@@ -83,9 +95,15 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 		"token_filters": []string{lowercase.Name},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("add query analyzer: %w", err)
+		return fmt.Errorf("add query analyzer: %w", err)
 	}
+	return nil
+}
 
+// documentMapping maps a message's three fields, each with only what
+// searching needs: the scope indexed as a keyword, the version stored, the
+// body indexed through analyzerIndex.
+func documentMapping() *mapping.DocumentMapping {
 	scope := mapping.NewKeywordFieldMapping()
 	scope.Store = false
 	scope.IncludeInAll = false
@@ -110,12 +128,7 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 	doc.AddFieldMappingsAt(fieldScope, scope)
 	doc.AddFieldMappingsAt(fieldVersion, version)
 	doc.AddFieldMappingsAt(fieldBody, body)
-	im.DefaultMapping = doc
-
-	if err := im.Validate(); err != nil {
-		return nil, fmt.Errorf("validate mapping: %w", err)
-	}
-	return im, nil
+	return doc
 }
 
 // scopeOf names the chat a document belongs to; the separator keeps app 1
