@@ -79,7 +79,14 @@ type Config struct {
 	// WaitTimeout bounds that wait (default 500 ms); a write not confirmed in
 	// time is reported as chat.ErrOutcomeUnknown.
 	WaitTimeout time.Duration
+	// IdempotencyTTL is how long the record of a write made with an
+	// idempotency key is kept (default 24 h): a retry within it gets the
+	// first answer back.
+	IdempotencyTTL time.Duration
 }
+
+// DefaultIdempotencyTTL is how long idempotency records live unless configured.
+const DefaultIdempotencyTTL = 24 * time.Hour
 
 // Counter assigns numbers.
 type Counter struct {
@@ -94,6 +101,9 @@ func New(rdb redis.UniversalClient, keys queue.Keys, src Source, cfg Config) *Co
 	if cfg.WaitTimeout <= 0 {
 		cfg.WaitTimeout = 500 * time.Millisecond
 	}
+	if cfg.IdempotencyTTL <= 0 {
+		cfg.IdempotencyTTL = DefaultIdempotencyTTL
+	}
 	return &Counter{rdb: rdb, keys: keys, src: src, cfg: cfg}
 }
 
@@ -103,6 +113,7 @@ const (
 	resNoChat    = -2
 	resNoCounter = -3 // the chat's message counter is missing or from another epoch
 	resNoMessage = -4
+	resKeyReused = -5 // the idempotency key's record holds another request
 )
 
 // epochLua defines epoch(): the replication id of the Redis running the
@@ -112,25 +123,140 @@ const epochLua = `local function epoch()
 end
 `
 
+// idemLua defines replay() and done(n), which make a step idempotent. The
+// last three arguments of every step are the request's fingerprint (” for a
+// step without an idempotency key), the record's lifetime in milliseconds
+// and the acceptance time (Unix µs); with a key, the record is the last KEYS
+// entry. replay() runs first: a record with the same fingerprint answers
+// {number, accepted, 1} without doing anything again (rewriting the record,
+// so a WAIT after it covers it), another fingerprint answers resKeyReused.
+// done(n) writes the record "<fingerprint> <n> <accepted>" in the same step
+// as the effect, so a record exists exactly when the effect happened and two
+// racing requests with one key get one number between them.
+const idemLua = `local IFP, ITTL, IAT = ARGV[#ARGV - 2], ARGV[#ARGV - 1], ARGV[#ARGV]
+local function replay()
+  if IFP == '' then return nil end
+  local r = redis.call('GET', KEYS[#KEYS])
+  if not r then return nil end
+  local fp, n, t = string.match(r, '^(%x+) (%d+) (%d+)$')
+  if fp ~= IFP then return -5 end
+  redis.call('SET', KEYS[#KEYS], r, 'KEEPTTL')
+  return {n, t, 1}
+end
+local function done(n)
+  if IFP ~= '' then
+    redis.call('SET', KEYS[#KEYS], IFP .. ' ' .. string.format('%d', n) .. ' ' .. IAT, 'PX', ITTL)
+  end
+  return n
+end
+local replayed = replay()
+if replayed then return replayed end
+`
+
 // The scripts splice numbers in with string.format('%d'): Lua's own
 // number-to-string conversion switches to exponent notation beyond 14 digits,
 // which would turn the job into one that no longer decodes.
-var createChatScript = redis.NewScript(epochLua + `
+var createChatScript = redis.NewScript(epochLua + idemLua + `
 if redis.call('HGET', KEYS[1], 'e') ~= epoch() then return -1 end
 local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
 redis.call('LPUSH', KEYS[2], ARGV[1] .. string.format('%d', n) .. ARGV[2])
-return n`)
+return done(n)`)
+
+// Claim makes a step idempotent: the record of its outcome is kept under
+// Key, for the request Fingerprint describes (see chat.KeyHash and
+// chat.Fingerprint). The zero Claim records nothing.
+type Claim struct {
+	Key         string
+	Fingerprint string
+}
+
+// Result is the outcome of an accepted step.
+type Result struct {
+	// Number is the chat or message number handed out (for a create) or
+	// acted on (for an update or a delete).
+	Number int64
+	// Accepted is when the api accepted the write: the envelope's time, or
+	// for a replay the first request's.
+	Accepted time.Time
+	// Replayed reports that the claim's record answered: the write had
+	// already been accepted under that idempotency key and nothing was done
+	// again.
+	Replayed bool
+}
+
+// Accept runs the step for job e, by its type: a chat or message create
+// takes the next number and queues e with it; a message update or delete,
+// or a chat delete, checks what it acts on and queues e (a delete records
+// its tombstone in the same step). With a claim the same step writes the
+// claim's record, or answers from it (Result.Replayed) without doing
+// anything again; a record of another request is chat.ErrKeyReused.
+func (c *Counter) Accept(ctx context.Context, e queue.Envelope, cl Claim) (Result, error) {
+	switch e.Type {
+	case queue.TypeChatCreate, queue.TypeMessageCreate, queue.TypeMessageUpdate, queue.TypeMessageDelete, queue.TypeChatDelete:
+		return c.accept(ctx, e, cl, e.Type)
+	}
+	return Result{}, fmt.Errorf("accept %s job %s: not a job the api queues: %w", e.Type, e.ID, chat.ErrInvalid)
+}
+
+// accept runs the step of kind (a job type; an update stands for both
+// message updates and deletes) for e.
+func (c *Counter) accept(ctx context.Context, e queue.Envelope, cl Claim, kind string) (Result, error) {
+	var what string
+	var script *redis.Script
+	var keys []string
+	var args []any
+	switch kind {
+	case queue.TypeChatCreate, queue.TypeMessageCreate:
+		field := "chat"
+		what, script = "chat create", createChatScript
+		keys = []string{c.keys.ChatCounter(e.App)}
+		if kind == queue.TypeMessageCreate {
+			field, what, script = "message", "message create", createMessageScript
+			keys = append(keys, c.keys.ChatsDeleted(e.App), c.keys.MessageCounter(e.App, e.Chat))
+			args = append(args, e.Chat)
+		}
+		prefix, suffix, err := e.Template(field)
+		if err != nil {
+			return Result{}, err
+		}
+		args = append(args, prefix, suffix)
+	case queue.TypeMessageUpdate, queue.TypeMessageDelete: // the job says which
+		raw, err := e.Encode()
+		if err != nil {
+			return Result{}, err
+		}
+		what, script = e.Type, enqueueMessageJobScript
+		keys = []string{c.keys.ChatCounter(e.App), c.keys.ChatsDeleted(e.App), c.keys.MessageCounter(e.App, e.Chat),
+			c.keys.MessagesDeleted(e.App, e.Chat)}
+		args = []any{e.Chat, e.Message, raw, map[bool]string{true: "1", false: "0"}[e.Type == queue.TypeMessageDelete]}
+	default: // queue.TypeChatDelete
+		raw, err := e.Encode()
+		if err != nil {
+			return Result{}, err
+		}
+		what, script = "chat delete", deleteChatScript
+		keys = []string{c.keys.ChatCounter(e.App), c.keys.ChatsDeleted(e.App)}
+		args = []any{e.Chat, raw}
+	}
+	keys = append(keys, c.keys.Pending(c.keys.Partition(e.App)))
+	args = append(args, cl.Fingerprint, c.cfg.IdempotencyTTL.Milliseconds(), e.Time)
+	if cl.Fingerprint != "" {
+		keys = append(keys, c.keys.Idempotency(e.App, cl.Key))
+	}
+	r, err := c.step(ctx, e, what, func() (reply, error) { return c.run(ctx, script, keys, args...) })
+	if err != nil {
+		return Result{}, err
+	}
+	if r.replayed {
+		return Result{Number: r.n, Accepted: time.UnixMicro(r.at).UTC(), Replayed: true}, nil
+	}
+	return Result{Number: r.n, Accepted: e.AcceptedAt()}, nil
+}
 
 // CreateChat assigns the next chat number of e.App and enqueues e with it.
 func (c *Counter) CreateChat(ctx context.Context, e queue.Envelope) (int64, error) {
-	prefix, suffix, err := e.Template("chat")
-	if err != nil {
-		return 0, err
-	}
-	keys := []string{c.keys.ChatCounter(e.App), c.keys.Pending(c.keys.Partition(e.App))}
-	return c.step(ctx, e, "chat create", func() (int64, error) {
-		return c.run(ctx, createChatScript, keys, prefix, suffix)
-	})
+	r, err := c.accept(ctx, e, Claim{}, queue.TypeChatCreate)
+	return r.Number, err
 }
 
 // checkChatLua checks the chat counter's epoch (KEYS[1]) and that chat
@@ -146,7 +272,7 @@ if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return -2 end
 // A missing message counter of a chat created in this epoch (above the seed
 // point) starts at 0 in the same step; an older chat's counter must be
 // seeded from MySQL, as must one from another epoch.
-var createMessageScript = redis.NewScript(epochLua + checkChatLua + `
+var createMessageScript = redis.NewScript(epochLua + idemLua + checkChatLua + `
 local me = redis.call('HGET', KEYS[3], 'e')
 if me ~= app[2] then
   if me or c <= tonumber(app[3]) then return -3 end
@@ -154,25 +280,18 @@ if me ~= app[2] then
 end
 local n = redis.call('HINCRBY', KEYS[3], 'n', 1)
 redis.call('LPUSH', KEYS[4], ARGV[2] .. string.format('%d', n) .. ARGV[3])
-return n`)
+return done(n)`)
 
 // CreateMessage assigns the next message number of chat e.Chat and enqueues e with it.
 func (c *Counter) CreateMessage(ctx context.Context, e queue.Envelope) (int64, error) {
-	prefix, suffix, err := e.Template("message")
-	if err != nil {
-		return 0, err
-	}
-	keys := []string{c.keys.ChatCounter(e.App), c.keys.ChatsDeleted(e.App), c.keys.MessageCounter(e.App, e.Chat),
-		c.keys.Pending(c.keys.Partition(e.App))}
-	return c.step(ctx, e, "message create", func() (int64, error) {
-		return c.run(ctx, createMessageScript, keys, e.Chat, prefix, suffix)
-	})
+	r, err := c.accept(ctx, e, Claim{}, queue.TypeMessageCreate)
+	return r.Number, err
 }
 
 // enqueueMessageJobScript checks that the chat and message were handed out
 // and not deleted, pushes the job, and for a delete (ARGV[4] = "1") records
 // the tombstone in the same step.
-var enqueueMessageJobScript = redis.NewScript(epochLua + checkChatLua + `
+var enqueueMessageJobScript = redis.NewScript(epochLua + idemLua + checkChatLua + `
 local msgs = redis.call('HMGET', KEYS[3], 'n', 'e')
 if msgs[2] ~= app[2] then
   if msgs[2] or c <= tonumber(app[3]) then return -3 end
@@ -183,68 +302,49 @@ if m < 1 or m > tonumber(msgs[1]) then return -4 end
 if redis.call('SISMEMBER', KEYS[4], ARGV[2]) == 1 then return -4 end
 if ARGV[4] == '1' then redis.call('SADD', KEYS[4], ARGV[2]) end
 redis.call('LPUSH', KEYS[5], ARGV[3])
-return 0`)
+return done(m)`)
 
 // EnqueueMessageJob checks that message e.Message of chat e.Chat was handed
 // out and is not deleted, and enqueues e (an update or a delete) in the same
 // step. A delete also records the message's tombstone, so later changes are
 // refused at once.
 func (c *Counter) EnqueueMessageJob(ctx context.Context, e queue.Envelope) error {
-	raw, err := e.Encode()
-	if err != nil {
-		return err
-	}
-	keys := []string{c.keys.ChatCounter(e.App), c.keys.ChatsDeleted(e.App), c.keys.MessageCounter(e.App, e.Chat),
-		c.keys.MessagesDeleted(e.App, e.Chat), c.keys.Pending(c.keys.Partition(e.App))}
-	del := "0"
-	if e.Type == queue.TypeMessageDelete {
-		del = "1"
-	}
-	_, err = c.step(ctx, e, e.Type, func() (int64, error) {
-		return c.run(ctx, enqueueMessageJobScript, keys, e.Chat, e.Message, raw, del)
-	})
+	_, err := c.accept(ctx, e, Claim{}, queue.TypeMessageUpdate)
 	return err
 }
 
-var deleteChatScript = redis.NewScript(epochLua + `
+var deleteChatScript = redis.NewScript(epochLua + idemLua + `
 local app = redis.call('HMGET', KEYS[1], 'n', 'e')
 if app[2] ~= epoch() then return -1 end
 local c = tonumber(ARGV[1])
 if c < 1 or c > tonumber(app[1]) then return -2 end
 if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return -2 end
 redis.call('LPUSH', KEYS[3], ARGV[2])
-return 0`)
+return done(c)`)
 
 // DeleteChat checks that chat e.Chat was handed out and is not deleted yet,
 // records its tombstone (new messages and changes are refused from now on)
 // and enqueues e, in one step.
 func (c *Counter) DeleteChat(ctx context.Context, e queue.Envelope) error {
-	raw, err := e.Encode()
-	if err != nil {
-		return err
-	}
-	keys := []string{c.keys.ChatCounter(e.App), c.keys.ChatsDeleted(e.App), c.keys.Pending(c.keys.Partition(e.App))}
-	_, err = c.step(ctx, e, e.Type, func() (int64, error) {
-		return c.run(ctx, deleteChatScript, keys, e.Chat, raw)
-	})
+	_, err := c.accept(ctx, e, Claim{}, queue.TypeChatDelete)
 	return err
 }
 
 // step runs one counter step, seeding a counter that is missing or from
 // another epoch from MySQL and trying again.
-func (c *Counter) step(ctx context.Context, e queue.Envelope, what string, run func() (int64, error)) (int64, error) {
+func (c *Counter) step(ctx context.Context, e queue.Envelope, what string, run func() (reply, error)) (reply, error) {
 	for range 3 {
-		n, err := run()
+		r, err := run()
 		if err != nil {
-			return 0, redisErr(what, err)
+			return reply{}, redisErr(what, err)
 		}
-		n, err = result(n, e)
+		err = result(r.n, e)
 		var se *SeedError
 		if !errors.As(err, &se) {
-			return n, err
+			return r, err
 		}
 		if c.src == nil {
-			return 0, fmt.Errorf("%s: %w and this counter has no source to seed from", what, err)
+			return reply{}, fmt.Errorf("%s: %w and this counter has no source to seed from", what, err)
 		}
 		if se.Chat == 0 {
 			err = c.seedApp(ctx, e.App)
@@ -252,24 +352,24 @@ func (c *Counter) step(ctx context.Context, e queue.Envelope, what string, run f
 			err = c.seedChat(ctx, e.App, se.Chat)
 		}
 		if err != nil {
-			return 0, err
+			return reply{}, err
 		}
 	}
-	return 0, fmt.Errorf("%s: counters kept needing seeding (is Redis failing over?): %w", what, chat.ErrUnavailable)
+	return reply{}, fmt.Errorf("%s: counters kept needing seeding (is Redis failing over?): %w", what, chat.ErrUnavailable)
 }
 
 // run runs a script and, when configured, waits for replicas on the same
 // connection. A step that wrote (a result of 0 or more) but was not confirmed
 // by enough replicas is errNotReplicated.
-func (c *Counter) run(ctx context.Context, s *redis.Script, keys []string, args ...any) (int64, error) {
+func (c *Counter) run(ctx context.Context, s *redis.Script, keys []string, args ...any) (reply, error) {
 	if c.cfg.WaitReplicas <= 0 {
-		return s.Run(ctx, c.rdb, keys, args...).Int64()
+		return parseReply(s.Run(ctx, c.rdb, keys, args...))
 	}
 	var node redis.Cmdable = c.rdb
 	if cc, ok := c.rdb.(*redis.ClusterClient); ok {
 		primary, err := cc.MasterForKey(ctx, keys[0])
 		if err != nil {
-			return 0, err
+			return reply{}, err
 		}
 		node = primary
 	}
@@ -283,23 +383,52 @@ func (c *Counter) run(ctx context.Context, s *redis.Script, keys []string, args 
 		})
 		if err != nil && redis.HasErrorPrefix(res.Err(), "NOSCRIPT") {
 			if err := s.Load(ctx, node).Err(); err != nil {
-				return 0, err
+				return reply{}, err
 			}
 			continue // the script did not run
 		}
 		if err != nil {
-			return 0, err
+			return reply{}, err
 		}
-		n, err := res.Int64()
+		r, err := parseReply(res)
 		if err != nil {
-			return 0, err
+			return reply{}, err
 		}
-		if got, _ := acks.Int64(); n >= 0 && got < int64(c.cfg.WaitReplicas) {
-			return 0, fmt.Errorf("%d of %d replicas confirmed the write within %s: %w", got, c.cfg.WaitReplicas, c.cfg.WaitTimeout, errNotReplicated)
+		if got, _ := acks.Int64(); r.n >= 0 && got < int64(c.cfg.WaitReplicas) {
+			return reply{}, fmt.Errorf("%d of %d replicas confirmed the write within %s: %w", got, c.cfg.WaitReplicas, c.cfg.WaitTimeout, errNotReplicated)
 		}
-		return n, nil
+		return r, nil
 	}
-	return 0, errors.New("script not loaded")
+	return reply{}, errors.New("script not loaded")
+}
+
+// reply is what a step's script answered: a number (or, below zero, a
+// condition), or for a replay the recorded number and acceptance time.
+type reply struct {
+	n, at    int64
+	replayed bool
+}
+
+// parseReply reads a script's answer: an integer, or a replay's
+// {number, accepted, 1} (as strings, which keep every digit).
+func parseReply(cmd *redis.Cmd) (reply, error) {
+	v, err := cmd.Result()
+	if err != nil {
+		return reply{}, err
+	}
+	switch v := v.(type) {
+	case int64:
+		return reply{n: v}, nil
+	case []any:
+		if len(v) == 3 {
+			n, err1 := strconv.ParseInt(fmt.Sprint(v[0]), 10, 64)
+			at, err2 := strconv.ParseInt(fmt.Sprint(v[1]), 10, 64)
+			if err1 == nil && err2 == nil {
+				return reply{n: n, at: at, replayed: true}, nil
+			}
+		}
+	}
+	return reply{}, fmt.Errorf("unexpected script reply %v", v)
 }
 
 var errNotReplicated = errors.New("not replicated")
@@ -335,19 +464,22 @@ func (c *Counter) Deleted(ctx context.Context, app string, chatNumber, message i
 	return ok, nil
 }
 
-// result turns a script's reply into a number or the error it stands for.
-func result(n int64, e queue.Envelope) (int64, error) {
+// result turns a script's condition into the error it stands for (nil for
+// a number).
+func result(n int64, e queue.Envelope) error {
 	switch n {
 	case resNoApp:
-		return 0, &SeedError{}
+		return &SeedError{}
 	case resNoChat:
-		return 0, fmt.Errorf("chat %d: %w", e.Chat, chat.ErrNotFound)
+		return fmt.Errorf("chat %d: %w", e.Chat, chat.ErrNotFound)
 	case resNoCounter:
-		return 0, &SeedError{Chat: e.Chat}
+		return &SeedError{Chat: e.Chat}
 	case resNoMessage:
-		return 0, fmt.Errorf("message %d of chat %d: %w", e.Message, e.Chat, chat.ErrNotFound)
+		return fmt.Errorf("message %d of chat %d: %w", e.Message, e.Chat, chat.ErrNotFound)
+	case resKeyReused:
+		return chat.KeyReused()
 	}
-	return n, nil
+	return nil
 }
 
 // seedLua sets the counter hash KEYS[1] to max(its number, the legacy
@@ -517,11 +649,11 @@ func (c *Counter) Renumber(ctx context.Context, p int, stored string, old queue.
 		return false, err
 	}
 	keys = append(keys, c.keys.Dead(p), c.keys.Pending(p), c.keys.Stats(p))
-	n, err := c.step(ctx, e, "renumber", func() (int64, error) {
+	r, err := c.step(ctx, e, "renumber", func() (reply, error) {
 		return c.run(ctx, script, keys, prefix, suffix, stored, e.Chat)
 	})
 	if err != nil {
 		return false, err
 	}
-	return n > 0, nil
+	return r.n > 0, nil
 }

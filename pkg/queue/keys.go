@@ -81,6 +81,15 @@ func (k Keys) LegacyMessageCounter(app string, chat int64) string {
 	return k.base(k.Partition(app)) + "app:" + app + ":chat:" + strconv.FormatInt(chat, 10) + ":messages"
 }
 
+// Idempotency is the record of one write an application made with an
+// Idempotency-Key, named by the key's digest (chat.KeyHash), never the key.
+// It lives in the application's partition, the hash slot of its counters and
+// its queue, so the Lua step that assigns a number and queues the job also
+// writes the record, on Redis Cluster too.
+func (k Keys) Idempotency(app, keyHash string) string {
+	return k.base(k.Partition(app)) + "app:" + app + ":idem:" + keyHash
+}
+
 // Pending is the list of jobs waiting for a writer (pushed left, taken right).
 func (k Keys) Pending(p int) string { return k.base(p) + "pending" }
 
