@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/instachat/instachat/pkg/chat"
 	"github.com/instachat/instachat/pkg/testenv"
 )
 
@@ -54,6 +56,11 @@ type explainCase struct {
 	// skip, when set, says why the statement is not explained (an INSERT:
 	// EXPLAIN INSERT says nothing about reads).
 	skip string
+	// keyset names the table a cursor page reads (issue 12): it must plan
+	// as a range on an index, without a filesort, and the statement may
+	// hold neither OFFSET nor COUNT(*), so a deep page costs what the first
+	// one does.
+	keyset string
 }
 
 func explainCases() []explainCase {
@@ -263,6 +270,24 @@ WHERE c.application_id = ? AND c.number = ? AND m.deleted_at IS NULL ORDER BY m.
 WHERE c.application_id = ? AND c.number = ? AND m.number IN ? AND m.deleted_at IS NULL`,
 			args: []any{int64(2), int64(10), []int64{3, 17, 99}}},
 
+		// history.go: cursor pages and the numbers that settle their gaps.
+		{name: "MessagesKeyset newest", site: "history.go MessagesKeyset", keyset: "messages",
+			query: messagesKeysetSQL(chat.Newest(50)), args: []any{int64(2), int64(10), int64(math.MaxInt64), 51}},
+		{name: "MessagesKeyset before", site: "history.go MessagesKeyset", keyset: "messages",
+			query: messagesKeysetSQL(chat.Before(60, 50)), args: []any{int64(2), int64(10), int64(60), 51}},
+		{name: "MessagesKeyset after", site: "history.go MessagesKeyset", keyset: "messages",
+			query: messagesKeysetSQL(chat.After(40, 50)), args: []any{int64(2), int64(10), int64(40), 51}},
+		{name: "ChatsKeyset newest", site: "history.go ChatsKeyset", keyset: "chats",
+			query: chatsKeysetSQL(chat.Newest(50)), args: []any{int64(2), int64(math.MaxInt64), 51}},
+		{name: "ChatsKeyset before", site: "history.go ChatsKeyset", keyset: "chats",
+			query: chatsKeysetSQL(chat.Before(40, 10)), args: []any{int64(2), int64(40), 11}},
+		{name: "ChatsKeyset after", site: "history.go ChatsKeyset", keyset: "chats",
+			query: chatsKeysetSQL(chat.After(20, 10)), args: []any{int64(2), int64(20), 11}},
+		{name: "MessageNumbersBetween", site: "history.go MessageNumbersBetween", keyset: "messages",
+			query: messageNumbersSQL, args: []any{int64(2), int64(10), int64(40), int64(60), settleScan}},
+		{name: "ChatNumbersBetween", site: "history.go ChatNumbersBetween", keyset: "chats",
+			query: chatNumbersSQL, args: []any{int64(2), int64(20), int64(40), settleScan}},
+
 		// reconcile.go
 		{name: "ChatHistory horizon", site: "reconcile.go ChatHistory horizon",
 			query: "SELECT MIN(committed_at) FROM event_journal"},
@@ -315,6 +340,9 @@ func TestExplainUsesIndexes(t *testing.T) {
 				t.Skipf("not explained: %s", c.skip)
 			}
 			plan := explainPlan(t, s, c)
+			if c.keyset != "" {
+				checkKeyset(t, c, plan)
+			}
 			for _, r := range plan {
 				table := r.table
 				if a, ok := c.alias[table]; ok {
@@ -333,6 +361,41 @@ func TestExplainUsesIndexes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// settleScan is how many numbers a gap check reads at most, as the api asks.
+const settleScan = 1000
+
+// offsetOrCount finds what a cursor page must not do.
+var offsetOrCount = regexp.MustCompile(`(?i)\bOFFSET\b|\bCOUNT\s*\(`)
+
+// checkKeyset fails a cursor page statement that is not a range read in
+// index order on its table, or that counts or skips rows.
+func checkKeyset(t *testing.T, c explainCase, plan []planStep) {
+	t.Helper()
+	if m := offsetOrCount.FindString(c.query); m != "" {
+		t.Errorf("a cursor page statement holds %q: want neither OFFSET nor COUNT(*)\n%s", m, c.query)
+	}
+	found := false
+	for _, r := range plan {
+		table := r.table
+		if a, ok := map[string]string{"m": "messages", "c": "chats"}[table]; ok {
+			table = a
+		}
+		if strings.Contains(r.extra, "filesort") {
+			t.Errorf("%s sorts its rows (extra %q): want them read in index order\nplan:\n%s", table, r.extra, planText(plan))
+		}
+		if table != c.keyset {
+			continue
+		}
+		found = true
+		if r.typ != "range" || r.key == "" {
+			t.Errorf("%s plans as type=%s key=%q: want a range on an index\nplan:\n%s", table, r.typ, r.key, planText(plan))
+		}
+	}
+	if !found {
+		t.Errorf("no step of the plan reads %s\nplan:\n%s", c.keyset, planText(plan))
 	}
 }
 
