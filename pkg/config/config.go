@@ -141,6 +141,9 @@ func ReadCommon(e *Env, service string) Common {
 		Counter: counter.Config{
 			WaitReplicas: e.Int("REDIS_WAIT_REPLICAS", 0),
 			WaitTimeout:  e.Duration("REDIS_WAIT_TIMEOUT", 500*time.Millisecond),
+			// How long a write made with an Idempotency-Key answers its
+			// retries with the first answer.
+			IdempotencyTTL: e.Duration("IDEMPOTENCY_TTL", counter.DefaultIdempotencyTTL),
 		},
 		PprofAddr:  e.String("PPROF_ADDR", ""),
 		KeyPrefix:  e.String("REDIS_KEY_PREFIX", "ic:"),
@@ -151,6 +154,9 @@ func ReadCommon(e *Env, service string) Common {
 			Level:   e.String("LOG_LEVEL", "info"),
 			Service: service,
 		},
+	}
+	if ttl := c.Counter.IdempotencyTTL; (ttl < time.Minute || ttl > 30*24*time.Hour) && e.err == nil {
+		e.err = fmt.Errorf("IDEMPOTENCY_TTL must be from 1m to 720h, got %s", ttl)
 	}
 	if c.Partitions < 1 && e.err == nil {
 		e.err = fmt.Errorf("QUEUE_PARTITIONS must be at least 1")

@@ -7,6 +7,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/instachat/instachat/pkg/config"
+	"github.com/instachat/instachat/pkg/counter"
 )
 
 func TestRedisTopology(t *testing.T) {
@@ -56,5 +57,21 @@ func TestRedisTopology(t *testing.T) {
 	})
 	if c := config.ReadCommon(env, "test").Counter; c.WaitReplicas != 1 || c.WaitTimeout != 250*time.Millisecond {
 		t.Errorf("counter config: got %+v, want WAIT 1 within 250 ms", c)
+	}
+}
+
+func TestIdempotencyTTL(t *testing.T) {
+	for raw, want := range map[string]time.Duration{"": counter.DefaultIdempotencyTTL, "2h": 2 * time.Hour} {
+		env := config.NewEnv(func(k string) string { return map[string]string{"IDEMPOTENCY_TTL": raw}[k] })
+		if got := config.ReadCommon(env, "test").Counter.IdempotencyTTL; got != want || env.Err() != nil {
+			t.Errorf("IDEMPOTENCY_TTL=%q: got %v, %v; want %v", raw, got, env.Err(), want)
+		}
+	}
+	for _, bad := range []string{"10s", "800h", "soon"} {
+		env := config.NewEnv(func(k string) string { return map[string]string{"IDEMPOTENCY_TTL": bad}[k] })
+		config.ReadCommon(env, "test")
+		if env.Err() == nil {
+			t.Errorf("IDEMPOTENCY_TTL=%q: accepted, want an error", bad)
+		}
 	}
 }

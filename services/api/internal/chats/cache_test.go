@@ -49,8 +49,8 @@ func TestUnknownTokensStayOffMySQL(t *testing.T) {
 	}{
 		{"read application", func(tok string) error { _, err := svc.Application(ctx, tok); return err }},
 		{"list chats", func(tok string) error { _, _, err := svc.Chats(ctx, tok, chat.Page{Page: 1, PerPage: 10}); return err }},
-		{"create chat", func(tok string) error { _, err := svc.CreateChat(ctx, tok, ""); return err }},
-		{"create message", func(tok string) error { _, err := svc.CreateMessage(ctx, tok, 1, "hi", ""); return err }},
+		{"create chat", func(tok string) error { _, err := svc.CreateChat(ctx, tok, chats.Write{}); return err }},
+		{"create message", func(tok string) error { _, err := svc.CreateMessage(ctx, tok, 1, "hi", chats.Write{}); return err }},
 	}
 	for i, step := range steps {
 		tok := made(byte('a' + i))

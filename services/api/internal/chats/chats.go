@@ -151,30 +151,56 @@ func (s *Service) RenameApplication(ctx context.Context, token, name string) (ch
 type Accepted struct {
 	Number     int64
 	AcceptedAt time.Time
+	// Replayed reports that the write had already been accepted under the
+	// request's idempotency key: this is the first answer, given again.
+	Replayed bool
 }
 
-func (s *Service) envelope(typ, token, trace string) queue.Envelope {
+// Write is what a write request carries besides its input.
+type Write struct {
+	// Trace is the request's trace id, carried by the job.
+	Trace string
+	// IdempotencyKey is the client's Idempotency-Key ("" for none) and
+	// Fingerprint a digest of the request it was sent with
+	// (chat.Fingerprint): a retry with the same key gets the first answer;
+	// another request under it is chat.ErrKeyReused.
+	IdempotencyKey, Fingerprint string
+}
+
+// claim is the counter's record of w's idempotency key (zero without one).
+func (w Write) claim() counter.Claim {
+	if w.IdempotencyKey == "" {
+		return counter.Claim{}
+	}
+	return counter.Claim{Key: chat.KeyHash(w.IdempotencyKey), Fingerprint: w.Fingerprint}
+}
+
+func (s *Service) envelope(typ, token string, w Write) queue.Envelope {
 	now := s.now()
-	return queue.Envelope{ID: queue.NewEventID(now), Type: typ, App: chat.TokenDigest(token), Time: now.UnixMicro(), Trace: trace}
+	return queue.Envelope{ID: queue.NewEventID(now), Type: typ, App: chat.TokenDigest(token), Time: now.UnixMicro(), Trace: w.Trace}
+}
+
+// accept runs e's counter step with w's claim.
+func (s *Service) accept(ctx context.Context, token string, e queue.Envelope, w Write) (Accepted, error) {
+	r, err := s.counter.Accept(ctx, e, w.claim())
+	if err != nil {
+		return Accepted{}, s.remember(token, err)
+	}
+	return Accepted{Number: r.Number, AcceptedAt: r.Accepted, Replayed: r.Replayed}, nil
 }
 
 // CreateChat assigns the next chat number and queues the chat's creation.
-func (s *Service) CreateChat(ctx context.Context, token, trace string) (Accepted, error) {
+func (s *Service) CreateChat(ctx context.Context, token string, w Write) (Accepted, error) {
 	ctx, cancel := s.within(ctx)
 	defer cancel()
 	if err := s.known(token); err != nil {
 		return Accepted{}, err
 	}
-	e := s.envelope(queue.TypeChatCreate, token, trace)
-	n, err := s.counter.CreateChat(ctx, e)
-	if err != nil {
-		return Accepted{}, s.remember(token, err)
-	}
-	return Accepted{Number: n, AcceptedAt: e.AcceptedAt()}, nil
+	return s.accept(ctx, token, s.envelope(queue.TypeChatCreate, token, w), w)
 }
 
 // CreateMessage assigns the next message number of a chat and queues the message.
-func (s *Service) CreateMessage(ctx context.Context, token string, chatNumber int64, body, trace string) (Accepted, error) {
+func (s *Service) CreateMessage(ctx context.Context, token string, chatNumber int64, body string, w Write) (Accepted, error) {
 	ctx, cancel := s.within(ctx)
 	defer cancel()
 	if err := chat.CheckBody(body); err != nil {
@@ -183,17 +209,13 @@ func (s *Service) CreateMessage(ctx context.Context, token string, chatNumber in
 	if err := s.known(token); err != nil {
 		return Accepted{}, err
 	}
-	e := s.envelope(queue.TypeMessageCreate, token, trace)
+	e := s.envelope(queue.TypeMessageCreate, token, w)
 	e.Chat, e.Body = chatNumber, body
-	n, err := s.counter.CreateMessage(ctx, e)
-	if err != nil {
-		return Accepted{}, s.remember(token, err)
-	}
-	return Accepted{Number: n, AcceptedAt: e.AcceptedAt()}, nil
+	return s.accept(ctx, token, e, w)
 }
 
 // UpdateMessage queues a new body for a message that was handed out.
-func (s *Service) UpdateMessage(ctx context.Context, token string, chatNumber, number int64, body, trace string) (Accepted, error) {
+func (s *Service) UpdateMessage(ctx context.Context, token string, chatNumber, number int64, body string, w Write) (Accepted, error) {
 	ctx, cancel := s.within(ctx)
 	defer cancel()
 	if err := chat.CheckBody(body); err != nil {
@@ -202,45 +224,33 @@ func (s *Service) UpdateMessage(ctx context.Context, token string, chatNumber, n
 	if err := s.known(token); err != nil {
 		return Accepted{}, err
 	}
-	e := s.envelope(queue.TypeMessageUpdate, token, trace)
+	e := s.envelope(queue.TypeMessageUpdate, token, w)
 	e.Chat, e.Message, e.Body = chatNumber, number, body
-	err := s.counter.EnqueueMessageJob(ctx, e)
-	if err != nil {
-		return Accepted{}, s.remember(token, err)
-	}
-	return Accepted{Number: number, AcceptedAt: e.AcceptedAt()}, nil
+	return s.accept(ctx, token, e, w)
 }
 
 // DeleteMessage queues the deletion of a message. From now on the api refuses
 // changes to it; the writer removes it from reads, counts and search.
-func (s *Service) DeleteMessage(ctx context.Context, token string, chatNumber, number int64, trace string) (Accepted, error) {
+func (s *Service) DeleteMessage(ctx context.Context, token string, chatNumber, number int64, w Write) (Accepted, error) {
 	ctx, cancel := s.within(ctx)
 	defer cancel()
 	if err := s.known(token); err != nil {
 		return Accepted{}, err
 	}
-	e := s.envelope(queue.TypeMessageDelete, token, trace)
+	e := s.envelope(queue.TypeMessageDelete, token, w)
 	e.Chat, e.Message = chatNumber, number
-	err := s.counter.EnqueueMessageJob(ctx, e)
-	if err != nil {
-		return Accepted{}, s.remember(token, err)
-	}
-	return Accepted{Number: number, AcceptedAt: e.AcceptedAt()}, nil
+	return s.accept(ctx, token, e, w)
 }
 
 // DeleteChat queues the deletion of a chat and its messages. New messages
 // and changes to it are refused from now on; its number is never reused.
-func (s *Service) DeleteChat(ctx context.Context, token string, chatNumber int64, trace string) (Accepted, error) {
+func (s *Service) DeleteChat(ctx context.Context, token string, chatNumber int64, w Write) (Accepted, error) {
 	ctx, cancel := s.within(ctx)
 	defer cancel()
 	if err := s.known(token); err != nil {
 		return Accepted{}, err
 	}
-	e := s.envelope(queue.TypeChatDelete, token, trace)
+	e := s.envelope(queue.TypeChatDelete, token, w)
 	e.Chat = chatNumber
-	err := s.counter.DeleteChat(ctx, e)
-	if err != nil {
-		return Accepted{}, s.remember(token, err)
-	}
-	return Accepted{Number: chatNumber, AcceptedAt: e.AcceptedAt()}, nil
+	return s.accept(ctx, token, e, w)
 }

@@ -31,10 +31,16 @@ func (h *handlers) deleteChat(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if _, err := h.svc.DeleteChat(c.Request.Context(), c.Param("token"), n, traceID(c)); err != nil {
+	w, ok := h.write(c, "")
+	if !ok {
+		return
+	}
+	acc, err := h.svc.DeleteChat(c.Request.Context(), c.Param("token"), n, w)
+	if err != nil {
 		h.respondErr(c, err)
 		return
 	}
+	markReplayed(c, acc.Replayed)
 	c.JSON(http.StatusAccepted, DeleteResponse{Number: n, Status: "deleting"})
 }
 
@@ -62,9 +68,15 @@ func (h *handlers) deleteMessage(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if _, err := h.svc.DeleteMessage(c.Request.Context(), c.Param("token"), chatN, n, traceID(c)); err != nil {
+	w, ok := h.write(c, "")
+	if !ok {
+		return
+	}
+	acc, err := h.svc.DeleteMessage(c.Request.Context(), c.Param("token"), chatN, n, w)
+	if err != nil {
 		h.respondErr(c, err)
 		return
 	}
+	markReplayed(c, acc.Replayed)
 	c.JSON(http.StatusAccepted, DeleteResponse{Number: n, Status: "deleting"})
 }

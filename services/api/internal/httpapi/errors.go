@@ -27,6 +27,8 @@ func (h *handlers) respondErr(c *gin.Context, err error) {
 		// Checked first: the service reports every engine error as the
 		// search being unavailable, and retrying this one cannot help.
 		fail(c, http.StatusBadRequest, fmt.Sprintf("search results can be paged only to result %d: page × per_page must be at most %d", search.MaxWindow, search.MaxWindow))
+	case errors.Is(err, chat.ErrKeyReused):
+		fail(c, http.StatusUnprocessableEntity, chat.ClientMessage(err, "Idempotency-Key was first used for a different request"))
 	case errors.Is(err, chat.ErrInvalid):
 		fail(c, http.StatusBadRequest, chat.ClientMessage(err, "invalid input"))
 	case errors.Is(err, chat.ErrNotFound):

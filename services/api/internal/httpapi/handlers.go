@@ -114,11 +114,16 @@ func (h *handlers) updateApplication(c *gin.Context) {
 //	@Failure		429		{object}	ErrorResponse	"too many writes for this application; see Retry-After and RateLimit-*"
 //	@Router			/api/v1/applications/{token}/chats [post]
 func (h *handlers) createChat(c *gin.Context) {
-	acc, err := h.svc.CreateChat(c.Request.Context(), c.Param("token"), traceID(c))
+	w, ok := h.write(c, "")
+	if !ok {
+		return
+	}
+	acc, err := h.svc.CreateChat(c.Request.Context(), c.Param("token"), w)
 	if err != nil {
 		h.respondErr(c, err)
 		return
 	}
+	markReplayed(c, acc.Replayed)
 	c.JSON(http.StatusCreated, ChatResponse{Number: acc.Number, Status: statusPending, CreatedAt: &acc.AcceptedAt, UpdatedAt: &acc.AcceptedAt})
 }
 
@@ -174,11 +179,16 @@ func (h *handlers) createMessage(c *gin.Context) {
 	if !ok {
 		return
 	}
-	acc, err := h.svc.CreateMessage(c.Request.Context(), c.Param("token"), chatN, body, traceID(c))
+	w, ok := h.write(c, body)
+	if !ok {
+		return
+	}
+	acc, err := h.svc.CreateMessage(c.Request.Context(), c.Param("token"), chatN, body, w)
 	if err != nil {
 		h.respondErr(c, err)
 		return
 	}
+	markReplayed(c, acc.Replayed)
 	c.JSON(http.StatusCreated, MessageResponse{ChatNumber: chatN, Number: acc.Number, Body: &body, Status: statusPending, CreatedAt: &acc.AcceptedAt, UpdatedAt: &acc.AcceptedAt})
 }
 
@@ -315,11 +325,16 @@ func (h *handlers) updateMessage(c *gin.Context) {
 	if !ok {
 		return
 	}
-	acc, err := h.svc.UpdateMessage(c.Request.Context(), c.Param("token"), chatN, n, body, traceID(c))
+	w, ok := h.write(c, body)
+	if !ok {
+		return
+	}
+	acc, err := h.svc.UpdateMessage(c.Request.Context(), c.Param("token"), chatN, n, body, w)
 	if err != nil {
 		h.respondErr(c, err)
 		return
 	}
+	markReplayed(c, acc.Replayed)
 	c.JSON(http.StatusOK, MessageResponse{ChatNumber: chatN, Number: n, Body: &body, Status: statusPending, UpdatedAt: &acc.AcceptedAt})
 }
 
