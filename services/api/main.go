@@ -35,7 +35,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"sync"
@@ -85,50 +88,72 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return fmt.Errorf("unknown command %q\n%s", args[0], usage)
 }
 
-// serve runs the HTTP api with its background work (index rebuild and
-// catch-up) until ctx ends.
-func serve(ctx context.Context, getenv func(string) string, out io.Writer) error {
+// settings are what the api reads from the environment.
+type settings struct {
+	common         config.Common
+	addr           string
+	internalToken  string
+	adminToken     string
+	engine         index.Config
+	catchUp        index.CatchUpConfig
+	rateLimit      httpapi.RateLimit
+	rateLimitOn    bool
+	trustedProxies []netip.Prefix
+}
+
+// readSettings reads the api's settings, refusing bad and placeholder values.
+func readSettings(getenv func(string) string) (settings, error) {
 	env := config.NewEnv(getenv)
-	common := config.ReadCommon(env, "api")
-	addr := env.String("HTTP_ADDR", ":8080")
-	internalToken := env.Secret("INTERNAL_TOKEN", "the secret the writer presents to /internal/reindex", true)
-	adminToken := env.Secret("ADMIN_TOKEN", "opens /admin/*; empty turns the admin endpoints off", false)
-	engineCfg := readEngineConfig(env)
-	catchUp := index.CatchUpConfig{
+	s := settings{common: config.ReadCommon(env, "api"), addr: env.String("HTTP_ADDR", ":8080")}
+	s.internalToken = env.Secret("INTERNAL_TOKEN", "the secret the writer presents to /internal/reindex", true)
+	s.adminToken = env.Secret("ADMIN_TOKEN", "opens /admin/*; empty turns the admin endpoints off", false)
+	s.engine = readEngineConfig(env)
+	s.catchUp = index.CatchUpConfig{
 		Interval: env.Duration("SEARCH_CATCHUP_INTERVAL", time.Second),
 		Delay:    env.Duration("SEARCH_CATCHUP_DELAY", 10*time.Second),
 	}
-	rateLimit, rateLimitOn, err := readRateLimit(env)
+	var err error
+	if s.rateLimit, s.rateLimitOn, err = readRateLimit(env); err != nil {
+		return s, err
+	}
+	if s.trustedProxies, err = httpapi.ParseTrustedProxies(env.List("TRUSTED_PROXIES", "")); err != nil {
+		return s, fmt.Errorf("TRUSTED_PROXIES: %w", err)
+	}
+	return s, env.Err()
+}
+
+// serve runs the HTTP api with its background work (index rebuild and
+// catch-up) until ctx ends.
+func serve(ctx context.Context, getenv func(string) string, out io.Writer) error {
+	cfg, err := readSettings(getenv)
 	if err != nil {
 		return err
 	}
-	trustedProxies, err := httpapi.ParseTrustedProxies(env.List("TRUSTED_PROXIES", ""))
-	if err != nil {
-		return fmt.Errorf("TRUSTED_PROXIES: %w", err)
-	}
-	if err := env.Err(); err != nil {
-		return err
-	}
-	log, err := common.Logger(ctx, out)
+	log, err := cfg.common.Logger(ctx, out)
 	if err != nil {
 		return err
 	}
 	gin.SetMode(gin.ReleaseMode) // process-wide: no debug route listing, no colour
-	conns, err := common.Connect(ctx)
+	// The port first: a taken address fails at once, before anything starts.
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close()
+	conns, err := cfg.common.Connect(ctx)
 	if err != nil {
 		return err
 	}
 	defer conns.Close()
-	st, rdb := conns.Store, conns.Redis
-	if rateLimitOn {
-		rateLimit.Redis, rateLimit.KeyPrefix = rdb, common.KeyPrefix
+	if cfg.rateLimitOn {
+		cfg.rateLimit.Redis, cfg.rateLimit.KeyPrefix = conns.Redis, cfg.common.KeyPrefix
 	}
 
 	// Background work (the engine's opener, the rebuild, the catch-up) ends
 	// with bgCtx, which ends before the engine closes, also when serving fails.
 	bgCtx, stopBackground := context.WithCancel(ctx)
 	defer stopBackground()
-	engine, ready, err := index.Open(bgCtx, engineCfg, log)
+	engine, ready, err := index.Open(bgCtx, cfg.engine, log)
 	if err != nil {
 		return err
 	}
@@ -136,20 +161,27 @@ func serve(ctx context.Context, getenv func(string) string, out io.Writer) error
 
 	metrics := telemetry.NewRegistry()
 	measured := search.WithMetrics(engine, metrics)
-	cnt := counter.New(rdb, common.Keys(), st, common.Counter)
-	svc := chats.New(st, cnt, measured, log)
-	idx := index.New(st, measured, log)
+	cnt := counter.New(conns.Redis, cfg.common.Keys(), conns.Store, cfg.common.Counter)
+	svc := chats.New(conns.Store, cnt, measured, log)
+	idx := index.New(conns.Store, measured, log)
 	// The admin endpoints' and dashboard's view of the queue; replaying a
 	// number conflict renumbers it.
-	inspector := queue.NewInspector(rdb, common.Keys()).WithRenumberer(cnt)
+	inspector := queue.NewInspector(conns.Redis, cfg.common.Keys()).WithRenumberer(cnt)
 	metrics.MustRegister(queue.NewCollector(inspector))
 	var background sync.WaitGroup
 	defer background.Wait() // before the engine closes
 	defer stopBackground()  // before the wait
-	background.Go(func() { idx.Run(bgCtx, ready, catchUp) })
+	background.Go(func() { idx.Run(bgCtx, ready, cfg.catchUp) })
+	handler := httpapi.NewServer(httpapi.Config{InternalToken: cfg.internalToken, Index: idx, AdminToken: cfg.adminToken, Version: version,
+		Metrics: metrics, RateLimit: cfg.rateLimit, TrustedProxies: cfg.trustedProxies}, svc, inspector, log)
+	log.Info("api listening", "addr", ln.Addr().String(), "search", cfg.engine.Backend, "version", version)
+	return serveHTTP(ctx, ln, handler, log)
+}
+
+// serveHTTP serves handler on ln until ctx ends, then shuts down gracefully.
+func serveHTTP(ctx context.Context, ln net.Listener, handler http.Handler, log *slog.Logger) error {
 	srv := &http.Server{
-		Addr:              addr,
-		Handler:           httpapi.NewServer(httpapi.Config{InternalToken: internalToken, Index: idx, AdminToken: adminToken, Version: version, Metrics: metrics, RateLimit: rateLimit, TrustedProxies: trustedProxies}, svc, inspector, log),
+		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		MaxHeaderBytes:    httpapi.MaxHeaderBytes,
 		ReadTimeout:       30 * time.Second,
@@ -157,8 +189,7 @@ func serve(ctx context.Context, getenv func(string) string, out io.Writer) error
 		IdleTimeout:       2 * time.Minute,
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	log.Info("api listening", "addr", addr, "search", engineCfg.Backend, "version", version)
+	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)

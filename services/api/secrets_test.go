@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -41,5 +42,26 @@ func TestServeRefusesWeakSecrets(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestServeFailsAtOnceOnATakenPort checks that the api binds its port before
+// anything else: a taken address is the error (not a MySQL one, nor an
+// "api listening" line for a port another process holds).
+func TestServeFailsAtOnceOnATakenPort(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	vars := map[string]string{"MYSQL_DSN": "nobody:x@tcp(127.0.0.1:1)/none", "MYSQL_CREATE_DATABASE": "false",
+		"INTERNAL_TOKEN": "4be1c4f0a2b9d7e6c5f8a1b3d2e4f6a8", "HTTP_ADDR": taken.Addr().String()}
+	var out strings.Builder
+	err = serve(t.Context(), envOf(vars), &out)
+	if err == nil || !strings.Contains(err.Error(), "listen") || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("got %v, want the listen error", err)
+	}
+	if strings.Contains(out.String(), "api listening") {
+		t.Errorf("the log says the api listens on a port it could not bind:\n%s", out.String())
 	}
 }
