@@ -75,17 +75,21 @@ func (x *Index) Run(ctx context.Context, ready <-chan struct{}, catchUp CatchUpC
 	defer wg.Wait()
 	wg.Go(func() { x.RunCatchUp(ctx, catchUp.Interval, catchUp.Delay) })
 	wg.Go(func() { x.runRequestedRebuilds(ctx) })
-	pending, err := x.RebuildPending(ctx)
-	if err != nil {
+	st, saved, err := x.store.RebuildState(ctx, info.Index)
+	switch {
+	case ctx.Err() != nil:
+		return // shutting down
+	case err != nil:
 		// Without the saved state a rebuild might resume from a wrong
 		// position; an operator can start one (POST /admin/index/rebuild).
 		x.log.Error("read the search rebuild state; no rebuild started", "err", err)
-		return
-	}
-	if info.Fresh || pending {
-		// Searches see the index grow. A fresh index starts from zero
-		// whatever was saved for its name (a lost bleve directory).
-		x.StartRebuild(info.Fresh)
+	case info.Fresh || !saved:
+		// A fresh index starts from zero whatever was saved for its name (a
+		// lost bleve directory); so does one with nothing saved: it was
+		// created by a start that stopped before its rebuild was recorded.
+		x.StartRebuild(true)
+	case !st.Finished():
+		x.StartRebuild(false) // resume the interrupted rebuild
 	}
 }
 

@@ -368,3 +368,44 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// existingEngine presents an index that is not new, as a restarted api finds
+// the index an earlier start created.
+type existingEngine struct{ search.Engine }
+
+func (e existingEngine) Info() search.Info {
+	info := e.Engine.Info()
+	info.Fresh = false
+	return info
+}
+
+// TestRunRebuildsAnIndexWithNothingSaved: an index that already exists but
+// has no saved rebuild state (the start that created it stopped before its
+// rebuild was recorded) is rebuilt from zero at the next start, not left
+// empty.
+func TestRunRebuildsAnIndexWithNothingSaved(t *testing.T) {
+	f := newFixture(t)
+	f.write(t, 1, 1, 40, "unsaved")
+	idx := index.New(f.st, existingEngine{f.engine}, slog.New(slog.NewTextHandler(f.logs, nil)))
+	ready := make(chan struct{})
+	close(ready)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		idx.Run(ctx, ready, index.CatchUpConfig{Interval: time.Hour, Delay: time.Hour}) // no catch-up in this test
+	}()
+	waitFor(t, "the rebuild to index all 40 messages", func() bool {
+		_, sent, _ := f.engine.stats()
+		return len(sent) == 40
+	})
+	waitFor(t, "the rebuild to finish", func() bool {
+		pending, err := idx.RebuildPending(context.Background())
+		return err == nil && !pending
+	})
+	cancel()
+	<-done
+	if total, err := f.searchTotal(t, 1, "unsaved"); err != nil || total != 40 {
+		t.Errorf("search after the start: got %d, %v; want 40", total, err)
+	}
+}
