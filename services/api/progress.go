@@ -35,6 +35,7 @@ type progressBar struct {
 	drawn time.Time // when the bar was last drawn; zero before the first time
 	width int       // length of the last line drawn, to blank what is left of it
 	begun bool
+	shown int64 // done when the last plain line was printed
 }
 
 // newProgressBar returns a bar drawn on w in place when terminal is true, and
@@ -76,6 +77,9 @@ func (p *progressBar) Finish() {
 	if !p.begun {
 		return
 	}
+	if p.plain && !p.drawn.IsZero() && p.shown == p.done {
+		return // the last line printed says it already
+	}
 	p.draw(p.now())
 	if !p.plain {
 		fmt.Fprintln(p.w)
@@ -85,6 +89,7 @@ func (p *progressBar) Finish() {
 func (p *progressBar) draw(now time.Time) {
 	p.drawn = now
 	if p.plain {
+		p.shown = p.done
 		fmt.Fprintln(p.w, p.plainLine(now))
 		return
 	}

@@ -128,3 +128,17 @@ func TestIsTerminal(t *testing.T) {
 		})
 	}
 }
+
+// TestProgressFinishDoesNotRepeatThePlainLine: a rebuild that is done at the
+// first update prints its line once, not again at Finish.
+func TestProgressFinishDoesNotRepeatThePlainLine(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	var out strings.Builder
+	p := newProgressBar(&out, clock.now, false)
+	p.Update(500, 500)
+	clock.t = clock.t.Add(time.Second)
+	p.Finish()
+	if n := strings.Count(out.String(), "\n"); n != 1 || !strings.Contains(out.String(), "500/500") {
+		t.Errorf("got %q, want the 500/500 line once", out.String())
+	}
+}
