@@ -1,6 +1,10 @@
 package chat
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -59,4 +63,50 @@ func Fingerprint(parts ...string) string {
 		h.Write([]byte(p))
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// SealToken encrypts an application's token for the record of its creation
+// under an idempotency key (AES-256-GCM, with a key derived from the
+// Idempotency-Key by HKDF-SHA256): the record lets a retry with the key get
+// the token back, while a database dump, which holds only the key's digest,
+// reveals nothing. Whoever holds the Idempotency-Key can recover the token
+// until the record expires, so creation keys must be random.
+func SealToken(idempotencyKey, token string) ([]byte, error) {
+	aead, err := tokenAEAD(idempotencyKey)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	return aead.Seal(nonce, nonce, []byte(token), nil), nil
+}
+
+// OpenToken decrypts what SealToken sealed with the same idempotency key.
+func OpenToken(idempotencyKey string, sealed []byte) (string, error) {
+	aead, err := tokenAEAD(idempotencyKey)
+	if err != nil {
+		return "", err
+	}
+	if len(sealed) < aead.NonceSize() {
+		return "", errors.New("sealed token too short")
+	}
+	plain, err := aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], nil)
+	if err != nil {
+		return "", err
+	}
+	return string(plain), nil
+}
+
+func tokenAEAD(idempotencyKey string) (cipher.AEAD, error) {
+	key, err := hkdf.Key(sha256.New, []byte(idempotencyKey), nil, "instachat application token v1", 32)
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
 }

@@ -47,3 +47,19 @@ func TestKeyReusedIsItsOwnKind(t *testing.T) {
 		t.Errorf("KeyReused: got %v, want ErrKeyReused only", err)
 	}
 }
+
+func TestSealToken(t *testing.T) {
+	sealed, err := chat.SealToken("key-1", "the-token")
+	if err != nil || strings.Contains(string(sealed), "the-token") {
+		t.Fatalf("SealToken: got %q, %v; want ciphertext", sealed, err)
+	}
+	if got, err := chat.OpenToken("key-1", sealed); err != nil || got != "the-token" {
+		t.Errorf("OpenToken: got %q, %v; want the-token", got, err)
+	}
+	if _, err := chat.OpenToken("key-2", sealed); err == nil {
+		t.Error("OpenToken with another key: opened, want an error")
+	}
+	if again, _ := chat.SealToken("key-1", "the-token"); string(again) == string(sealed) {
+		t.Error("two seals of one token are equal: the nonce is not random")
+	}
+}

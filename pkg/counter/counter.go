@@ -566,6 +566,9 @@ func (c *Counter) Heal(ctx context.Context, app string, chatNumber, max int64) (
 	return n == 1, nil
 }
 
+// IdempotencyTTL is how long this counter keeps idempotency records.
+func (c *Counter) IdempotencyTTL() time.Duration { return c.cfg.IdempotencyTTL }
+
 // Ping checks that Redis answers.
 func (c *Counter) Ping(ctx context.Context) error {
 	if err := c.rdb.Ping(ctx).Err(); err != nil {

@@ -210,6 +210,10 @@ WHERE chat_id = ? AND deleted_at IS NULL`, args: []any{t1, t1, int64(10)}},
 m.deleted_at IS NOT NULL AS deleted
 FROM messages m STRAIGHT_JOIN chats c ON c.id = m.chat_id WHERE m.id > ? ORDER BY m.id LIMIT ?`, args: []any{int64(5000), 500}},
 
+		// idempotency.go
+		{name: "PurgeIdempotencyKeys", site: "idempotency.go PurgeIdempotencyKeys",
+			query: "DELETE FROM idempotency_keys WHERE expires_at < ? ORDER BY expires_at LIMIT 5000", args: []any{purgeCutoff}},
+
 		// journal.go
 		{name: "writeJournal", site: "journal.go writeJournal", skip: "multi-row INSERT"},
 		{name: "PurgeJournal", site: "journal.go PurgeJournal",

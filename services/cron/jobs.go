@@ -75,13 +75,18 @@ func printTarget(w io.Writer, common config.Common) {
 	fmt.Fprintf(w, "cron: database %s on %s, key prefix %q\n", db, where, common.KeyPrefix)
 }
 
-// purge keeps the event journal bounded.
+// purge keeps the event journal bounded and drops the idempotency records
+// of application writes that stopped answering (migration 0009).
 func (j *jobs) purge(ctx context.Context) error {
 	n, err := j.store.PurgeJournal(ctx, time.Now().Add(-j.retention))
 	if err != nil {
 		return fmt.Errorf("journal purge: %w", err)
 	}
-	j.log.Info("journal purged", "entries", n, "retention", j.retention.String())
+	keys, err := j.store.PurgeIdempotencyKeys(ctx, time.Now())
+	if err != nil {
+		return fmt.Errorf("idempotency key purge: %w", err)
+	}
+	j.log.Info("journal purged", "entries", n, "retention", j.retention.String(), "expired_idempotency_keys", keys)
 	return nil
 }
 

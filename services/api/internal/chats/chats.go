@@ -6,6 +6,7 @@ package chats
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -25,6 +26,10 @@ type Service struct {
 	log     *slog.Logger
 	now     func() time.Time
 	budget  time.Duration
+	// idempotencyTTL is how long an application create or rename made with
+	// an idempotency key answers its retries (the counter keeps the
+	// Redis-backed writes' records for as long).
+	idempotencyTTL time.Duration
 }
 
 // DefaultBudget bounds every request's work on MySQL, Redis and search, so
@@ -47,7 +52,8 @@ func (s *Service) within(ctx context.Context) (context.Context, context.CancelFu
 
 // New returns a Service.
 func New(st *store.Store, c *counter.Counter, engine search.Engine, log *slog.Logger) *Service {
-	return &Service{store: st, counter: c, engine: engine, cache: newAppCache(), log: log, now: time.Now, budget: DefaultBudget}
+	return &Service{store: st, counter: c, engine: engine, cache: newAppCache(), log: log, now: time.Now, budget: DefaultBudget,
+		idempotencyTTL: c.IdempotencyTTL()}
 }
 
 // app resolves a token to its application, from the cache or MySQL.
@@ -87,17 +93,26 @@ func (s *Service) remember(token string, err error) error {
 	return err
 }
 
-// CreateApplication creates an application in MySQL and makes it known to Redis.
-func (s *Service) CreateApplication(ctx context.Context, name string) (chat.Application, error) {
+// CreateApplication creates an application in MySQL and makes it known to
+// Redis. With an idempotency key, MySQL keeps the record of the creation in
+// the same transaction (with the token sealed by the key), and a retry gets
+// the first application back (replayed is true) instead of a second one.
+func (s *Service) CreateApplication(ctx context.Context, name string, w Write) (app chat.Application, replayed bool, err error) {
 	ctx, cancel := s.within(ctx)
 	defer cancel()
-	name, err := chat.NormalizeName(name)
+	name, err = chat.NormalizeName(name)
 	if err != nil {
-		return chat.Application{}, err
+		return chat.Application{}, false, err
 	}
-	ref, err := s.store.CreateApplication(ctx, name, s.now().UTC().Truncate(time.Microsecond))
-	if err != nil {
-		return chat.Application{}, err
+	now := s.now().UTC().Truncate(time.Microsecond)
+	var ref store.AppRef
+	if w.IdempotencyKey == "" {
+		ref, err = s.store.CreateApplication(ctx, name, now)
+	} else {
+		ref, replayed, err = s.createApplicationOnce(ctx, name, now, w)
+	}
+	if err != nil || replayed {
+		return ref.App, replayed, err
 	}
 	s.cache.put(ref.App.Token, ref)
 	// Seeding now keeps MySQL off the first chat create; if Redis is down the
@@ -105,7 +120,29 @@ func (s *Service) CreateApplication(ctx context.Context, name string) (chat.Appl
 	if err := s.counter.SeedApplication(ctx, chat.TokenDigest(ref.App.Token), counter.Seed{}); err != nil {
 		s.log.WarnContext(ctx, "seed chat counter of new application", "err", err)
 	}
-	return ref.App, nil
+	return ref.App, false, nil
+}
+
+// createApplicationOnce creates the application with w's idempotency record,
+// or gives the first answer back with its token unsealed.
+func (s *Service) createApplicationOnce(ctx context.Context, name string, now time.Time, w Write) (store.AppRef, bool, error) {
+	seal := func(token string) ([]byte, error) { return chat.SealToken(w.IdempotencyKey, token) }
+	once, err := s.store.CreateApplicationOnce(ctx, name, now, s.record(w, now), seal)
+	if err != nil || !once.Replayed {
+		return once.Ref, false, err
+	}
+	token, err := chat.OpenToken(w.IdempotencyKey, once.Sealed)
+	if err != nil {
+		return store.AppRef{}, false, fmt.Errorf("open the token of replayed application creation: %w", err)
+	}
+	once.Ref.App.Token = token
+	return once.Ref, true, nil
+}
+
+// record is the store's idempotency record of w, answering until the
+// retention ends.
+func (s *Service) record(w Write, now time.Time) store.Idempotency {
+	return store.Idempotency{KeyHash: chat.KeyHash(w.IdempotencyKey), Fingerprint: w.Fingerprint, Expires: now.Add(s.idempotencyTTL)}
 }
 
 // Application returns an application as stored now.
@@ -126,25 +163,35 @@ func (s *Service) Application(ctx context.Context, token string) (chat.Applicati
 	return ref.App, nil
 }
 
-// RenameApplication changes an application's name.
-func (s *Service) RenameApplication(ctx context.Context, token, name string) (chat.Application, error) {
+// RenameApplication changes an application's name. With an idempotency key,
+// MySQL keeps the record of the rename in the same transaction, and a retry
+// gets the first answer back (replayed is true) without renaming again.
+func (s *Service) RenameApplication(ctx context.Context, token, name string, w Write) (app chat.Application, replayed bool, err error) {
 	ctx, cancel := s.within(ctx)
 	defer cancel()
-	name, err := chat.NormalizeName(name)
+	name, err = chat.NormalizeName(name)
 	if err != nil {
-		return chat.Application{}, err
+		return chat.Application{}, false, err
 	}
 	if !chat.ValidToken(token) {
-		return chat.Application{}, chat.NotFound("application")
+		return chat.Application{}, false, chat.NotFound("application")
 	}
-	ref, err := s.store.RenameApplication(ctx, token, name, s.now().UTC().Truncate(time.Microsecond))
+	now := s.now().UTC().Truncate(time.Microsecond)
+	var ref store.AppRef
+	if w.IdempotencyKey == "" {
+		ref, err = s.store.RenameApplication(ctx, token, name, now)
+	} else {
+		var once store.Once
+		once, err = s.store.RenameApplicationOnce(ctx, token, name, now, s.record(w, now))
+		ref, replayed = once.Ref, once.Replayed
+	}
 	if errors.Is(err, chat.ErrNotFound) {
-		return chat.Application{}, chat.NotFound("application")
+		return chat.Application{}, false, chat.NotFound("application")
 	}
 	if err != nil {
-		return chat.Application{}, err
+		return chat.Application{}, false, err
 	}
-	return ref.App, nil
+	return ref.App, replayed, nil
 }
 
 // Accepted describes a queued job.

@@ -40,11 +40,16 @@ func (h *handlers) createApplication(c *gin.Context) {
 		fail(c, http.StatusBadRequest, "name is required")
 		return
 	}
-	app, err := h.svc.CreateApplication(c.Request.Context(), name)
+	w, ok := h.write(c, name)
+	if !ok {
+		return
+	}
+	app, replayed, err := h.svc.CreateApplication(c.Request.Context(), name, w)
 	if err != nil {
 		h.respondErr(c, err)
 		return
 	}
+	markReplayed(c, replayed)
 	c.JSON(http.StatusCreated, applicationResponse(app))
 }
 
@@ -93,11 +98,16 @@ func (h *handlers) updateApplication(c *gin.Context) {
 		fail(c, http.StatusBadRequest, "name is required")
 		return
 	}
-	app, err := h.svc.RenameApplication(c.Request.Context(), c.Param("token"), name)
+	w, ok := h.write(c, name)
+	if !ok {
+		return
+	}
+	app, replayed, err := h.svc.RenameApplication(c.Request.Context(), c.Param("token"), name, w)
 	if err != nil {
 		h.respondErr(c, err)
 		return
 	}
+	markReplayed(c, replayed)
 	c.JSON(http.StatusOK, applicationResponse(app))
 }
 

@@ -104,3 +104,42 @@ func TestConcurrentIdenticalPostsGetOneNumber(t *testing.T) {
 		t.Errorf("50 racing posts queued %d jobs, want 1", after.pending-before.pending)
 	}
 }
+
+// TestIdempotentApplicationWrites: an application creation retried with its
+// key answers the same application and token (one row in MySQL), another name
+// under the key is 422; a rename retried answers the first answer.
+func TestIdempotentApplicationWrites(t *testing.T) {
+	a := newLiveAPI(t)
+	key := map[string]string{"Idempotency-Key": "create-app-7f3a9c"}
+	first := a.do(t, "POST", "/api/v1/applications", key, `{"name": "Once"}`)
+	again := a.do(t, "POST", "/api/v1/applications", key, `{"name": "Once"}`)
+	if first.status != http.StatusCreated || again.status != http.StatusCreated || again.raw != first.raw ||
+		again.header.Get("Idempotent-Replayed") != "true" || first.header.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("create twice with one key: got %d %s then %d %s (replayed %q), want the first answer replayed",
+			first.status, first.raw, again.status, again.raw, again.header.Get("Idempotent-Replayed"))
+	}
+	var n int
+	if err := a.db.QueryRow("SELECT COUNT(*) FROM applications WHERE name = 'Once'").Scan(&n); err != nil || n != 1 {
+		t.Errorf("applications named Once: got %d, %v; want 1", n, err)
+	}
+	if r := a.do(t, "POST", "/api/v1/applications", key, `{"name": "Twice"}`); r.status != http.StatusUnprocessableEntity {
+		t.Errorf("the key with another name: got %d %s, want 422", r.status, r.raw)
+	}
+	token := first.body["token"].(string)
+	if r := a.do(t, "GET", "/api/v1/applications/"+token, nil, ""); r.status != http.StatusOK {
+		t.Errorf("the replayed token does not open the application: got %d %s", r.status, r.raw)
+	}
+
+	rename := map[string]string{"Idempotency-Key": "rename-1"}
+	r1 := a.do(t, "PUT", "/api/v1/applications/"+token, rename, `{"name": "Renamed"}`)
+	if r := a.do(t, "PUT", "/api/v1/applications/"+token, nil, `{"name": "Meanwhile"}`); r.status != http.StatusOK {
+		t.Fatalf("plain rename: got %d %s", r.status, r.raw)
+	}
+	r2 := a.do(t, "PUT", "/api/v1/applications/"+token, rename, `{"name": "Renamed"}`)
+	if r1.status != http.StatusOK || r2.raw != r1.raw || r2.header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("rename retried: got %d %s then %s, want the first answer replayed", r1.status, r1.raw, r2.raw)
+	}
+	if r := a.do(t, "GET", "/api/v1/applications/"+token, nil, ""); r.body["name"] != "Meanwhile" {
+		t.Errorf("name after the replayed rename: got %v, want Meanwhile (a replay changes nothing)", r.body["name"])
+	}
+}
