@@ -99,6 +99,7 @@ type settings struct {
 	rateLimit      httpapi.RateLimit
 	rateLimitOn    bool
 	trustedProxies []netip.Prefix
+	historySettle  time.Duration
 }
 
 // readSettings reads the api's settings, refusing bad and placeholder values.
@@ -111,6 +112,12 @@ func readSettings(getenv func(string) string) (settings, error) {
 	s.catchUp = index.CatchUpConfig{
 		Interval: env.Duration("SEARCH_CATCHUP_INTERVAL", time.Second),
 		Delay:    env.Duration("SEARCH_CATCHUP_DELAY", 10*time.Second),
+	}
+	// How long a number still being written may hold back the items after
+	// it in a cursor page (the settled horizon, see chats.MessageHistory).
+	s.historySettle = env.Duration("HISTORY_SETTLE", chats.DefaultSettle)
+	if s.historySettle <= 0 && env.Err() == nil {
+		return s, fmt.Errorf("HISTORY_SETTLE must be a positive duration, got %s", s.historySettle)
 	}
 	var err error
 	if s.rateLimit, s.rateLimitOn, err = readRateLimit(env); err != nil {
@@ -173,7 +180,7 @@ func serve(ctx context.Context, getenv func(string) string, out io.Writer) error
 	defer stopBackground()  // before the wait
 	background.Go(func() { idx.Run(bgCtx, ready, cfg.catchUp) })
 	handler := httpapi.NewServer(httpapi.Config{InternalToken: cfg.internalToken, Index: idx, AdminToken: cfg.adminToken, Version: version,
-		Metrics: metrics, RateLimit: cfg.rateLimit, TrustedProxies: cfg.trustedProxies}, svc, inspector, log)
+		Metrics: metrics, RateLimit: cfg.rateLimit, TrustedProxies: cfg.trustedProxies, HistorySettle: cfg.historySettle}, svc, inspector, log)
 	log.Info("api listening", "addr", ln.Addr().String(), "search", cfg.engine.Backend, "version", version)
 	return serveHTTP(ctx, ln, handler, log)
 }

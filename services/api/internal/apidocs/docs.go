@@ -703,7 +703,7 @@ const docTemplate = `{
         },
         "/api/v1/applications/{token}/chats": {
             "get": {
-                "description": "Persisted chats in ascending number order.",
+                "description": "Persisted chats, in one of two modes. Cursor mode (any of before, after, limit): before=N lists chats numbered below N, newest first; after=N those above N, oldest first (after=0 from the first chat); limit alone the newest. Each answer carries has_more and the next and previous cursors (also as a Link header), and size, the kept chats_count as of the last counter sync (hourly by default). A page costs the same at any depth. Page mode (page, per_page, or no parameter at all: page 1) lists in ascending number order with an exact total, up to item 10000 ((page-1) × per_page ≤ 10000); deeper pages answer 400: use the cursors. The modes cannot be mixed.",
                 "produces": [
                     "application/json"
                 ],
@@ -720,11 +720,34 @@ const docTemplate = `{
                         "required": true
                     },
                     {
+                        "minimum": 1,
+                        "type": "integer",
+                        "description": "cursor mode: chats numbered below this, newest first",
+                        "name": "before",
+                        "in": "query"
+                    },
+                    {
+                        "minimum": 0,
+                        "type": "integer",
+                        "description": "cursor mode: chats numbered above this, oldest first (0: from the first)",
+                        "name": "after",
+                        "in": "query"
+                    },
+                    {
+                        "maximum": 100,
+                        "minimum": 1,
+                        "type": "integer",
+                        "default": 50,
+                        "description": "cursor mode: items per page",
+                        "name": "limit",
+                        "in": "query"
+                    },
+                    {
                         "maximum": 100000,
                         "minimum": 1,
                         "type": "integer",
                         "default": 1,
-                        "description": "page, from 1",
+                        "description": "page mode: page, from 1",
                         "name": "page",
                         "in": "query"
                     },
@@ -733,7 +756,7 @@ const docTemplate = `{
                         "minimum": 1,
                         "type": "integer",
                         "default": 20,
-                        "description": "items per page",
+                        "description": "page mode: items per page",
                         "name": "per_page",
                         "in": "query"
                     }
@@ -743,10 +766,16 @@ const docTemplate = `{
                         "description": "OK",
                         "schema": {
                             "$ref": "#/definitions/ChatList"
+                        },
+                        "headers": {
+                            "Link": {
+                                "type": "string",
+                                "description": "cursor mode: the next and previous pages as links (RFC 8288), rel next and rel prev"
+                            }
                         }
                     },
                     "400": {
-                        "description": "bad pagination",
+                        "description": "bad pagination: a mode's parameters out of range, modes mixed, before with after, or a page beyond item 10000",
                         "schema": {
                             "$ref": "#/definitions/ErrorResponse"
                         }
@@ -913,7 +942,7 @@ const docTemplate = `{
         },
         "/api/v1/applications/{token}/chats/{number}/messages": {
             "get": {
-                "description": "Persisted messages in ascending number order. With keyword= (as the original InstaChat clients send it) this is a search, like /search?q=.",
+                "description": "Persisted messages, in cursor mode or page mode as chats are listed (see List chats): before=N pages toward older messages (newest first), after=N toward newer ones (oldest first; after=0 from the first), limit alone gives the newest; size is the kept messages_count as of the last counter sync. At the live edge an after= page stops before a number that is still being written (has_more is false until it lands, or for at most HISTORY_SETTLE), so a client polling with after= never skips a message. With keyword= (as the original InstaChat clients send it) this is a search, like /search?q=, paged by page number only.",
                 "produces": [
                     "application/json"
                 ],
@@ -943,11 +972,34 @@ const docTemplate = `{
                         "in": "query"
                     },
                     {
+                        "minimum": 1,
+                        "type": "integer",
+                        "description": "cursor mode: messages numbered below this, newest first",
+                        "name": "before",
+                        "in": "query"
+                    },
+                    {
+                        "minimum": 0,
+                        "type": "integer",
+                        "description": "cursor mode: messages numbered above this, oldest first (0: from the first)",
+                        "name": "after",
+                        "in": "query"
+                    },
+                    {
+                        "maximum": 100,
+                        "minimum": 1,
+                        "type": "integer",
+                        "default": 50,
+                        "description": "cursor mode: items per page",
+                        "name": "limit",
+                        "in": "query"
+                    },
+                    {
                         "maximum": 100000,
                         "minimum": 1,
                         "type": "integer",
                         "default": 1,
-                        "description": "page, from 1",
+                        "description": "page mode: page, from 1",
                         "name": "page",
                         "in": "query"
                     },
@@ -956,7 +1008,7 @@ const docTemplate = `{
                         "minimum": 1,
                         "type": "integer",
                         "default": 20,
-                        "description": "items per page",
+                        "description": "page mode: items per page",
                         "name": "per_page",
                         "in": "query"
                     }
@@ -966,10 +1018,16 @@ const docTemplate = `{
                         "description": "OK",
                         "schema": {
                             "$ref": "#/definitions/MessageList"
+                        },
+                        "headers": {
+                            "Link": {
+                                "type": "string",
+                                "description": "cursor mode: the next and previous pages as links (RFC 8288), rel next and rel prev"
+                            }
                         }
                     },
                     "400": {
-                        "description": "bad pagination or number (with keyword=, a page beyond result 10000)",
+                        "description": "bad pagination or number: a mode's parameters out of range, modes mixed, before with after, or a page beyond item 10000 (with keyword=, beyond result 10000)",
                         "schema": {
                             "$ref": "#/definitions/ErrorResponse"
                         }
@@ -1531,15 +1589,49 @@ const docTemplate = `{
                         "$ref": "#/definitions/ChatResponse"
                     }
                 },
+                "has_more": {
+                    "description": "HasMore says whether the next page (in this page's order) has items\nto read now. It is false at either end, and at the live edge of an\nafter= walk while a number is still being written (poll again from\nthe last item).",
+                    "type": "boolean",
+                    "example": true
+                },
+                "limit": {
+                    "description": "Limit is the page size in cursor mode (cursor mode only, as are\nhas_more, next, previous and size).",
+                    "type": "integer",
+                    "example": 50
+                },
+                "next": {
+                    "description": "Next continues in this page's order; present only when has_more.",
+                    "allOf": [
+                        {
+                            "$ref": "#/definitions/Cursor"
+                        }
+                    ]
+                },
                 "page": {
+                    "description": "Page is the page number (page mode only, as are per_page and total).",
                     "type": "integer",
                     "example": 1
                 },
                 "per_page": {
+                    "description": "PerPage is the page size in page mode.",
                     "type": "integer",
                     "example": 20
                 },
+                "previous": {
+                    "description": "Previous turns back from this page's first item; absent on an empty page.",
+                    "allOf": [
+                        {
+                            "$ref": "#/definitions/Cursor"
+                        }
+                    ]
+                },
+                "size": {
+                    "description": "Size is the count the system keeps (chats_count or messages_count),\nas of the last counter sync (hourly by default): it lags creates and\ndeletes. Page with has_more, not with size.",
+                    "type": "integer",
+                    "example": 4200
+                },
                 "total": {
+                    "description": "Total is the exact number of items in page mode.",
                     "type": "integer",
                     "example": 42
                 }
@@ -1569,6 +1661,21 @@ const docTemplate = `{
                 },
                 "updated_at": {
                     "type": "string"
+                }
+            }
+        },
+        "Cursor": {
+            "type": "object",
+            "properties": {
+                "after": {
+                    "description": "After: items numbered above it, oldest first.",
+                    "type": "integer",
+                    "example": 4200
+                },
+                "before": {
+                    "description": "Before: items numbered below it, newest first.",
+                    "type": "integer",
+                    "example": 4151
                 }
             }
         },
@@ -1701,21 +1808,55 @@ const docTemplate = `{
         "MessageList": {
             "type": "object",
             "properties": {
+                "has_more": {
+                    "description": "HasMore says whether the next page (in this page's order) has items\nto read now. It is false at either end, and at the live edge of an\nafter= walk while a number is still being written (poll again from\nthe last item).",
+                    "type": "boolean",
+                    "example": true
+                },
+                "limit": {
+                    "description": "Limit is the page size in cursor mode (cursor mode only, as are\nhas_more, next, previous and size).",
+                    "type": "integer",
+                    "example": 50
+                },
                 "messages": {
                     "type": "array",
                     "items": {
                         "$ref": "#/definitions/MessageResponse"
                     }
                 },
+                "next": {
+                    "description": "Next continues in this page's order; present only when has_more.",
+                    "allOf": [
+                        {
+                            "$ref": "#/definitions/Cursor"
+                        }
+                    ]
+                },
                 "page": {
+                    "description": "Page is the page number (page mode only, as are per_page and total).",
                     "type": "integer",
                     "example": 1
                 },
                 "per_page": {
+                    "description": "PerPage is the page size in page mode.",
                     "type": "integer",
                     "example": 20
                 },
+                "previous": {
+                    "description": "Previous turns back from this page's first item; absent on an empty page.",
+                    "allOf": [
+                        {
+                            "$ref": "#/definitions/Cursor"
+                        }
+                    ]
+                },
+                "size": {
+                    "description": "Size is the count the system keeps (chats_count or messages_count),\nas of the last counter sync (hourly by default): it lags creates and\ndeletes. Page with has_more, not with size.",
+                    "type": "integer",
+                    "example": 4200
+                },
                 "total": {
+                    "description": "Total is the exact number of items in page mode.",
                     "type": "integer",
                     "example": 42
                 }

@@ -88,6 +88,82 @@ func pathNumber(c *gin.Context, param, what string) (int64, bool) {
 	return n, true
 }
 
+// listQuery is how a list request pages: by cursor (before, after, limit),
+// or by page number (page, per_page) as old clients do.
+type listQuery struct {
+	cursor bool
+	list   chat.List // when cursor
+	page   chat.Page // otherwise
+}
+
+// listParams reads a list's paging. Any of before, after and limit selects
+// cursor mode (limit alone: the newest page); none of them is page mode,
+// whose pages may start at most chat.MaxListOffset items deep.
+func listParams(c *gin.Context) (listQuery, bool) {
+	_, before := c.GetQuery("before")
+	_, after := c.GetQuery("after")
+	_, limit := c.GetQuery("limit")
+	_, page := c.GetQuery("page")
+	_, perPage := c.GetQuery("per_page")
+	switch {
+	case !before && !after && !limit:
+		p, ok := pageParams(c)
+		if !ok {
+			return listQuery{}, false
+		}
+		if err := p.CheckListOffset(); err != nil {
+			fail(c, http.StatusBadRequest, chat.ClientMessage(err, "page too deep"))
+			return listQuery{}, false
+		}
+		return listQuery{page: p}, true
+	case before && after:
+		fail(c, http.StatusBadRequest, "before and after cannot be used together: before pages toward older items, after toward newer ones")
+		return listQuery{}, false
+	case page || perPage:
+		fail(c, http.StatusBadRequest, "page and per_page cannot be mixed with before, after or limit: use the cursors (before=, after=, limit=) or the page numbers, not both")
+		return listQuery{}, false
+	}
+	l, ok := cursorParams(c, before, after)
+	if !ok {
+		return listQuery{}, false
+	}
+	return listQuery{cursor: true, list: l}, true
+}
+
+// cursorParams reads before or after (the one present) and limit.
+func cursorParams(c *gin.Context, before, after bool) (chat.List, bool) {
+	n, ok := queryInt(c, "limit")
+	if !ok {
+		return chat.List{}, false
+	}
+	l := chat.Newest(n)
+	switch {
+	case before:
+		b, err := chat.ParseNumber("before (query parameter)", c.Query("before"))
+		if err != nil {
+			fail(c, http.StatusBadRequest, chat.ClientMessage(err, "invalid before"))
+			return chat.List{}, false
+		}
+		l = chat.Before(b, n)
+	case after:
+		a := int64(0)
+		if raw := c.Query("after"); raw != "0" {
+			var err error
+			if a, err = chat.ParseNumber("after (query parameter)", raw); err != nil {
+				fail(c, http.StatusBadRequest, "after must be 0 (from the oldest) or a positive integer written without sign, spaces or leading zeros")
+				return chat.List{}, false
+			}
+		}
+		l = chat.After(a, n)
+	}
+	l, err := l.Check()
+	if err != nil {
+		fail(c, http.StatusBadRequest, chat.ClientMessage(err, "invalid limit"))
+		return chat.List{}, false
+	}
+	return l, true
+}
+
 // pageParams reads page and per_page.
 func pageParams(c *gin.Context) (chat.Page, bool) {
 	page, ok := queryInt(c, "page")

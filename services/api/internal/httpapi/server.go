@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,12 +43,18 @@ type Config struct {
 	// TrustedProxies are the peers whose X-Forwarded-For names the client
 	// (for the per-address limit); none means the TCP peer is the client.
 	TrustedProxies []netip.Prefix
+	// HistorySettle is how long a number still being written may hold back
+	// the items after it in a cursor page (chats.DefaultSettle when zero).
+	HistorySettle time.Duration
 }
 
 // NewServer returns the api's http.Handler. Gin's mode is process-wide, so
 // main sets it (release), not this constructor. The queue inspector serves
 // the admin endpoints (dead jobs) and the queue dashboard.
 func NewServer(cfg Config, svc *chats.Service, inspector *queue.Inspector, log *slog.Logger) http.Handler {
+	if cfg.HistorySettle <= 0 {
+		cfg.HistorySettle = chats.DefaultSettle
+	}
 	r := gin.New()
 	if err := trustProxies(r, cfg.TrustedProxies); err != nil {
 		// Prefixes always parse; should one not, trust no proxy at all.
