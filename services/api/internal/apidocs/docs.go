@@ -483,6 +483,12 @@ const docTemplate = `{
                         "schema": {
                             "$ref": "#/definitions/ApplicationRequest"
                         }
+                    },
+                    {
+                        "type": "string",
+                        "description": "makes the creation safe to retry: the same key (1–255 printable ASCII) within IDEMPOTENCY_TTL (24 h) gets the first application and token back, marked Idempotent-Replayed. Whoever repeats the key gets the token: use a random one",
+                        "name": "Idempotency-Key",
+                        "in": "header"
                     }
                 ],
                 "responses": {
@@ -490,6 +496,12 @@ const docTemplate = `{
                         "description": "Created",
                         "schema": {
                             "$ref": "#/definitions/ApplicationResponse"
+                        },
+                        "headers": {
+                            "Idempotent-Replayed": {
+                                "type": "string",
+                                "description": "true when this answer is the first one, given again for a retried Idempotency-Key"
+                            }
                         }
                     },
                     "400": {
@@ -506,6 +518,12 @@ const docTemplate = `{
                     },
                     "415": {
                         "description": "Content-Type is not application/json",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "422": {
+                        "description": "the Idempotency-Key was first used for a different request (method, path or body)",
                         "schema": {
                             "$ref": "#/definitions/ErrorResponse"
                         }
@@ -591,6 +609,12 @@ const docTemplate = `{
                         "schema": {
                             "$ref": "#/definitions/ApplicationRequest"
                         }
+                    },
+                    {
+                        "type": "string",
+                        "description": "makes the write safe to retry: the same key (1–255 printable ASCII) for the same application within IDEMPOTENCY_TTL (24 h) gets the first status and body back, marked Idempotent-Replayed",
+                        "name": "Idempotency-Key",
+                        "in": "header"
                     }
                 ],
                 "responses": {
@@ -598,6 +622,12 @@ const docTemplate = `{
                         "description": "OK",
                         "schema": {
                             "$ref": "#/definitions/ApplicationResponse"
+                        },
+                        "headers": {
+                            "Idempotent-Replayed": {
+                                "type": "string",
+                                "description": "true when this answer is the first one, given again for a retried Idempotency-Key"
+                            }
                         }
                     },
                     "400": {
@@ -620,6 +650,12 @@ const docTemplate = `{
                     },
                     "415": {
                         "description": "Content-Type is not application/json",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "422": {
+                        "description": "the Idempotency-Key was first used for a different request (method, path or body)",
                         "schema": {
                             "$ref": "#/definitions/ErrorResponse"
                         }
@@ -659,6 +695,12 @@ const docTemplate = `{
                         "schema": {
                             "$ref": "#/definitions/ApplicationRequest"
                         }
+                    },
+                    {
+                        "type": "string",
+                        "description": "makes the write safe to retry: the same key (1–255 printable ASCII) for the same application within IDEMPOTENCY_TTL (24 h) gets the first status and body back, marked Idempotent-Replayed",
+                        "name": "Idempotency-Key",
+                        "in": "header"
                     }
                 ],
                 "responses": {
@@ -666,6 +708,12 @@ const docTemplate = `{
                         "description": "OK",
                         "schema": {
                             "$ref": "#/definitions/ApplicationResponse"
+                        },
+                        "headers": {
+                            "Idempotent-Replayed": {
+                                "type": "string",
+                                "description": "true when this answer is the first one, given again for a retried Idempotency-Key"
+                            }
                         }
                     },
                     "400": {
@@ -688,6 +736,12 @@ const docTemplate = `{
                     },
                     "415": {
                         "description": "Content-Type is not application/json",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "422": {
+                        "description": "the Idempotency-Key was first used for a different request (method, path or body)",
                         "schema": {
                             "$ref": "#/definitions/ErrorResponse"
                         }
@@ -804,6 +858,12 @@ const docTemplate = `{
                         "name": "token",
                         "in": "path",
                         "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "makes the write safe to retry: the same key (1–255 printable ASCII) for the same application within IDEMPOTENCY_TTL (24 h) gets the first status and body back, marked Idempotent-Replayed",
+                        "name": "Idempotency-Key",
+                        "in": "header"
                     }
                 ],
                 "responses": {
@@ -811,10 +871,22 @@ const docTemplate = `{
                         "description": "Created",
                         "schema": {
                             "$ref": "#/definitions/ChatResponse"
+                        },
+                        "headers": {
+                            "Idempotent-Replayed": {
+                                "type": "string",
+                                "description": "true when this answer is the first one, given again for a retried Idempotency-Key"
+                            }
                         }
                     },
                     "404": {
                         "description": "unknown token",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "422": {
+                        "description": "the Idempotency-Key was first used for a different request (method, path or body)",
                         "schema": {
                             "$ref": "#/definitions/ErrorResponse"
                         }
@@ -904,6 +976,12 @@ const docTemplate = `{
                         "name": "number",
                         "in": "path",
                         "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "makes the write safe to retry: the same key (1–255 printable ASCII) for the same application within IDEMPOTENCY_TTL (24 h) gets the first status and body back, marked Idempotent-Replayed",
+                        "name": "Idempotency-Key",
+                        "in": "header"
                     }
                 ],
                 "responses": {
@@ -911,6 +989,12 @@ const docTemplate = `{
                         "description": "Accepted",
                         "schema": {
                             "$ref": "#/definitions/DeleteResponse"
+                        },
+                        "headers": {
+                            "Idempotent-Replayed": {
+                                "type": "string",
+                                "description": "true when this answer is the first one, given again for a retried Idempotency-Key"
+                            }
                         }
                     },
                     "400": {
@@ -921,6 +1005,12 @@ const docTemplate = `{
                     },
                     "404": {
                         "description": "unknown token or chat, or already deleted",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "422": {
+                        "description": "the Idempotency-Key was first used for a different request (method, path or body)",
                         "schema": {
                             "$ref": "#/definitions/ErrorResponse"
                         }
@@ -1075,6 +1165,12 @@ const docTemplate = `{
                         "schema": {
                             "$ref": "#/definitions/MessageRequest"
                         }
+                    },
+                    {
+                        "type": "string",
+                        "description": "makes the write safe to retry: the same key (1–255 printable ASCII) for the same application within IDEMPOTENCY_TTL (24 h) gets the first status and body back, marked Idempotent-Replayed",
+                        "name": "Idempotency-Key",
+                        "in": "header"
                     }
                 ],
                 "responses": {
@@ -1082,6 +1178,12 @@ const docTemplate = `{
                         "description": "Created",
                         "schema": {
                             "$ref": "#/definitions/MessageResponse"
+                        },
+                        "headers": {
+                            "Idempotent-Replayed": {
+                                "type": "string",
+                                "description": "true when this answer is the first one, given again for a retried Idempotency-Key"
+                            }
                         }
                     },
                     "400": {
@@ -1104,6 +1206,12 @@ const docTemplate = `{
                     },
                     "415": {
                         "description": "Content-Type is not application/json",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "422": {
+                        "description": "the Idempotency-Key was first used for a different request (method, path or body)",
                         "schema": {
                             "$ref": "#/definitions/ErrorResponse"
                         }
@@ -1303,6 +1411,12 @@ const docTemplate = `{
                         "schema": {
                             "$ref": "#/definitions/MessageRequest"
                         }
+                    },
+                    {
+                        "type": "string",
+                        "description": "makes the write safe to retry: the same key (1–255 printable ASCII) for the same application within IDEMPOTENCY_TTL (24 h) gets the first status and body back, marked Idempotent-Replayed",
+                        "name": "Idempotency-Key",
+                        "in": "header"
                     }
                 ],
                 "responses": {
@@ -1310,6 +1424,12 @@ const docTemplate = `{
                         "description": "OK",
                         "schema": {
                             "$ref": "#/definitions/MessageResponse"
+                        },
+                        "headers": {
+                            "Idempotent-Replayed": {
+                                "type": "string",
+                                "description": "true when this answer is the first one, given again for a retried Idempotency-Key"
+                            }
                         }
                     },
                     "400": {
@@ -1326,6 +1446,12 @@ const docTemplate = `{
                     },
                     "415": {
                         "description": "Content-Type is not application/json",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "422": {
+                        "description": "the Idempotency-Key was first used for a different request (method, path or body)",
                         "schema": {
                             "$ref": "#/definitions/ErrorResponse"
                         }
@@ -1374,6 +1500,12 @@ const docTemplate = `{
                         "name": "message",
                         "in": "path",
                         "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "makes the write safe to retry: the same key (1–255 printable ASCII) for the same application within IDEMPOTENCY_TTL (24 h) gets the first status and body back, marked Idempotent-Replayed",
+                        "name": "Idempotency-Key",
+                        "in": "header"
                     }
                 ],
                 "responses": {
@@ -1381,6 +1513,12 @@ const docTemplate = `{
                         "description": "Accepted",
                         "schema": {
                             "$ref": "#/definitions/DeleteResponse"
+                        },
+                        "headers": {
+                            "Idempotent-Replayed": {
+                                "type": "string",
+                                "description": "true when this answer is the first one, given again for a retried Idempotency-Key"
+                            }
                         }
                     },
                     "400": {
@@ -1391,6 +1529,12 @@ const docTemplate = `{
                     },
                     "404": {
                         "description": "unknown token, chat or message, or already deleted",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "422": {
+                        "description": "the Idempotency-Key was first used for a different request (method, path or body)",
                         "schema": {
                             "$ref": "#/definitions/ErrorResponse"
                         }
@@ -1451,6 +1595,12 @@ const docTemplate = `{
                         "schema": {
                             "$ref": "#/definitions/MessageRequest"
                         }
+                    },
+                    {
+                        "type": "string",
+                        "description": "makes the write safe to retry: the same key (1–255 printable ASCII) for the same application within IDEMPOTENCY_TTL (24 h) gets the first status and body back, marked Idempotent-Replayed",
+                        "name": "Idempotency-Key",
+                        "in": "header"
                     }
                 ],
                 "responses": {
@@ -1458,6 +1608,12 @@ const docTemplate = `{
                         "description": "OK",
                         "schema": {
                             "$ref": "#/definitions/MessageResponse"
+                        },
+                        "headers": {
+                            "Idempotent-Replayed": {
+                                "type": "string",
+                                "description": "true when this answer is the first one, given again for a retried Idempotency-Key"
+                            }
                         }
                     },
                     "400": {
@@ -1474,6 +1630,12 @@ const docTemplate = `{
                     },
                     "415": {
                         "description": "Content-Type is not application/json",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "422": {
+                        "description": "the Idempotency-Key was first used for a different request (method, path or body)",
                         "schema": {
                             "$ref": "#/definitions/ErrorResponse"
                         }

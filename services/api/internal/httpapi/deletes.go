@@ -20,11 +20,14 @@ type DeleteResponse struct {
 //	@Produce		json
 //	@Param			token	path		string	true	"application token"
 //	@Param			number	path		int		true	"chat number"
+//	@Param			Idempotency-Key	header	string	false	"makes the write safe to retry: the same key (1–255 printable ASCII) for the same application within IDEMPOTENCY_TTL (24 h) gets the first status and body back, marked Idempotent-Replayed"
 //	@Success		202		{object}	DeleteResponse
+//	@Header			202	{string}	Idempotent-Replayed	"true when this answer is the first one, given again for a retried Idempotency-Key"
 //	@Failure		400		{object}	ErrorResponse	"number is not a positive integer in canonical form (no sign or leading zeros)"
 //	@Failure		404		{object}	ErrorResponse	"unknown token or chat, or already deleted"
 //	@Failure		503		{object}	ErrorResponse	"Redis unavailable"
 //	@Failure		429		{object}	ErrorResponse	"too many writes for this application; see Retry-After and RateLimit-*"
+//	@Failure		422	{object}	ErrorResponse	"the Idempotency-Key was first used for a different request (method, path or body)"
 //	@Router			/api/v1/applications/{token}/chats/{number} [delete]
 func (h *handlers) deleteChat(c *gin.Context) {
 	n, ok := pathNumber(c, "number", "chat")
@@ -53,11 +56,14 @@ func (h *handlers) deleteChat(c *gin.Context) {
 //	@Param			token	path		string	true	"application token"
 //	@Param			number	path		int		true	"chat number"
 //	@Param			message	path		int		true	"message number"
+//	@Param			Idempotency-Key	header	string	false	"makes the write safe to retry: the same key (1–255 printable ASCII) for the same application within IDEMPOTENCY_TTL (24 h) gets the first status and body back, marked Idempotent-Replayed"
 //	@Success		202		{object}	DeleteResponse
+//	@Header			202	{string}	Idempotent-Replayed	"true when this answer is the first one, given again for a retried Idempotency-Key"
 //	@Failure		400		{object}	ErrorResponse	"number is not a positive integer in canonical form (no sign or leading zeros)"
 //	@Failure		404		{object}	ErrorResponse	"unknown token, chat or message, or already deleted"
 //	@Failure		503		{object}	ErrorResponse	"Redis unavailable"
 //	@Failure		429		{object}	ErrorResponse	"too many writes for this application; see Retry-After and RateLimit-*"
+//	@Failure		422	{object}	ErrorResponse	"the Idempotency-Key was first used for a different request (method, path or body)"
 //	@Router			/api/v1/applications/{token}/chats/{number}/messages/{message} [delete]
 func (h *handlers) deleteMessage(c *gin.Context) {
 	chatN, ok := pathNumber(c, "number", "chat")

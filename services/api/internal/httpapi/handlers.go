@@ -23,12 +23,15 @@ import (
 //	@Accept			json
 //	@Produce		json
 //	@Param			request	body		ApplicationRequest	true	"the application"
+//	@Param			Idempotency-Key	header	string	false	"makes the creation safe to retry: the same key (1–255 printable ASCII) within IDEMPOTENCY_TTL (24 h) gets the first application and token back, marked Idempotent-Replayed. Whoever repeats the key gets the token: use a random one"
 //	@Success		201		{object}	ApplicationResponse
+//	@Header			201	{string}	Idempotent-Replayed	"true when this answer is the first one, given again for a retried Idempotency-Key"
 //	@Failure		400		{object}	ErrorResponse	"malformed JSON, invalid UTF-8, duplicate keys, blank/overlong name"
 //	@Failure		413		{object}	ErrorResponse	"request body too large"
 //	@Failure		415		{object}	ErrorResponse	"Content-Type is not application/json"
 //	@Failure		503		{object}	ErrorResponse	"MySQL unavailable"
 //	@Failure		429		{object}	ErrorResponse	"too many application creates from this client (per IP); see Retry-After and RateLimit-*"
+//	@Failure		422	{object}	ErrorResponse	"the Idempotency-Key was first used for a different request (method, path or body)"
 //	@Router			/api/v1/applications [post]
 func (h *handlers) createApplication(c *gin.Context) {
 	var req ApplicationRequest
@@ -80,12 +83,15 @@ func (h *handlers) getApplication(c *gin.Context) {
 //	@Produce	json
 //	@Param		token	path		string				true	"application token"
 //	@Param		request	body		ApplicationRequest	true	"the new name"
+//	@Param			Idempotency-Key	header	string	false	"makes the write safe to retry: the same key (1–255 printable ASCII) for the same application within IDEMPOTENCY_TTL (24 h) gets the first status and body back, marked Idempotent-Replayed"
 //	@Success	200		{object}	ApplicationResponse
+//	@Header			200	{string}	Idempotent-Replayed	"true when this answer is the first one, given again for a retried Idempotency-Key"
 //	@Failure	400		{object}	ErrorResponse	"malformed JSON, invalid UTF-8, duplicate keys, blank/overlong name"
 //	@Failure	404		{object}	ErrorResponse	"unknown token"
 //	@Failure	409		{object}	ErrorResponse	"concurrent changes kept winning"
 //	@Failure	415		{object}	ErrorResponse	"Content-Type is not application/json"
 //	@Failure	429		{object}	ErrorResponse	"too many writes for this application; see Retry-After and RateLimit-*"
+//	@Failure		422	{object}	ErrorResponse	"the Idempotency-Key was first used for a different request (method, path or body)"
 //	@Router		/api/v1/applications/{token} [put]
 //	@Router		/api/v1/applications/{token} [patch]
 func (h *handlers) updateApplication(c *gin.Context) {
@@ -118,10 +124,13 @@ func (h *handlers) updateApplication(c *gin.Context) {
 //	@Tags			chats
 //	@Produce		json
 //	@Param			token	path		string	true	"application token"
+//	@Param			Idempotency-Key	header	string	false	"makes the write safe to retry: the same key (1–255 printable ASCII) for the same application within IDEMPOTENCY_TTL (24 h) gets the first status and body back, marked Idempotent-Replayed"
 //	@Success		201		{object}	ChatResponse
+//	@Header			201	{string}	Idempotent-Replayed	"true when this answer is the first one, given again for a retried Idempotency-Key"
 //	@Failure		404		{object}	ErrorResponse	"unknown token"
 //	@Failure		503		{object}	ErrorResponse	"Redis unavailable"
 //	@Failure		429		{object}	ErrorResponse	"too many writes for this application; see Retry-After and RateLimit-*"
+//	@Failure		422	{object}	ErrorResponse	"the Idempotency-Key was first used for a different request (method, path or body)"
 //	@Router			/api/v1/applications/{token}/chats [post]
 func (h *handlers) createChat(c *gin.Context) {
 	w, ok := h.write(c, "")
@@ -172,13 +181,16 @@ func (h *handlers) getChat(c *gin.Context) {
 //	@Param			token	path		string			true	"application token"
 //	@Param			number	path		int				true	"chat number"
 //	@Param			request	body		MessageRequest	true	"the message"
+//	@Param			Idempotency-Key	header	string	false	"makes the write safe to retry: the same key (1–255 printable ASCII) for the same application within IDEMPOTENCY_TTL (24 h) gets the first status and body back, marked Idempotent-Replayed"
 //	@Success		201		{object}	MessageResponse
+//	@Header			201	{string}	Idempotent-Replayed	"true when this answer is the first one, given again for a retried Idempotency-Key"
 //	@Failure		400		{object}	ErrorResponse	"malformed JSON, invalid UTF-8, duplicate keys, blank or overlong body, bad number"
 //	@Failure		404		{object}	ErrorResponse	"unknown token or chat"
 //	@Failure		413		{object}	ErrorResponse	"request body too large"
 //	@Failure		415		{object}	ErrorResponse	"Content-Type is not application/json"
 //	@Failure		503		{object}	ErrorResponse	"Redis unavailable"
 //	@Failure		429		{object}	ErrorResponse	"too many writes for this application; see Retry-After and RateLimit-*"
+//	@Failure		422	{object}	ErrorResponse	"the Idempotency-Key was first used for a different request (method, path or body)"
 //	@Router			/api/v1/applications/{token}/chats/{number}/messages [post]
 func (h *handlers) createMessage(c *gin.Context) {
 	chatN, ok := pathNumber(c, "number", "chat")
@@ -314,12 +326,15 @@ func (h *handlers) getMessage(c *gin.Context) {
 //	@Param			number	path		int				true	"chat number"
 //	@Param			message	path		int				true	"message number"
 //	@Param			request	body		MessageRequest	true	"the new body"
+//	@Param			Idempotency-Key	header	string	false	"makes the write safe to retry: the same key (1–255 printable ASCII) for the same application within IDEMPOTENCY_TTL (24 h) gets the first status and body back, marked Idempotent-Replayed"
 //	@Success		200		{object}	MessageResponse
+//	@Header			200	{string}	Idempotent-Replayed	"true when this answer is the first one, given again for a retried Idempotency-Key"
 //	@Failure		400		{object}	ErrorResponse	"malformed JSON, invalid UTF-8, duplicate keys, blank or overlong body, bad number"
 //	@Failure		404		{object}	ErrorResponse	"unknown token, chat or message"
 //	@Failure		415		{object}	ErrorResponse	"Content-Type is not application/json"
 //	@Failure		503		{object}	ErrorResponse	"Redis unavailable"
 //	@Failure		429		{object}	ErrorResponse	"too many writes for this application; see Retry-After and RateLimit-*"
+//	@Failure		422	{object}	ErrorResponse	"the Idempotency-Key was first used for a different request (method, path or body)"
 //	@Router			/api/v1/applications/{token}/chats/{number}/messages/{message} [put]
 //	@Router			/api/v1/applications/{token}/chats/{number}/messages/{message} [patch]
 func (h *handlers) updateMessage(c *gin.Context) {
