@@ -70,6 +70,13 @@ func TestIdempotencyKeyReusedOrMalformed(t *testing.T) {
 	if after := a.writes(t); after.pending != before.pending {
 		t.Errorf("refused requests queued %d jobs, want 0", after.pending-before.pending)
 	}
+	metrics := a.do(t, "GET", "/metrics", nil, "").raw
+	for series, want := range map[string]string{"fresh": "1", "reused": "3", "refused": "3", "replayed": "0"} {
+		line := `instachat_idempotent_requests_total{outcome="` + series + `"} ` + want
+		if !strings.Contains(metrics, line+"\n") {
+			t.Errorf("metrics: no line %q", line)
+		}
+	}
 }
 
 // TestConcurrentIdenticalPostsGetOneNumber: 50 identical requests racing with

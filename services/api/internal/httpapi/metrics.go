@@ -19,6 +19,7 @@ type httpMetrics struct {
 	searchable      prometheus.Histogram
 	rateLimited     *prometheus.CounterVec
 	rateLimitErrors *prometheus.CounterVec
+	idempotent      *prometheus.CounterVec
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
@@ -41,12 +42,19 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 	m.rateLimitErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "instachat_rate_limit_errors_total", Help: "Rate limit checks that failed (Redis error or timeout) and let the request through unlimited.",
 	}, []string{"limit"})
+	m.idempotent = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "instachat_idempotent_requests_total",
+		Help: "Writes that carried an Idempotency-Key, by outcome: fresh (done now), replayed (the first answer given again), reused (422: the key belongs to another request), refused (any other error, which records nothing).",
+	}, []string{"outcome"})
+	for _, outcome := range []string{"fresh", "replayed", "reused", "refused"} {
+		m.idempotent.WithLabelValues(outcome)
+	}
 	// Both limits show from the start, at 0, also when limiting is off.
 	for _, name := range []string{limitApplicationCreate, limitApplicationWrites} {
 		m.rateLimited.WithLabelValues(name)
 		m.rateLimitErrors.WithLabelValues(name)
 	}
-	reg.MustRegister(m.requests, m.latency, m.searchable, m.rateLimited, m.rateLimitErrors)
+	reg.MustRegister(m.requests, m.latency, m.searchable, m.rateLimited, m.rateLimitErrors, m.idempotent)
 	return m
 }
 
@@ -63,7 +71,24 @@ func (m *httpMetrics) middleware() gin.HandlerFunc {
 		status, method := strconv.Itoa(c.Writer.Status()), methodLabel(c.Request.Method)
 		m.requests.WithLabelValues(route, method, status).Inc()
 		m.latency.WithLabelValues(route, method, status).Observe(time.Since(start).Seconds())
+		if c.Request.Method != http.MethodGet && c.Request.Header.Get(idempotencyKeyHeader) != "" {
+			m.idempotent.WithLabelValues(idempotencyOutcome(c)).Inc()
+		}
 	}
+}
+
+// idempotencyOutcome names what became of a write that carried an
+// Idempotency-Key, from its answer.
+func idempotencyOutcome(c *gin.Context) string {
+	switch status := c.Writer.Status(); {
+	case c.Writer.Header().Get(replayedHeader) == "true":
+		return "replayed"
+	case status == http.StatusUnprocessableEntity:
+		return "reused"
+	case status < 300:
+		return "fresh"
+	}
+	return "refused"
 }
 
 // methodLabel is a request's method as a metric label or log field: one of
