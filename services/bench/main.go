@@ -90,7 +90,7 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 // flagSet declares the command line's flags, each bound to its field of c.
 func (c *config) flagSet() *flag.FlagSet {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.StringVar(&c.scenario, "scenario", "steady", "steady, ramp, backlog or search")
+	fs.StringVar(&c.scenario, "scenario", "steady", "steady, ramp, backlog, search or history")
 	fs.Float64Var(&c.rate, "rate", 500, "requests per second (ramp: the first step; search: 200 unless given)")
 	fs.DurationVar(&c.duration, "duration", 60*time.Second, "length of a steady run or of the search load")
 	fs.IntVar(&c.apps, "apps", 4, "applications to create")
@@ -132,8 +132,17 @@ func (c *config) resolve(fs *flag.FlagSet) error {
 		if c.messages <= 0 || c.largeShare < 0 || c.largeShare > 0.9 {
 			return errors.New("-messages must be positive and -large-share between 0 and 0.9")
 		}
+	case "history":
+		given := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+		if !given["rate"] {
+			c.rate = 200
+		}
+		if c.messages <= 0 {
+			return errors.New("-messages must be positive")
+		}
 	default:
-		return fmt.Errorf("unknown scenario %q (want steady, ramp, backlog or search)", c.scenario)
+		return fmt.Errorf("unknown scenario %q (want steady, ramp, backlog, search or history)", c.scenario)
 	}
 	if c.rate <= 0 || c.apps <= 0 || c.chats <= 0 || c.backlog <= 0 || c.maxInFlight <= 0 {
 		return errors.New("-rate, -apps, -chats, -backlog and -max-inflight must be positive")
@@ -163,6 +172,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "backlog":
 	case "search":
 		names = []string{"api", "writer"} // the writer persists the chats, then both stop for the seed
+	case "history":
+		names = []string{"api", "writer"} // the writer persists the chat, then stops for the seed
 	default:
 		names = append(names, "writer")
 	}
@@ -185,6 +196,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runBacklog(ctx, cfg, sys, rep, stderr)
 	case "search":
 		err = runSearch(ctx, cfg, sys, rep, stderr)
+	case "history":
+		err = runHistory(ctx, cfg, sys, rep, stderr)
 	}
 	if err != nil {
 		return err

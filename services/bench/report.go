@@ -37,6 +37,7 @@ type report struct {
 	cpu           []phaseCPU // CPU per process during measured phases
 	prof          profiles
 	search        *searchResult
+	history       *historyResult
 }
 
 // base is the reports' file name stem: date, time and scenario, so runs on
@@ -151,6 +152,8 @@ func (r *report) markdown(w io.Writer, charts []string) {
 		r.rampMarkdown(w)
 	case "search":
 		r.searchMarkdown(w)
+	case "history":
+		r.historyMarkdown(w)
 	case "backlog":
 		r.backlogMarkdown(w)
 	}
