@@ -1,0 +1,3 @@
+module github.com/instachat/instachat/client
+
+go 1.23.0
