@@ -1,0 +1,174 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+
+	"github.com/instachat/instachat/client"
+	"github.com/instachat/instachat/client/clienttest"
+)
+
+// The examples run against clienttest's in-memory fake; point client.New at
+// a real api (http://localhost:8080 under make run) to do the same for real.
+
+func Example() {
+	srv := clienttest.NewServer()
+	defer srv.Close()
+	ctx := context.Background()
+
+	c, err := client.New(srv.URL)
+	if err != nil {
+		log.Fatal(err)
+	}
+	created, err := c.CreateApplication(ctx, "Support desk")
+	if err != nil {
+		log.Fatal(err)
+	}
+	app := c.App(created.Token) // keep the token: it is the application's only name
+	chat, err := app.CreateChat(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	msg, err := app.PostMessage(ctx, chat.Number, "Hello, world")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("chat", chat.Number, chat.Status)
+	fmt.Println("message", msg.Number, msg.Body)
+	// Output:
+	// chat 1 pending
+	// message 1 Hello, world
+}
+
+func ExampleWithIdempotencyKey() {
+	srv := clienttest.NewServer()
+	defer srv.Close()
+	ctx := context.Background()
+	c, _ := client.New(srv.URL)
+	created, _ := c.CreateApplication(ctx, "Support desk")
+	app := c.App(created.Token)
+	chat, _ := app.CreateChat(ctx)
+
+	// A write whose outcome is unknown (ErrOutcomeUnknown) is retried with
+	// the key it was sent with: the server answers as it did the first time.
+	key := client.NewIdempotencyKey()
+	var first, again client.Response
+	m1, _ := app.PostMessage(ctx, chat.Number, "sent twice", client.WithIdempotencyKey(key), client.WithResponse(&first))
+	m2, _ := app.PostMessage(ctx, chat.Number, "sent twice", client.WithIdempotencyKey(key), client.WithResponse(&again))
+	fmt.Println(m1.Number, first.Replayed)
+	fmt.Println(m2.Number, again.Replayed)
+
+	// The same key for a different request is refused.
+	_, err := app.PostMessage(ctx, chat.Number, "something else", client.WithIdempotencyKey(key))
+	fmt.Println(errors.Is(err, client.ErrKeyReused), client.StatusOf(err))
+	// Output:
+	// 1 false
+	// 1 true
+	// true 422
+}
+
+func ExampleApp_History() {
+	srv := clienttest.NewServer()
+	defer srv.Close()
+	ctx := context.Background()
+	c, _ := client.New(srv.URL)
+	created, _ := c.CreateApplication(ctx, "Support desk")
+	app := c.App(created.Token)
+	chat, _ := app.CreateChat(ctx)
+	for i := 1; i <= 5; i++ {
+		_, _ = app.PostMessage(ctx, chat.Number, fmt.Sprintf("message %d", i))
+	}
+
+	// Newest first, two a page; History follows the cursors.
+	for m, err := range app.History(ctx, chat.Number, client.Newest().WithLimit(2)) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(m.Number, m.Body)
+	}
+	// Output:
+	// 5 message 5
+	// 4 message 4
+	// 3 message 3
+	// 2 message 2
+	// 1 message 1
+}
+
+func ExampleApp_Messages() {
+	srv := clienttest.NewServer()
+	defer srv.Close()
+	ctx := context.Background()
+	c, _ := client.New(srv.URL)
+	created, _ := c.CreateApplication(ctx, "Support desk")
+	app := c.App(created.Token)
+	chat, _ := app.CreateChat(ctx)
+	for i := 1; i <= 5; i++ {
+		_, _ = app.PostMessage(ctx, chat.Number, fmt.Sprintf("message %d", i))
+	}
+
+	// One page at a time, oldest first: Next is where the following page
+	// starts, Previous where the page before this one ends.
+	page, err := app.Messages(ctx, chat.Number, client.Oldest().WithLimit(3))
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, m := range page.Messages {
+		fmt.Println(m.Number)
+	}
+	fmt.Printf("more: %v, next: %+v\n", page.HasMore, *page.Next)
+	page, _ = app.Messages(ctx, chat.Number, *page.Next)
+	for _, m := range page.Messages {
+		fmt.Println(m.Number)
+	}
+	fmt.Println("more:", page.HasMore)
+	// Output:
+	// 1
+	// 2
+	// 3
+	// more: true, next: {Forward:true Number:3 Limit:3}
+	// 4
+	// 5
+	// more: false
+}
+
+func ExampleError() {
+	srv := clienttest.NewServer()
+	defer srv.Close()
+	c, _ := client.New(srv.URL)
+
+	_, err := c.App("no-such-token").Get(context.Background())
+	var e *client.Error
+	if errors.As(err, &e) {
+		fmt.Println(e.StatusCode, e.Message)
+	}
+	fmt.Println(errors.Is(err, client.ErrNotFound))
+	// Output:
+	// 404 application not found
+	// true
+}
+
+func ExampleApp_SearchAll() {
+	srv := clienttest.NewServer()
+	defer srv.Close()
+	ctx := context.Background()
+	c, _ := client.New(srv.URL)
+	created, _ := c.CreateApplication(ctx, "Support desk")
+	app := c.App(created.Token)
+	chat, _ := app.CreateChat(ctx)
+	for _, body := range []string{"Hello, world", "help!", "goodbye"} {
+		_, _ = app.PostMessage(ctx, chat.Number, body)
+	}
+
+	// Each word matches the beginnings of words: "hel" finds both.
+	for m, err := range app.SearchAll(ctx, chat.Number, "hel") {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(m.Body)
+	}
+	// Unordered output:
+	// Hello, world
+	// help!
+}
