@@ -95,8 +95,9 @@ type ChatPage struct {
 // MessagePage is one cursor page of a chat's messages.
 type MessagePage struct {
 	Messages []Message
-	// HasMore says Next leads to more messages (or to messages the api is
-	// still writing, at the newest end).
+	// HasMore says Next leads to more messages now. It is false at either
+	// end, and at the newest end of a forward walk while a number is still
+	// being written: poll again later from After(the last number read).
 	HasMore bool
 	// Next continues the same way; nil when !HasMore. Previous goes the
 	// other way from this page's first message; nil when the page is empty.
@@ -182,9 +183,9 @@ func (a *App) MessagesByPage(ctx context.Context, chat int64, page, perPage int)
 // History yields chat's messages from the cursor on, following each page's
 // Next until a page says there is no more. An error is yielded once, with a
 // zero Message, and ends the sequence; breaking out of the loop stops the
-// fetching. At the newest end the api may hold a page back while an older
-// message is still being written; History then asks again, with backoff,
-// until it comes or ctx ends.
+// fetching. A forward walk ends at the live edge (the api stops before a
+// number still being written, so nothing is skipped): to follow a chat,
+// walk again later from After(the last number read).
 //
 //	for m, err := range app.History(ctx, chat, client.Oldest()) {
 //		if err != nil {
@@ -249,8 +250,9 @@ func pageQuery(page, perPage int) url.Values {
 
 // walk follows cursors from from: fetch returns a page's items and its next
 // cursor (nil at the end). A page that makes no progress (empty, with the
-// same cursor next: the api is holding back the newest end) is asked for
-// again after a backoff.
+// same cursor next) is asked for again after a backoff rather than at once:
+// the api ends a walk at its live edge with has_more false, but a server
+// that answered so instead must not be hammered.
 func walk[T any](ctx context.Context, p RetryPolicy, from Cursor, fetch func(context.Context, Cursor) ([]T, *Cursor, error)) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
 		var zero T

@@ -10,10 +10,10 @@ import (
 	"github.com/instachat/instachat/client"
 )
 
-// TestHistoryWaitsAtTheLiveEdge: the api may answer an empty page with
-// has_more and the same cursor while an older message is still being
-// written; History asks again instead of ending or spinning.
-func TestHistoryWaitsAtTheLiveEdge(t *testing.T) {
+// TestHistoryBacksOffOnAStalledPage: an empty page with has_more and the
+// same cursor again makes no progress; History asks again after a backoff
+// instead of ending early or spinning.
+func TestHistoryBacksOffOnAStalledPage(t *testing.T) {
 	app, rec := serve(t, func(n int, w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		switch after := r.URL.Query().Get("after"); {
