@@ -2,7 +2,7 @@
 SHELL   := /bin/bash
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
-MODULES := pkg services/api services/writer services/cron services/bench deploycheck
+MODULES := pkg client services/api services/writer services/cron services/bench deploycheck
 SERVICES := api writer cron
 GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 

@@ -9,6 +9,7 @@ require (
 	github.com/go-redis/redis_rate/v10 v10.0.1
 	github.com/go-sql-driver/mysql v1.10.1
 	github.com/hashicorp/golang-lru/v2 v2.0.7
+	github.com/instachat/instachat/client v0.0.0
 	github.com/instachat/instachat/pkg v0.0.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
@@ -113,3 +114,5 @@ require (
 )
 
 replace github.com/instachat/instachat/pkg => ../../pkg
+
+replace github.com/instachat/instachat/client => ../../client
