@@ -4,7 +4,7 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	ic "github.com/instachat/instachat/client"
 	"github.com/instachat/instachat/pkg/testenv"
 )
 
@@ -90,11 +91,15 @@ func endToEnd(t *testing.T, s *system) {
 // one application with chats 1 and 2.
 type e2eFixture struct {
 	s     *system
+	app   *ic.App
 	token string
-	base  string // "/api/v1/applications/<token>"
+	base  string // "/api/v1/applications/<token>", for the raw requests
 }
 
-// newE2EFixture creates the application and its first two chats.
+// newE2EFixture creates the application and its first two chats. The
+// create is a raw request: it checks the answer's bytes (no id), which the
+// client does not show, in the wrapped {"application": …} shape, which the
+// client does not send.
 func newE2EFixture(t *testing.T, s *system) *e2eFixture {
 	t.Helper()
 	app := s.postJSON("/api/v1/applications", map[string]any{"application": map[string]string{"name": "End to end"}})
@@ -108,18 +113,12 @@ func newE2EFixture(t *testing.T, s *system) *e2eFixture {
 	if _, hasID := app.body["id"]; hasID {
 		t.Fatalf("application response exposes an id: %s", app.raw)
 	}
-	base := "/api/v1/applications/" + token
-	for want := int64(1); want <= 2; want++ {
-		c := s.do(http.MethodPost, base+"/chats", "", "")
-		if c.status != http.StatusCreated || num(t, c, "number") != want {
-			t.Fatalf("create chat: got %d %s, want 201 with number %d", c.status, c.raw, want)
-		}
-	}
-	return &e2eFixture{s: s, token: token, base: base}
+	f := &e2eFixture{s: s, app: s.api.App(token), token: token, base: "/api/v1/applications/" + token}
+	s.newChats(f.app, 2)
+	return f
 }
 
 func (f *e2eFixture) numbersAreUnique(t *testing.T) {
-	s, base := f.s, f.base
 	const clients, each = 50, 100
 	numbers := make(chan int64, clients*each)
 	errs := make(chan string, clients*each)
@@ -127,13 +126,12 @@ func (f *e2eFixture) numbersAreUnique(t *testing.T) {
 	for c := range clients {
 		wg.Go(func() {
 			for j := range each {
-				r := s.postJSON(base+"/chats/1/messages", map[string]string{"body": messageBody(c, j)})
-				if r.status != http.StatusCreated {
-					errs <- fmt.Sprintf("client %d message %d: got %d %s", c, j, r.status, r.raw)
+				m, err := f.app.PostMessage(t.Context(), 1, messageBody(c, j))
+				if err != nil {
+					errs <- fmt.Sprintf("client %d message %d: %v", c, j, err)
 					continue
 				}
-				n, _ := r.body["number"].(json.Number).Int64()
-				numbers <- n
+				numbers <- m.Number
 			}
 		})
 	}
@@ -160,20 +158,25 @@ func (f *e2eFixture) numbersAreUnique(t *testing.T) {
 }
 
 func (f *e2eFixture) rowsPersist(t *testing.T) {
-	s, base := f.s, f.base
 	eventually(t, 90*time.Second, "5000 messages persisted", func() (bool, string) {
-		r := s.get(base + "/chats/1/messages?per_page=100&page=50")
-		if r.status != http.StatusOK {
-			return false, r.raw
+		l, err := f.app.MessagesByPage(t.Context(), 1, 50, 100)
+		if err != nil {
+			return false, err.Error()
 		}
-		msgs, _ := r.body["messages"].([]any)
-		return num(t, r, "total") == 5000 && len(msgs) == 100, fmt.Sprintf("total %v, last page %d", r.body["total"], len(msgs))
+		return l.Total == 5000 && len(l.Messages) == 100, fmt.Sprintf("total %d, last page %d", l.Total, len(l.Messages))
 	})
-	r := s.get(base + "/chats/1/messages?per_page=100&page=50")
-	msgs := r.body["messages"].([]any)
-	last := msgs[len(msgs)-1].(map[string]any)
-	if n, _ := last["number"].(json.Number).Int64(); n != 5000 || last["status"] != "persisted" {
-		t.Errorf("last message: got %v, want number 5000, persisted", last)
+	l, err := f.app.MessagesByPage(t.Context(), 1, 50, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := l.Messages[len(l.Messages)-1]; last.Number != 5000 || last.Status != ic.StatusPersisted {
+		t.Errorf("last message: got %+v, want number 5000, persisted", last)
+	}
+	// The answer's bytes, which the client does not show: no row id.
+	r := f.s.get(f.base + "/chats/1/messages?per_page=100&page=50")
+	msgs, _ := r.body["messages"].([]any)
+	if len(msgs) != 100 {
+		t.Fatalf("raw page 50: got %d %s, want 100 messages", r.status, r.raw)
 	}
 	for _, m := range msgs {
 		if _, ok := m.(map[string]any)["id"]; ok {
@@ -186,18 +189,33 @@ func (f *e2eFixture) partialKeywordsMatch(t *testing.T) {
 	s, base := f.s, f.base
 	// j%3 == 1 → banana: 33 of each client's 100 messages.
 	cases := []struct {
+		chat  int64
+		q     string
+		total int64
+	}{
+		{1, "ban", 50 * 33},
+		{1, "client07 ban", 33},
+		{1, "client07 app numb", 34},
+		{1, "durian", 0},
+		{2, "ban", 0},
+	}
+	for _, c := range cases {
+		eventually(t, 60*time.Second, fmt.Sprintf("chat %d, search %q", c.chat, c.q), func() (bool, string) {
+			l, err := f.app.Search(t.Context(), c.chat, c.q, 0, 0)
+			if err != nil {
+				return false, err.Error()
+			}
+			return l.Total == c.total, fmt.Sprintf("total %d, want %d", l.Total, c.total)
+		})
+	}
+	// The older spellings of the query, which the client does not send.
+	for _, c := range []struct {
 		path  string
 		total int64
 	}{
-		{"/chats/1/messages/search?q=ban", 50 * 33},
 		{"/chats/1/messages/search?query=BANANA", 50 * 33},
 		{"/chats/1/messages?keyword=cher", 50 * 33},
-		{"/chats/1/messages/search?q=client07+ban", 33},
-		{"/chats/1/messages/search?q=client07+app+numb", 34},
-		{"/chats/1/messages/search?q=durian", 0},
-		{"/chats/2/messages/search?q=ban", 0},
-	}
-	for _, c := range cases {
+	} {
 		eventually(t, 60*time.Second, c.path, func() (bool, string) {
 			r := s.get(base + c.path)
 			if r.status != http.StatusOK {
@@ -206,41 +224,38 @@ func (f *e2eFixture) partialKeywordsMatch(t *testing.T) {
 			return num(t, r, "total") == c.total, fmt.Sprintf("total %v, want %d", r.body["total"], c.total)
 		})
 	}
-	r := s.get(base + "/chats/1/messages/search?q=client07+ban&per_page=10&page=4")
-	msgs, _ := r.body["messages"].([]any)
-	if len(msgs) != 3 {
-		t.Fatalf("search page 4 of 33 by 10: got %d messages, want 3", len(msgs))
+	l, err := f.app.Search(t.Context(), 1, "client07 ban", 4, 10)
+	if err != nil || len(l.Messages) != 3 {
+		t.Fatalf("search page 4 of 33 by 10: got %d messages, %v, want 3", len(l.Messages), err)
 	}
-	for _, m := range msgs {
-		body := m.(map[string]any)["body"].(string)
-		if !strings.HasPrefix(body, "Client07 says banana") {
-			t.Errorf("search result %q does not match client07 banana", body)
+	for _, m := range l.Messages {
+		if !strings.HasPrefix(m.Body, "Client07 says banana") {
+			t.Errorf("search result %q does not match client07 banana", m.Body)
 		}
 	}
 }
 
 func (f *e2eFixture) countsAfterSync(t *testing.T) {
-	s, base := f.s, f.base
+	s := f.s
 	out := s.runOnce("cron", "sync")
 	if !strings.Contains(out, "counter sync done") {
 		t.Fatalf("cron sync output: %s", out)
 	}
-	c := s.get(base + "/chats/1")
-	if got := num(t, c, "messages_count"); got != 5000 {
-		t.Errorf("messages_count: got %d, want 5000", got)
+	if c, err := f.app.Chat(t.Context(), 1); err != nil || c.MessagesCount != 5000 {
+		t.Errorf("messages_count: got %d (%v), want 5000", c.MessagesCount, err)
 	}
-	a := s.get(base)
-	if got := num(t, a, "chats_count"); got != 2 {
-		t.Errorf("chats_count: got %d, want 2", got)
+	if a, err := f.app.Get(t.Context()); err != nil || a.ChatsCount != 2 {
+		t.Errorf("chats_count: got %d (%v), want 2", a.ChatsCount, err)
 	}
 }
 
 func (f *e2eFixture) traceIDFollowsMessage(t *testing.T) {
-	s, base, token := f.s, f.base, f.token
-	r := s.postJSON(base+"/chats/1/messages", map[string]string{"body": "traced message"})
-	trace := r.header.Get("X-Request-ID")
-	if r.status != http.StatusCreated || len(trace) != 32 {
-		t.Fatalf("post: got %d, trace id %q", r.status, trace)
+	s, token := f.s, f.token
+	var resp ic.Response
+	_, err := f.app.PostMessage(t.Context(), 1, "traced message", ic.WithResponse(&resp))
+	trace := resp.RequestID
+	if err != nil || resp.StatusCode != http.StatusCreated || len(trace) != 32 {
+		t.Fatalf("post: got %d (%v), trace id %q", resp.StatusCode, err, trace)
 	}
 	steps := []struct{ service, msg string }{
 		{"api", "msg=request"}, {"writer", `msg="job applied"`}, {"writer", `msg="reindex sent"`}, {"api", "msg=indexed"},
@@ -267,6 +282,8 @@ func (f *e2eFixture) traceIDFollowsMessage(t *testing.T) {
 	}
 }
 
+// textRoundTrips posts raw, in the wrapped {"message": {"text": …}} shape
+// that the client does not send, and reads back through the client.
 func (f *e2eFixture) textRoundTrips(t *testing.T) {
 	s, base := f.s, f.base
 	texts := []string{
@@ -283,103 +300,107 @@ func (f *e2eFixture) textRoundTrips(t *testing.T) {
 		nums = append(nums, num(t, r, "number"))
 	}
 	for i, text := range texts {
-		path := fmt.Sprintf("%s/chats/2/messages/%d", base, nums[i])
+		var m ic.Message
 		eventually(t, 30*time.Second, "message persisted", func() (bool, string) {
-			r := s.get(path)
-			return r.status == http.StatusOK && r.body["status"] == "persisted", r.raw
+			var err error
+			m, err = f.app.Message(t.Context(), 2, nums[i])
+			return err == nil && m.Status == ic.StatusPersisted, fmt.Sprintf("%+v, %v", m, err)
 		})
-		if r := s.get(path); r.body["body"] != text {
-			t.Errorf("read back: got %q, want %q", r.body["body"], text)
+		if m.Body != text {
+			t.Errorf("read back: got %q, want %q", m.Body, text)
 		}
 	}
 }
 
 func (f *e2eFixture) newestUpdateWins(t *testing.T) {
-	s, base := f.s, f.base
 	for _, body := range []string{"first edit", "second edit", "final edit kiwi"} {
-		r := s.do(http.MethodPatch, base+"/chats/2/messages/1", "application/json", fmt.Sprintf(`{"body":%q}`, body))
-		if r.status != http.StatusOK {
-			t.Fatalf("update: got %d %s", r.status, r.raw)
+		if _, err := f.app.UpdateMessage(t.Context(), 2, 1, body); err != nil {
+			t.Fatalf("update: %v", err)
 		}
 	}
 	eventually(t, 30*time.Second, "update applied and searchable", func() (bool, string) {
-		r := s.get(base + "/chats/2/messages/1")
-		if r.body["body"] != "final edit kiwi" {
-			return false, r.raw
+		m, err := f.app.Message(t.Context(), 2, 1)
+		if err != nil || m.Body != "final edit kiwi" {
+			return false, fmt.Sprintf("%+v, %v", m, err)
 		}
-		sr := s.get(base + "/chats/2/messages/search?q=kiw")
-		return sr.status == http.StatusOK && num(t, sr, "total") == 1, sr.raw
+		l, err := f.app.Search(t.Context(), 2, "kiw", 0, 0)
+		return err == nil && l.Total == 1, fmt.Sprintf("total %d, %v", l.Total, err)
 	})
 }
 
 func (f *e2eFixture) writerDown(t *testing.T) {
-	s, base, token := f.s, f.base, f.token
+	s, app, token := f.s, f.app, f.token
+	ctx := t.Context()
 	s.stop("writer")
-	c := s.do(http.MethodPost, base+"/chats", "", "")
-	if c.status != http.StatusCreated {
-		t.Fatalf("create chat with writer down: got %d %s", c.status, c.raw)
+	c, err := app.CreateChat(ctx)
+	if err != nil {
+		t.Fatalf("create chat with writer down: %v", err)
 	}
-	chatN := num(t, c, "number")
-	m := s.postJSON(fmt.Sprintf("%s/chats/%d/messages", base, chatN), map[string]string{"body": "queued while the writer is down"})
-	if m.status != http.StatusCreated || num(t, m, "number") != 1 {
-		t.Fatalf("post to queued chat: got %d %s, want 201 number 1", m.status, m.raw)
+	chatN := c.Number
+	m, err := app.PostMessage(ctx, chatN, "queued while the writer is down")
+	if err != nil || m.Number != 1 {
+		t.Fatalf("post to queued chat: got %+v, %v, want number 1", m, err)
 	}
-	for _, path := range []string{fmt.Sprintf("%s/chats/%d", base, chatN), fmt.Sprintf("%s/chats/%d/messages/1", base, chatN)} {
-		r := s.get(path)
-		if r.status != http.StatusOK || r.body["status"] != "pending" {
-			t.Errorf("GET %s with writer down: got %d %s, want 200 pending", path, r.status, r.raw)
-		}
+	if c, err := app.Chat(ctx, chatN); err != nil || c.Status != ic.StatusPending {
+		t.Errorf("chat %d with writer down: got %+v, %v, want pending", chatN, c, err)
 	}
-	if r := s.get(fmt.Sprintf("%s/chats/%d", base, chatN+1)); r.status != http.StatusNotFound {
-		t.Errorf("chat never handed out: got %d, want 404", r.status)
+	if m, err := app.Message(ctx, chatN, 1); err != nil || m.Status != ic.StatusPending {
+		t.Errorf("message %d/1 with writer down: got %+v, %v, want pending", chatN, m, err)
+	}
+	if _, err := app.Chat(ctx, chatN+1); !errors.Is(err, ic.ErrNotFound) {
+		t.Errorf("chat never handed out: got %v, want 404", err)
 	}
 	// A backlog of large messages: the writer's batches of 500 make
 	// reindex calls far above a normal request's size limit.
 	const backlog = 600
 	padding := strings.Repeat("lorem ipsum dolor sit amet ", 40)
 	for i := range backlog {
-		r := s.postJSON(fmt.Sprintf("%s/chats/%d/messages", base, chatN), map[string]string{"body": fmt.Sprintf("needle %d %s", i, padding)})
-		if r.status != http.StatusCreated {
-			t.Fatalf("backlog post %d: got %d %s", i, r.status, r.raw)
+		if _, err := app.PostMessage(ctx, chatN, fmt.Sprintf("needle %d %s", i, padding)); err != nil {
+			t.Fatalf("backlog post %d: %v", i, err)
 		}
 	}
 	s.assertNoTokenInRedis(token)
 	s.start("writer", "HTTP_ADDR=127.0.0.1:"+freePort(t))
 	eventually(t, 30*time.Second, "queued message persisted after restart", func() (bool, string) {
-		r := s.get(fmt.Sprintf("%s/chats/%d/messages/1", base, chatN))
-		return r.body["status"] == "persisted" && r.body["body"] == "queued while the writer is down", r.raw
+		m, err := app.Message(ctx, chatN, 1)
+		return err == nil && m.Status == ic.StatusPersisted && m.Body == "queued while the writer is down", fmt.Sprintf("%+v, %v", m, err)
 	})
 	eventually(t, 60*time.Second, "the whole backlog searchable", func() (bool, string) {
-		r := s.get(fmt.Sprintf("%s/chats/%d/messages/search?q=needle", base, chatN))
-		return r.status == http.StatusOK && num(t, r, "total") == backlog, r.raw[:min(len(r.raw), 200)]
+		l, err := app.Search(ctx, chatN, "needle", 0, 0)
+		return err == nil && l.Total == backlog, fmt.Sprintf("total %d, %v", l.Total, err)
 	})
 }
 
 func (f *e2eFixture) indexRebuilt(t *testing.T) {
-	s, base := f.s, f.base
+	s := f.s
 	s.stop("api")
 	if err := os.RemoveAll(filepath.Join(s.dir, "bleve")); err != nil {
 		t.Fatal(err)
 	}
 	s.startAPI()
 	eventually(t, 60*time.Second, "search after rebuild", func() (bool, string) {
-		r := s.get(base + "/chats/1/messages/search?q=ban")
-		return r.status == http.StatusOK && num(t, r, "total") == 50*33, r.raw
+		l, err := f.app.Search(t.Context(), 1, "ban", 0, 0)
+		return err == nil && l.Total == 50*33, fmt.Sprintf("total %d, %v", l.Total, err)
 	})
 }
 
+// badInput sends its hostile requests raw: they are bytes the client never
+// sends. It counts messages before and after through the client.
 func (f *e2eFixture) badInput(t *testing.T) {
-	s, base := f.s, f.base
-	before := s.get(base + "/chats/1/messages?per_page=1")
-	f.expectClearErrors(t, base, chatBadRequests())
+	ctx := t.Context()
+	before, err := f.app.MessagesByPage(ctx, 1, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.expectClearErrors(t, f.base, chatBadRequests())
 	f.expectClearErrors(t, "", appBadRequests())
 	time.Sleep(time.Second) // give a wrongly queued job time to land
-	after := s.get(base + "/chats/1/messages?per_page=1")
-	if num(t, after, "total") != num(t, before, "total") {
-		t.Errorf("bad input changed the message count: got %v, want %v", after.body["total"], before.body["total"])
+	after, err := f.app.MessagesByPage(ctx, 1, 0, 1)
+	if err != nil || after.Total != before.Total {
+		t.Errorf("bad input changed the message count: got %d (%v), want %d", after.Total, err, before.Total)
 	}
-	if a := s.get(base); a.body["name"] != "End to end" {
-		t.Errorf("bad rename changed the name: got %v", a.body["name"])
+	if a, err := f.app.Get(ctx); err != nil || a.Name != "End to end" {
+		t.Errorf("bad rename changed the name: got %q (%v)", a.Name, err)
 	}
 }
 
@@ -450,60 +471,63 @@ func appBadRequests() []badRequest {
 }
 
 func (f *e2eFixture) deletes(t *testing.T) {
-	s, base := f.s, f.base
+	s, app, ctx := f.s, f.app, t.Context()
 	// Chat 2 holds the round-trip messages (1..3); message 1 says "final edit kiwi".
-	r := s.do(http.MethodDelete, base+"/chats/2/messages/1", "", "")
-	if r.status != http.StatusAccepted {
-		t.Fatalf("delete message: got %d %s, want 202", r.status, r.raw)
+	var resp ic.Response
+	if _, err := app.DeleteMessage(ctx, 2, 1, ic.WithResponse(&resp)); err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("delete message: got %d (%v), want 202", resp.StatusCode, err)
 	}
-	if r := s.do(http.MethodPatch, base+"/chats/2/messages/1", "application/json", `{"body":"too late"}`); r.status != http.StatusNotFound {
-		t.Errorf("update a deleted message: got %d, want 404", r.status)
+	if _, err := app.UpdateMessage(ctx, 2, 1, "too late"); !errors.Is(err, ic.ErrNotFound) {
+		t.Errorf("update a deleted message: got %v, want 404", err)
 	}
-	if r := s.do(http.MethodDelete, base+"/chats/2/messages/1", "", ""); r.status != http.StatusNotFound {
-		t.Errorf("delete it twice: got %d, want 404", r.status)
+	if _, err := app.DeleteMessage(ctx, 2, 1); !errors.Is(err, ic.ErrNotFound) {
+		t.Errorf("delete it twice: got %v, want 404", err)
 	}
 	eventually(t, 30*time.Second, "message gone from reads and search", func() (bool, string) {
-		g := s.get(base + "/chats/2/messages/1")
-		sr := s.get(base + "/chats/2/messages/search?q=kiw")
-		return g.status == http.StatusNotFound && sr.status == http.StatusOK && num(t, sr, "total") == 0, g.raw + sr.raw
+		_, gerr := app.Message(ctx, 2, 1)
+		l, serr := app.Search(ctx, 2, "kiw", 0, 0)
+		return errors.Is(gerr, ic.ErrNotFound) && serr == nil && l.Total == 0, fmt.Sprintf("read: %v; search: total %d, %v", gerr, l.Total, serr)
 	})
 	s.runOnce("cron", "sync")
-	before := s.get(base)
-	c := s.do(http.MethodDelete, base+"/chats/2", "", "")
-	if c.status != http.StatusAccepted {
-		t.Fatalf("delete chat: got %d %s, want 202", c.status, c.raw)
+	before, err := app.Get(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if r := s.postJSON(base+"/chats/2/messages", map[string]string{"body": "into a deleted chat"}); r.status != http.StatusNotFound {
-		t.Errorf("post to a deleted chat: got %d, want 404", r.status)
+	if _, err := app.DeleteChat(ctx, 2, ic.WithResponse(&resp)); err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("delete chat: got %d (%v), want 202", resp.StatusCode, err)
+	}
+	if _, err := app.PostMessage(ctx, 2, "into a deleted chat"); !errors.Is(err, ic.ErrNotFound) {
+		t.Errorf("post to a deleted chat: got %v, want 404", err)
 	}
 	eventually(t, 30*time.Second, "chat and its messages gone", func() (bool, string) {
-		g := s.get(base + "/chats/2")
-		m := s.get(base + "/chats/2/messages/2")
-		return g.status == http.StatusNotFound && m.status == http.StatusNotFound, g.raw + m.raw
+		_, cerr := app.Chat(ctx, 2)
+		_, merr := app.Message(ctx, 2, 2)
+		return errors.Is(cerr, ic.ErrNotFound) && errors.Is(merr, ic.ErrNotFound), fmt.Sprintf("chat: %v; message: %v", cerr, merr)
 	})
 	s.runOnce("cron", "sync")
-	after := s.get(base)
-	if got, want := num(t, after, "chats_count"), num(t, before, "chats_count")-1; got != want {
-		t.Errorf("chats_count after deleting a chat and a sync: got %d, want %d", got, want)
+	after, err := app.Get(ctx)
+	if got, want := after.ChatsCount, before.ChatsCount-1; err != nil || got != want {
+		t.Errorf("chats_count after deleting a chat and a sync: got %d (%v), want %d", got, err, want)
 	}
-	n := s.do(http.MethodPost, base+"/chats", "", "")
-	if n.status != http.StatusCreated || num(t, n, "number") <= 3 {
-		t.Errorf("next chat number after a delete: got %d %s, want a new number above 3", n.status, n.raw)
+	if c, err := app.CreateChat(ctx); err != nil || c.Number <= 3 {
+		t.Errorf("next chat number after a delete: got %+v (%v), want a new number above 3", c, err)
 	}
 }
 
+// healthAndMetrics scrapes its endpoints raw: they are for probes and
+// Prometheus, not API clients.
 func (f *e2eFixture) healthAndMetrics(t *testing.T) {
-	s, base, token := f.s, f.base, f.token
+	s, token := f.s, f.token
 	for _, path := range []string{"/healthz", "/readyz", "/swagger/index.html", "/swagger/doc.json", "/metrics"} {
 		if r := s.get(path); r.status != http.StatusOK {
 			t.Errorf("GET %s: got %d, want 200", path, r.status)
 		}
 	}
 	// The api restarted in an earlier subtest: make the series move again.
-	if r := s.postJSON(base+"/chats/1/messages", map[string]string{"body": "metrics"}); r.status != http.StatusCreated {
-		t.Fatalf("post: got %d", r.status)
+	if _, err := f.app.PostMessage(t.Context(), 1, "metrics"); err != nil {
+		t.Fatalf("post: %v", err)
 	}
-	s.get(base + "/chats/1/messages/search?q=metr")
+	_, _ = f.app.Search(t.Context(), 1, "metr", 0, 0)
 	m := s.get("/metrics").raw
 	for _, series := range []string{
 		`instachat_http_requests_total{method="POST",route="/api/v1/applications/:token/chats/:number/messages",status="201"}`,

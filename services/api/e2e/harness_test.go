@@ -20,6 +20,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	ic "github.com/instachat/instachat/client"
 	"github.com/instachat/instachat/pkg/testenv"
 )
 
@@ -66,6 +67,10 @@ type system struct {
 	bin    string
 	env    []string
 	apiURL string
+	// api is the Go client of the api that the tests drive it with. It
+	// tries every call once, as a test that asserts a status (a 503 during
+	// an outage) or counts answers must see each one.
+	api *ic.Client
 	// writerURL serves the writer's /metrics and health.
 	writerURL string
 	// directDSN maps a DSN the services use through a proxy to the direct one.
@@ -128,6 +133,7 @@ func newSystemOn(t *testing.T, rdb redis.UniversalClient, prefix string, extraEn
 		running: map[string]*proc{},
 	}
 	s.env = append(s.env, extraEnv...)
+	s.api = s.newClient(ic.NoRetry)
 	s.startAPI()
 	s.writerURL = "http://127.0.0.1:" + freePort(t)
 	s.startWriter()
@@ -244,15 +250,53 @@ func (s *system) waitReady(url string) {
 	s.t.Fatalf("%s not ready after 30 s", url)
 }
 
-// response is a decoded answer.
+// transport is shared by the raw requests and the Go clients, so the
+// hundreds of concurrent posts of a test reuse their connections.
+var transport = &http.Transport{MaxIdleConnsPerHost: 100}
+
+// client sends the raw requests: the tests about bytes, headers and
+// transport (hostile input, rate-limit headers, /metrics, the dashboard).
+var client = &http.Client{Timeout: 30 * time.Second, Transport: transport}
+
+// newClient returns a Go client of the system's api with retry policy p.
+func (s *system) newClient(p ic.RetryPolicy) *ic.Client {
+	s.t.Helper()
+	c, err := ic.New(s.apiURL, ic.WithRetry(p), ic.WithHTTPClient(&http.Client{Transport: transport}))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return c
+}
+
+// newApp creates an application named name through the client and returns
+// it, addressed by its token.
+func (s *system) newApp(name string) *ic.App {
+	s.t.Helper()
+	a, err := s.api.CreateApplication(s.t.Context(), name)
+	if err != nil {
+		s.t.Fatalf("create application: %v", err)
+	}
+	return s.api.App(a.Token)
+}
+
+// newChats creates chats 1..n of app, failing the test on another number.
+func (s *system) newChats(app *ic.App, n int) {
+	s.t.Helper()
+	for want := int64(1); want <= int64(n); want++ {
+		c, err := app.CreateChat(s.t.Context())
+		if err != nil || c.Number != want {
+			s.t.Fatalf("create chat: got %+v, %v, want number %d", c, err, want)
+		}
+	}
+}
+
+// response is a decoded raw answer.
 type response struct {
 	header http.Header
 	status int
 	body   map[string]any
 	raw    string
 }
-
-var client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 100}}
 
 func (s *system) do(method, path, contentType, body string) response {
 	s.t.Helper()
