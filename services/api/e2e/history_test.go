@@ -2,15 +2,13 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	ic "github.com/instachat/instachat/client"
 	"github.com/instachat/instachat/pkg/chat"
 	"github.com/instachat/instachat/pkg/counter"
 	"github.com/instachat/instachat/pkg/queue"
@@ -27,14 +25,14 @@ const (
 
 func TestCursorWalkWhileWriting(t *testing.T) {
 	s := newSystem(t)
-	_, chatPath := s.seedHistory(historySeeded)
+	app := s.seedHistory(historySeeded)
 
 	ctx, stopPosting := context.WithCancel(t.Context())
 	defer stopPosting()
 	var posted postedNumbers
 	var posters sync.WaitGroup
 	for range 2 {
-		posters.Go(func() { s.keepPosting(ctx, chatPath, &posted) })
+		posters.Go(func() { keepPosting(ctx, app, &posted) })
 	}
 	// Let arrivals begin before the walks start, so both meet them.
 	eventually(t, 10*time.Second, "first arrivals", func() (bool, string) {
@@ -44,18 +42,18 @@ func TestCursorWalkWhileWriting(t *testing.T) {
 	var walks sync.WaitGroup
 	var forward, backward []int64
 	var forwardErr, backwardErr error
-	walks.Go(func() { backward, backwardErr = s.walk(chatPath, "limit="+fmt.Sprint(historyLimit), 0) })
+	walks.Go(func() { backward, backwardErr = walk(t.Context(), app, ic.Newest().WithLimit(historyLimit), 0) })
 	walks.Go(func() {
 		// Walk forward until past the seeded history and a few more pages of
 		// arrivals, then stop posting and poll until every posted number is read.
-		forward, forwardErr = s.walk(chatPath, "after=0&limit="+fmt.Sprint(historyLimit), historySeeded+300)
+		forward, forwardErr = walk(t.Context(), app, ic.Oldest().WithLimit(historyLimit), historySeeded+300)
 		if forwardErr != nil {
 			return
 		}
 		stopPosting()
 		posters.Wait()
 		var more []int64
-		more, forwardErr = s.pollUntil(chatPath, forward[len(forward)-1], posted.max(), 30*time.Second)
+		more, forwardErr = pollUntil(t.Context(), app, forward[len(forward)-1], posted.max(), 30*time.Second)
 		forward = append(forward, more...)
 	})
 	walks.Wait()
@@ -104,20 +102,13 @@ func contiguous(got []int64, from, to int64) error {
 // seedHistory creates an application with chat 1 through the api, writes n
 // messages into it straight into MySQL (as the benchmark's seeder does),
 // and seeds the chat's Redis counter to n, so the api hands out n+1 next.
-func (s *system) seedHistory(n int) (token, chatPath string) {
+func (s *system) seedHistory(n int) *ic.App {
 	s.t.Helper()
-	r := s.postJSON("/api/v1/applications", map[string]string{"name": "history"})
-	if r.status != http.StatusCreated {
-		s.t.Fatalf("create application: %d %s", r.status, r.raw)
-	}
-	token = r.body["token"].(string)
-	base := "/api/v1/applications/" + token
-	if r := s.do("POST", base+"/chats", "", ""); r.status != http.StatusCreated {
-		s.t.Fatalf("create chat: %d %s", r.status, r.raw)
-	}
+	app := s.newApp("history")
+	s.newChats(app, 1)
 	eventually(s.t, 10*time.Second, "chat 1 persisted", func() (bool, string) {
-		r := s.get(base + "/chats/1")
-		return r.body["status"] == "persisted", r.raw
+		c, err := app.Chat(s.t.Context(), 1)
+		return err == nil && c.Status == ic.StatusPersisted, fmt.Sprintf("%+v, %v", c, err)
 	})
 	db := s.sqlDB()
 	var chatID int64
@@ -137,10 +128,10 @@ func (s *system) seedHistory(n int) (token, chatPath string) {
 		}
 	}
 	cnt := counter.New(s.rdb, queue.NewKeys(s.prefix, 8), nil, counter.Config{}) // QUEUE_PARTITIONS defaults to 8
-	if err := cnt.SeedChat(s.t.Context(), chat.TokenDigest(token), 1, counter.Seed{Max: int64(n)}); err != nil {
+	if err := cnt.SeedChat(s.t.Context(), chat.TokenDigest(app.Token()), 1, counter.Seed{Max: int64(n)}); err != nil {
 		s.t.Fatal(err)
 	}
-	return token, base + "/chats/1/messages"
+	return app
 }
 
 // postedNumbers records the numbers the api handed out to the posters.
@@ -176,110 +167,65 @@ func (p *postedNumbers) errors() int {
 	return p.failed
 }
 
-// keepPosting posts messages to chatPath until ctx ends. It runs beside the
-// test's goroutine, so it records failures instead of failing the test.
-func (s *system) keepPosting(ctx context.Context, chatPath string, posted *postedNumbers) {
+// keepPosting posts messages to chat 1 of app, each tried once, until ctx
+// ends. It runs beside the test's goroutine, so it records failures instead
+// of failing the test. A post under way when ctx ends is finished and
+// recorded: cancelling it could hand out a number the test never hears of.
+func keepPosting(ctx context.Context, app *ic.App, posted *postedNumbers) {
 	for ctx.Err() == nil {
-		req, _ := http.NewRequestWithContext(ctx, "POST", s.apiURL+chatPath, strings.NewReader(`{"body":"arrival"}`))
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := client.Do(req)
-		if ctx.Err() != nil {
-			return
-		}
+		m, err := app.PostMessage(context.WithoutCancel(ctx), 1, "arrival")
+		posted.add(m.Number, err)
 		if err != nil {
-			posted.add(0, err)
 			continue
 		}
-		var body struct{ Number int64 }
-		err = json.NewDecoder(resp.Body).Decode(&body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusCreated || err != nil {
-			posted.add(0, fmt.Errorf("post: status %d, %v", resp.StatusCode, err))
-			continue
-		}
-		posted.add(body.Number, nil)
 		time.Sleep(2 * time.Millisecond) // a busy chat, not a flood
 	}
 }
 
-// listPage is a cursor page as the walk reads it.
-type listPage struct {
-	Messages []struct{ Number int64 }
-	HasMore  bool `json:"has_more"`
-	Next     *struct {
-		Before *int64
-		After  *int64
-	}
-}
-
-func getPage(url string) (listPage, error) {
-	resp, err := client.Get(url)
-	if err != nil {
-		return listPage{}, err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return listPage{}, fmt.Errorf("GET %s: %d %s", url, resp.StatusCode, b)
-	}
-	var p listPage
-	if err := json.Unmarshal(b, &p); err != nil {
-		return listPage{}, fmt.Errorf("GET %s: %v", url, err)
-	}
-	return p, nil
-}
-
-// walk follows the next cursors from query until has_more is false, or,
-// when until > 0, until it has read past until; it returns the numbers in
-// the order read.
-func (s *system) walk(chatPath, query string, until int64) ([]int64, error) {
+// walk reads chat 1 of app with the client's History from the cursor until
+// it ends, or, when until > 0, on past the live edge (walking again from
+// After(the last number read)) until it has read past until; it returns the
+// numbers in the order read.
+func walk(ctx context.Context, app *ic.App, from ic.Cursor, until int64) ([]int64, error) {
 	var got []int64
-	for pages := 0; pages < 1000; pages++ {
-		p, err := getPage(s.apiURL + chatPath + "?" + query)
-		if err != nil {
-			return got, err
-		}
-		for _, m := range p.Messages {
+	for rounds := 0; rounds < 1000; rounds++ {
+		for m, err := range app.History(ctx, 1, from) {
+			if err != nil {
+				return got, err
+			}
 			got = append(got, m.Number)
+			if until > 0 && m.Number > until {
+				return got, nil
+			}
 		}
-		if until > 0 && len(got) > 0 && got[len(got)-1] > until {
+		if until == 0 {
 			return got, nil
 		}
-		switch {
-		case p.Next != nil && p.Next.Before != nil:
-			query = fmt.Sprintf("before=%d&limit=%d", *p.Next.Before, historyLimit)
-		case p.Next != nil && p.Next.After != nil:
-			query = fmt.Sprintf("after=%d&limit=%d", *p.Next.After, historyLimit)
-		case until > 0 && len(got) > 0: // at the live edge: poll from the last item
-			time.Sleep(20 * time.Millisecond)
-			query = fmt.Sprintf("after=%d&limit=%d", got[len(got)-1], historyLimit)
-		case until > 0:
-			time.Sleep(20 * time.Millisecond)
-		default:
-			return got, nil
+		time.Sleep(20 * time.Millisecond) // at the live edge
+		if len(got) > 0 {
+			from = ic.After(got[len(got)-1]).WithLimit(historyLimit)
 		}
 	}
-	return got, fmt.Errorf("walk from %s did not end after 1000 pages", query)
+	return got, fmt.Errorf("walk did not read past %d in 1000 rounds", until)
 }
 
-// pollUntil polls after= from last, as a live client does, until it has read
-// top, and returns what it read.
-func (s *system) pollUntil(chatPath string, last, top int64, timeout time.Duration) ([]int64, error) {
+// pollUntil walks forward from After(last), as a live client does, again
+// and again until it has read top, and returns what it read.
+func pollUntil(ctx context.Context, app *ic.App, last, top int64, timeout time.Duration) ([]int64, error) {
 	var got []int64
 	deadline := time.Now().Add(timeout)
 	for last < top {
 		if time.Now().After(deadline) {
 			return got, fmt.Errorf("polling after=%d: %d not read within %s", last, top, timeout)
 		}
-		p, err := getPage(fmt.Sprintf("%s%s?after=%d&limit=%d", s.apiURL, chatPath, last, historyLimit))
-		if err != nil {
-			return got, err
-		}
-		for _, m := range p.Messages {
+		for m, err := range app.History(ctx, 1, ic.After(last).WithLimit(historyLimit)) {
+			if err != nil {
+				return got, err
+			}
 			got = append(got, m.Number)
 			last = m.Number
 		}
-		if !p.HasMore {
+		if last < top {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
