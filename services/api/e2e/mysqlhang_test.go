@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	ic "github.com/instachat/instachat/client"
 	"github.com/instachat/instachat/pkg/testenv"
 )
 
@@ -42,7 +44,7 @@ func TestMySQLHangs(t *testing.T) {
 
 	type read struct {
 		status     int
-		retryAfter string
+		retryAfter time.Duration
 		took       time.Duration
 	}
 	var mu sync.Mutex
@@ -58,9 +60,16 @@ func TestMySQLHangs(t *testing.T) {
 				default:
 				}
 				start := time.Now()
-				r := s.get(a.base + "/chats/1/messages?page=1&per_page=10")
+				_, err := a.app.MessagesByPage(t.Context(), 1, 1, 10)
+				r := read{status: http.StatusOK, took: time.Since(start)}
+				var e *ic.Error
+				if errors.As(err, &e) {
+					r.status, r.retryAfter = e.StatusCode, e.RetryAfter
+				} else if err != nil {
+					r.status = 0 // no answer
+				}
 				mu.Lock()
-				reads = append(reads, read{status: r.status, retryAfter: r.header.Get("Retry-After"), took: time.Since(start)})
+				reads = append(reads, r)
 				mu.Unlock()
 				time.Sleep(100 * time.Millisecond)
 			}
@@ -73,21 +82,21 @@ func TestMySQLHangs(t *testing.T) {
 	mu.Lock()
 	reads = nil // those that started before the hang may have been served
 	mu.Unlock()
-	ready := s.get("/readyz")
+	ready, readyErr := s.api.Ready(t.Context())
 	time.Sleep(19500 * time.Millisecond)
 	close(stopReads)
 	readers.Wait()
 	during := p.halt()
 	proxy.Restore()
 
-	if !strings.Contains(ready.raw, `"mysql":"unavailable"`) || !strings.Contains(ready.raw, `"redis":"ok"`) {
-		t.Errorf("/readyz during the hang: got %d %s, want MySQL unavailable and Redis ok", ready.status, ready.raw)
+	if ready.MySQL != "unavailable" || ready.Redis != "ok" {
+		t.Errorf("/readyz during the hang: got %+v (%v), want MySQL unavailable and Redis ok", ready, readyErr)
 	}
 	var took []time.Duration
 	for _, r := range reads {
 		took = append(took, r.took)
-		if r.status != http.StatusServiceUnavailable || r.retryAfter == "" {
-			t.Errorf("read during the hang: got %d (Retry-After %q), want 503 with Retry-After", r.status, r.retryAfter)
+		if r.status != http.StatusServiceUnavailable || r.retryAfter == 0 {
+			t.Errorf("read during the hang: got %d (Retry-After %v), want 503 with Retry-After", r.status, r.retryAfter)
 		}
 	}
 	if len(reads) < 20 {
@@ -107,7 +116,7 @@ func TestMySQLHangs(t *testing.T) {
 	if !strings.Contains(s.logOf("writer"), "batch stuck") {
 		t.Errorf("the writer did not log its stuck batch")
 	}
-	if r := s.get(a.base + "/chats/1/messages?page=1&per_page=10"); r.status != http.StatusOK {
-		t.Errorf("read after the hang: got %d, want 200", r.status)
+	if _, err := a.app.MessagesByPage(t.Context(), 1, 1, 10); err != nil {
+		t.Errorf("read after the hang: got %v, want 200", err)
 	}
 }

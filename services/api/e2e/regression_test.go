@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	ic "github.com/instachat/instachat/client"
 	"github.com/instachat/instachat/pkg/chat"
 	"github.com/instachat/instachat/pkg/queue"
 	"github.com/instachat/instachat/pkg/testenv"
@@ -51,25 +53,15 @@ func (s *system) sqlDB() *sql.DB {
 // chatApp is an application with a chat to post to.
 type chatApp struct {
 	s     *system
+	app   *ic.App
 	token string
-	base  string
 }
 
 func newChatApp(s *system, chats int) chatApp {
 	s.t.Helper()
-	r := s.postJSON("/api/v1/applications", map[string]string{"name": "regression"})
-	if r.status != http.StatusCreated {
-		s.t.Fatalf("create application: got %d %s", r.status, r.raw)
-	}
-	a := chatApp{s: s, token: r.body["token"].(string)}
-	a.base = "/api/v1/applications/" + a.token
-	for want := int64(1); want <= int64(chats); want++ {
-		c := s.do(http.MethodPost, a.base+"/chats", "", "")
-		if c.status != http.StatusCreated || num(s.t, c, "number") != want {
-			s.t.Fatalf("create chat: got %d %s, want %d", c.status, c.raw, want)
-		}
-	}
-	return a
+	app := s.newApp("regression")
+	s.newChats(app, chats)
+	return chatApp{s: s, app: app, token: app.Token()}
 }
 
 // accepted is one create the api answered 201.
@@ -79,13 +71,14 @@ type accepted struct {
 	at     time.Time // when the request was sent
 }
 
-// post creates a message and returns its number, or 0 with the status.
+// post creates a message, trying once, and returns its number, or 0 with
+// the status (0 when no answer came).
 func (a chatApp) post(chatN int64, body string) (int64, int) {
-	r := a.s.postJSON(fmt.Sprintf("%s/chats/%d/messages", a.base, chatN), map[string]string{"body": body})
-	if r.status != http.StatusCreated {
-		return 0, r.status
+	m, err := a.app.PostMessage(a.s.t.Context(), chatN, body)
+	if err != nil {
+		return 0, ic.StatusOf(err)
 	}
-	return num(a.s.t, r, "number"), r.status
+	return m.Number, http.StatusCreated
 }
 
 // poster posts to one chat at a steady pace until stopped, recording what
@@ -328,13 +321,9 @@ func TestCounterSetBackNeverOverwrites(t *testing.T) {
 	}
 
 	// An operator replays them: each gets a new number and persists.
-	req, _ := http.NewRequest(http.MethodPost, s.apiURL+"/admin/dead/replay-all", nil)
-	req.Header.Set("Authorization", "Bearer "+adminToken)
-	resp, err := client.Do(req)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("replay all: %v %v", resp, err)
+	if _, err := s.api.Admin(adminToken).ReplayAll(t.Context(), ic.AllPartitions); err != nil {
+		t.Fatalf("replay all: %v", err)
 	}
-	resp.Body.Close()
 	eventually(t, 30*time.Second, "renumbered conflicts persisted", func() (bool, string) {
 		stored := storedMessages(t, db, a.token, 1)
 		found := 0
@@ -459,11 +448,11 @@ func TestRedisGoesBackInTime(t *testing.T) {
 				}
 				before = append(before, accepted{number: n, body: body})
 			}
-			if r := s.do(http.MethodDelete, a.base+"/chats/1/messages/3", "", ""); r.status != http.StatusAccepted && r.status != http.StatusOK && r.status != http.StatusNoContent {
-				t.Fatalf("delete message 3: %d %s", r.status, r.raw)
+			if _, err := a.app.DeleteMessage(t.Context(), 1, 3); err != nil {
+				t.Fatalf("delete message 3: %v", err)
 			}
-			if r := s.do(http.MethodDelete, a.base+"/chats/2", "", ""); r.status >= 300 {
-				t.Fatalf("delete chat 2: %d %s", r.status, r.raw)
+			if _, err := a.app.DeleteChat(t.Context(), 2); err != nil {
+				t.Fatalf("delete chat 2: %v", err)
 			}
 			waitPersisted(t, db, a.token, 1, before, 30*time.Second)
 			eventually(t, 30*time.Second, "deletes applied", func() (bool, string) {
@@ -520,8 +509,8 @@ WHERE a.token_digest = ? AND c.number = 1 AND m.deleted_at IS NOT NULL`, chat.To
 			if n, _ := a.post(2, "into a deleted chat"); n != 0 {
 				t.Errorf("post to deleted chat 2 after the regression: got number %d, want 404", n)
 			}
-			if r := s.do(http.MethodPut, a.base+"/chats/1/messages/3", "application/json", `{"body":"edit a deleted message"}`); r.status != http.StatusNotFound {
-				t.Errorf("update deleted message 3 after the regression: got %d %s, want 404", r.status, r.raw)
+			if _, err := a.app.UpdateMessage(t.Context(), 1, 3, "edit a deleted message"); !errors.Is(err, ic.ErrNotFound) {
+				t.Errorf("update deleted message 3 after the regression: got %v, want 404", err)
 			}
 
 			s.startWriter()
@@ -568,14 +557,15 @@ func TestRedisHangs(t *testing.T) {
 	}
 	r.Pause()
 	start := time.Now()
-	resp := s.postJSON(a.base+"/chats/1/messages", map[string]string{"body": "sent into the hang"})
+	_, err := a.app.PostMessage(t.Context(), 1, "sent into the hang")
 	took := time.Since(start)
 	r.Resume()
-	if resp.status != http.StatusServiceUnavailable || resp.header.Get("Retry-After") == "" ||
-		!strings.Contains(resp.raw, "may or may not have been accepted") {
-		t.Errorf("create while Redis hangs: got %d %s, want 503 with Retry-After saying it may have been accepted", resp.status, resp.raw)
+	var e *ic.Error
+	if !errors.As(err, &e) || e.StatusCode != http.StatusServiceUnavailable || e.RetryAfter == 0 ||
+		!strings.Contains(e.Message, "may or may not have been accepted") {
+		t.Errorf("create while Redis hangs: got %v, want 503 with Retry-After saying it may have been accepted", err)
 	}
-	t.Logf("create while Redis hangs answered %d in %v", resp.status, took)
+	t.Logf("create while Redis hangs answered %d in %v", ic.StatusOf(err), took)
 	if took > 5*time.Second {
 		t.Errorf("create while Redis hangs took %v: want the Redis deadline (1 s), not a hang", took)
 	}
