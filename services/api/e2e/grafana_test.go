@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	ic "github.com/instachat/instachat/client"
 	"github.com/instachat/instachat/pkg/chat"
 	"github.com/instachat/instachat/pkg/deploycheck"
 	"github.com/instachat/instachat/pkg/queue"
@@ -31,27 +33,20 @@ func TestDashboardMetricsAreExported(t *testing.T) {
 	// A sync every second, so the counter sync series exist.
 	cronURL := s.restartOnKnownPort("cron", "SYNC_SCHEDULE=@every 1s")
 
-	created := s.postJSON("/api/v1/applications", map[string]string{"name": "grafana"})
-	token, _ := created.body["token"].(string)
-	if created.status != http.StatusCreated || token == "" {
-		t.Fatalf("create application: got %d %s, want 201 with a token", created.status, created.raw)
-	}
-	base := "/api/v1/applications/" + token
-	if r := s.do(http.MethodPost, base+"/chats", "", ""); r.status != http.StatusCreated {
-		t.Fatalf("create chat: got %d %s, want 201", r.status, r.raw)
-	}
+	app := s.newApp("grafana")
+	s.newChats(app, 1)
 	for i := range 3 {
-		if r := s.postJSON(base+"/chats/1/messages", map[string]string{"body": fmt.Sprintf("hello grafana %d", i)}); r.status != http.StatusCreated {
-			t.Fatalf("post message: got %d %s, want 201", r.status, r.raw)
+		if _, err := app.PostMessage(t.Context(), 1, fmt.Sprintf("hello grafana %d", i)); err != nil {
+			t.Fatalf("post message: %v", err)
 		}
 	}
 	eventually(t, 30*time.Second, "message 3 persisted", func() (bool, string) {
-		r := s.get(base + "/chats/1/messages/3")
-		return r.body["status"] == "persisted", r.raw
+		m, err := app.Message(t.Context(), 1, 3)
+		return err == nil && m.Status == ic.StatusPersisted, fmt.Sprintf("%+v, %v", m, err)
 	})
-	s.pushStaleUpdate(token)
-	if r := s.get(base + "/chats/1/messages/search?q=hel"); r.status != http.StatusServiceUnavailable {
-		t.Errorf("search with Elasticsearch down: got %d %s, want 503", r.status, r.raw)
+	s.pushStaleUpdate(app.Token())
+	if _, err := app.Search(t.Context(), 1, "hel", 0, 0); !errors.Is(err, ic.ErrUnavailable) || ic.StatusOf(err) != http.StatusServiceUnavailable {
+		t.Errorf("search with Elasticsearch down: got %v, want 503", err)
 	}
 
 	endpoints := map[string]string{"api": s.apiURL + "/metrics", "writer": writerURL + "/metrics", "cron": cronURL + "/metrics"}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	ic "github.com/instachat/instachat/client"
 	"github.com/instachat/instachat/pkg/testenv"
 )
 
@@ -33,27 +34,23 @@ func TestSearchCatchesUpAfterOutage(t *testing.T) {
 		"ELASTICSEARCH_ASCII_FOLDING="+fmt.Sprint(!testenv.IsZinc(t, raw)),
 		"ELASTICSEARCH_TIMEOUT=2s",
 	)
-	app := s.postJSON("/api/v1/applications", map[string]string{"name": "catch-up"})
-	token, _ := app.body["token"].(string)
-	base := "/api/v1/applications/" + token
-	if c := s.do(http.MethodPost, base+"/chats", "", ""); c.status != http.StatusCreated {
-		t.Fatalf("create chat: got %d %s", c.status, c.raw)
-	}
+	app := s.newApp("catch-up")
+	s.newChats(app, 1)
 	post := func(from, to int) {
 		t.Helper()
 		for i := from; i < to; i++ {
-			r := s.postJSON(base+"/chats/1/messages", map[string]string{"body": fmt.Sprintf("outage report %d", i)})
-			if r.status != http.StatusCreated {
-				t.Fatalf("post %d: got %d %s", i, r.status, r.raw)
+			if _, err := app.PostMessage(t.Context(), 1, fmt.Sprintf("outage report %d", i)); err != nil {
+				t.Fatalf("post %d: %v", i, err)
 			}
 		}
 	}
+	// searchTotal tries once: during the outage the test wants the 503.
 	searchTotal := func() (int, int64) {
-		r := s.get(base + "/chats/1/messages/search?q=outage+rep")
-		if r.status != http.StatusOK {
-			return r.status, -1
+		l, err := app.Search(t.Context(), 1, "outage rep", 0, 0)
+		if err != nil {
+			return ic.StatusOf(err), -1
 		}
-		return r.status, num(t, r, "total")
+		return http.StatusOK, l.Total
 	}
 
 	const before, during = 200, 800
@@ -70,8 +67,8 @@ func TestSearchCatchesUpAfterOutage(t *testing.T) {
 		t.Errorf("search while the engine is cut off: got %d, want 503", st)
 	}
 	eventually(t, 60*time.Second, "messages persisted while search is down", func() (bool, string) {
-		r := s.get(base + "/chats/1/messages?per_page=1")
-		return r.status == http.StatusOK && num(t, r, "total") == before+during, r.raw
+		l, err := app.MessagesByPage(t.Context(), 1, 0, 1)
+		return err == nil && l.Total == before+during, fmt.Sprintf("total %d, %v", l.Total, err)
 	})
 	// Kill the writer: the reindex calls it still holds in memory are lost,
 	// so only the persisted outbox can make these messages searchable.
