@@ -2,7 +2,8 @@ package e2e
 
 // The fault-injection harness: a Redis server of the test's own that it may
 // stop and start, a proxy that loses Redis replies, a system wired to them and
-// to MySQL through a proxy, the load's clients (which survive 503s), and raw
+// to MySQL through a proxy, the load's clients (which survive 503s, trying
+// each request once and again by hand), and raw
 // access to the queue for injecting duplicates, shuffles and poison jobs.
 
 import (
@@ -11,10 +12,8 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/big"
 	mrand "math/rand/v2"
 	"net"
@@ -31,6 +30,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	ic "github.com/instachat/instachat/client"
 	"github.com/instachat/instachat/pkg/chat"
 	"github.com/instachat/instachat/pkg/queue"
 	"github.com/instachat/instachat/pkg/testenv"
@@ -250,6 +250,7 @@ func newChaosSystem(t *testing.T, rds *ownRedis, redisAddr, dsn string, extraEnv
 		running: map[string]*proc{},
 	}
 	s.env = append(s.env, extraEnv...)
+	s.api = s.newClient(ic.NoRetry)
 	t.Cleanup(func() { keepLogs(t, dir, rds.dir) })
 	s.startAPI()
 	t.Cleanup(s.stopAll)
@@ -304,50 +305,6 @@ func openDB(t *testing.T, dsn string) *sql.DB {
 	db.SetMaxOpenConns(4)
 	t.Cleanup(func() { db.Close() })
 	return db
-}
-
-// callResult is one HTTP answer; err is set when there was none.
-type callResult struct {
-	status int
-	body   map[string]any
-	raw    string
-	err    error
-}
-
-// call is a goroutine-safe request: it never fails the test.
-func (s *system) call(method, path string, body any) callResult {
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, s.apiURL+path, rd)
-	if err != nil {
-		return callResult{err: err}
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return callResult{err: err}
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	r := callResult{status: resp.StatusCode, raw: string(b)}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	_ = dec.Decode(&r.body)
-	return r
-}
-
-func (r callResult) int(field string) (int64, bool) {
-	n, ok := r.body[field].(json.Number)
-	if !ok {
-		return 0, false
-	}
-	v, err := n.Int64()
-	return v, err == nil
 }
 
 // chaosQueue is raw access to the system's queue keys.
@@ -558,6 +515,7 @@ type clientResult struct {
 type chaosLoad struct {
 	s        *system
 	plan     chaosPlan
+	apps     []*ic.App // through s.api: every request tried once
 	tokens   []string
 	mu       sync.Mutex
 	chats    []chatKey // chats handed out, in order
@@ -572,6 +530,11 @@ type chaosLoad struct {
 	results  []*clientResult
 }
 
+// chatRetry is the policy of chat creates, which the load retries for
+// about 10 s while Redis is down, as one call: every attempt carries the
+// same idempotency key, so a retry after a lost answer makes no second chat.
+var chatRetry = ic.RetryPolicy{MaxAttempts: 50, Base: 400 * time.Millisecond, Max: 400 * time.Millisecond}
+
 func newChaosLoad(s *system, p chaosPlan) *chaosLoad {
 	l := &chaosLoad{s: s, plan: p}
 	l.creates.Store(int64(p.messages))
@@ -579,29 +542,31 @@ func newChaosLoad(s *system, p chaosPlan) *chaosLoad {
 	return l
 }
 
-// createChat creates one chat of application a (from the test goroutine).
+// addApp creates application a of the load.
+func (l *chaosLoad) addApp(t *testing.T, name string) {
+	t.Helper()
+	a, err := l.s.api.CreateApplication(t.Context(), name)
+	if err != nil {
+		t.Fatalf("create application: %v", err)
+	}
+	l.tokens = append(l.tokens, a.Token)
+	l.apps = append(l.apps, l.s.api.App(a.Token))
+}
+
+// createChat creates one chat of application a (from the test goroutine),
+// with the client retrying 503s and lost answers (chatRetry).
 func (l *chaosLoad) createChat(t *testing.T, a int) {
 	t.Helper()
-	for try := 0; try < 50; try++ {
-		r := l.s.call(http.MethodPost, "/api/v1/applications/"+l.tokens[a]+"/chats", nil)
-		if r.status == http.StatusServiceUnavailable || r.err != nil {
-			time.Sleep(200 * time.Millisecond)
-			continue
-		}
-		n, ok := r.int("number")
-		if r.status != http.StatusCreated || !ok {
-			t.Fatalf("create chat: got %d %s, want 201", r.status, r.raw)
-		}
-		l.mu.Lock()
-		if want := int64(l.countOf(a) + 1); n != want {
-			l.mu.Unlock()
-			t.Fatalf("create chat of application %d: got number %d, want %d", a, n, want)
-		}
-		l.chats = append(l.chats, chatKey{app: a, chat: n})
-		l.mu.Unlock()
-		return
+	c, err := l.s.newClient(chatRetry).App(l.tokens[a]).CreateChat(t.Context())
+	if err != nil {
+		t.Fatalf("create chat: %v (Redis unavailable for 10 s?)", err)
 	}
-	t.Fatalf("create chat: Redis unavailable for 10 s")
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if want := int64(l.countOf(a) + 1); c.Number != want {
+		t.Fatalf("create chat of application %d: got number %d, want %d", a, c.Number, want)
+	}
+	l.chats = append(l.chats, chatKey{app: a, chat: c.Number})
 }
 
 func (l *chaosLoad) countOf(a int) int {
@@ -708,32 +673,32 @@ func (l *chaosLoad) going() bool { return !l.stopped.Load() && time.Now().Before
 // backoff sleeps a little before the same request is tried again.
 func backoff(rng *mrand.Rand) { time.Sleep(time.Duration(100+rng.IntN(200)) * time.Millisecond) }
 
-func (r *clientResult) unexpected(what string, c callResult) {
+func (r *clientResult) unexpected(what string, err error) {
 	r.other++
 	if len(r.otherSamples) < 5 {
-		r.otherSamples = append(r.otherSamples, fmt.Sprintf("%s: %d %s", what, c.status, c.raw))
+		r.otherSamples = append(r.otherSamples, fmt.Sprintf("%s: %d %v", what, ic.StatusOf(err), err))
 	}
 }
 
 func (l *chaosLoad) create(id, seq int, rng *mrand.Rand, r *clientResult) (msgKey, bool) {
 	c := l.randomChat(rng)
-	path := fmt.Sprintf("/api/v1/applications/%s/chats/%d/messages", l.tokens[c.app], c.chat)
 	for try := 0; l.going(); try++ {
+		// Each try is a new request (another body, another idempotency
+		// key), so a lost answer leaves an ambiguous create behind.
 		body := fmt.Sprintf("chaos c%02d s%d t%d %s", id, seq, try, fruits[seq%3])
-		res := l.s.call(http.MethodPost, path, map[string]string{"body": body})
-		n, ok := res.int("number")
-		switch {
-		case res.err != nil:
-			r.transport++
-		case res.status == http.StatusCreated && ok:
+		m, err := l.apps[c.app].PostMessage(context.Background(), c.chat, body)
+		switch status := ic.StatusOf(err); {
+		case err == nil:
 			r.createsOK++
-			k := msgKey{app: c.app, chat: c.chat, number: n}
+			k := msgKey{app: c.app, chat: c.chat, number: m.Number}
 			r.msgs[k] = &msgState{body: body}
 			return k, true
-		case res.status == http.StatusServiceUnavailable:
+		case status == 0:
+			r.transport++
+		case status == http.StatusServiceUnavailable:
 			r.creates503++
 		default:
-			r.unexpected("create", res)
+			r.unexpected("create", err)
 			return msgKey{}, false
 		}
 		// Not accepted, but the job may have been pushed before the answer
@@ -745,27 +710,25 @@ func (l *chaosLoad) create(id, seq int, rng *mrand.Rand, r *clientResult) (msgKe
 }
 
 func (l *chaosLoad) update(id, seq int, rng *mrand.Rand, k msgKey, r *clientResult) {
-	path := fmt.Sprintf("/api/v1/applications/%s/chats/%d/messages/%d", l.tokens[k.app], k.chat, k.number)
 	body := fmt.Sprintf("chaos edit c%02d s%d %s", id, seq, fruits[(seq+1)%3])
 	st := r.msgs[k]
 	for l.going() {
-		res := l.s.call(http.MethodPatch, path, map[string]string{"body": body})
-		switch {
-		case res.err != nil:
-			r.transport++
-		case res.status == http.StatusOK:
+		m, err := l.apps[k.app].UpdateMessage(context.Background(), k.chat, k.number, body)
+		switch status := ic.StatusOf(err); {
+		case err == nil:
 			r.updatesOK++
-			at, err := time.Parse(time.RFC3339Nano, fmt.Sprint(res.body["updated_at"]))
-			if err != nil || !at.After(st.lastAt) {
+			if !m.UpdatedAt.After(st.lastAt) {
 				r.nonMonotonic++
 			}
-			st.last, st.lastAt, st.ambiguous = body, at, nil
+			st.last, st.lastAt, st.ambiguous = body, m.UpdatedAt, nil
 			st.updates++
 			return
-		case res.status == http.StatusServiceUnavailable:
+		case status == 0:
+			r.transport++
+		case status == http.StatusServiceUnavailable:
 			r.updates503++
 		default:
-			r.unexpected("update", res)
+			r.unexpected("update", err)
 			return
 		}
 		backoff(rng)

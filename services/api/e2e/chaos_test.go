@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	ic "github.com/instachat/instachat/client"
 	"github.com/instachat/instachat/pkg/chat"
 	"github.com/instachat/instachat/pkg/queue"
 	"github.com/instachat/instachat/pkg/testenv"
@@ -91,13 +92,8 @@ func TestChaos(t *testing.T) {
 	ld := newChaosLoad(s, plan)
 	digests := map[string]bool{}
 	for a := range plan.apps {
-		r := s.call(http.MethodPost, "/api/v1/applications", map[string]string{"name": fmt.Sprintf("chaos %d", a)})
-		token, _ := r.body["token"].(string)
-		if r.status != http.StatusCreated || token == "" {
-			t.Fatalf("create application: got %d %s, want 201", r.status, r.raw)
-		}
-		ld.tokens = append(ld.tokens, token)
-		digests[chat.TokenDigest(token)] = true
+		ld.addApp(t, fmt.Sprintf("chaos %d", a))
+		digests[chat.TokenDigest(ld.tokens[a])] = true
 		for range plan.firstChats {
 			ld.createChat(t, a)
 		}
@@ -673,24 +669,19 @@ func TestCreateNotRepeatedWhenRedisReplyIsLost(t *testing.T) {
 	rds := startOwnRedis(t)
 	drop := newReplyDropper(t, rds.addr)
 	s := newChaosSystem(t, rds, drop.addr(), testenv.MySQLDSN(t))
-	app := s.call(http.MethodPost, "/api/v1/applications", map[string]string{"name": "lost reply"})
-	token, _ := app.body["token"].(string)
-	if app.status != http.StatusCreated || token == "" {
-		t.Fatalf("create application: got %d %s, want 201", app.status, app.raw)
-	}
-	base := "/api/v1/applications/" + token
-	if r := s.call(http.MethodPost, base+"/chats", nil); r.status != http.StatusCreated {
-		t.Fatalf("create chat: got %d %s, want 201", r.status, r.raw)
-	}
+	app := s.newApp("lost reply")
+	token := app.Token()
+	s.newChats(app, 1)
 	// The first message loads the script into Redis, so the next call is a
 	// plain EVALSHA that runs.
-	if r := s.call(http.MethodPost, base+"/chats/1/messages", map[string]string{"body": "first"}); r.status != http.StatusCreated {
-		t.Fatalf("first message: got %d %s, want 201", r.status, r.raw)
+	if _, err := app.PostMessage(t.Context(), 1, "first"); err != nil {
+		t.Fatalf("first message: %v", err)
 	}
 	drop.arm(scriptCall)
-	r := s.call(http.MethodPost, base+"/chats/1/messages", map[string]string{"body": "second"})
+	// One request, tried once (s.api): the api itself must not repeat it.
+	m, postErr := app.PostMessage(t.Context(), 1, "second")
 	if drop.dropped.Load() != 1 {
-		t.Fatalf("no reply was dropped (answer %d %s): the case was not exercised", r.status, r.raw)
+		t.Fatalf("no reply was dropped (answer %+v, %v): the case was not exercised", m, postErr)
 	}
 	keys := queue.NewKeys(s.prefix, 8)
 	digest := chat.TokenDigest(token)
@@ -707,20 +698,20 @@ func TestCreateNotRepeatedWhenRedisReplyIsLost(t *testing.T) {
 		}
 	}
 	counter, _ := s.rdb.HGet(context.Background(), keys.MessageCounter(digest, 1), "n").Int64()
-	t.Logf("reply of the create script dropped once: answer %d %s; jobs for the request: %d (numbers %v, event ids %v); message counter %d",
-		r.status, strings.TrimSpace(r.raw), len(numbers), numbers, ids, counter)
-	switch n, ok := r.int("number"); {
-	case r.status == http.StatusCreated && ok:
+	t.Logf("reply of the create script dropped once: answer %+v, %v; jobs for the request: %d (numbers %v, event ids %v); message counter %d",
+		m, postErr, len(numbers), numbers, ids, counter)
+	switch n := m.Number; {
+	case postErr == nil:
 		if len(numbers) != 1 || numbers[0] != n || counter != n {
 			t.Errorf("one accepted create (number %d) queued %d jobs with numbers %v and moved the counter to %d: want one job, number %d",
 				n, len(numbers), numbers, counter, n)
 		}
-	case r.status == http.StatusServiceUnavailable:
+	case ic.StatusOf(postErr) == http.StatusServiceUnavailable:
 		if len(numbers) > 1 {
 			t.Errorf("a create answered 503 queued %d jobs (numbers %v): want at most one", len(numbers), numbers)
 		}
 	default:
-		t.Errorf("create whose reply was lost: got %d %s, want 201 or 503", r.status, r.raw)
+		t.Errorf("create whose reply was lost: got %v, want 201 or 503", postErr)
 	}
 }
 
@@ -737,18 +728,12 @@ func TestWriterLosesNoJobWhenRedisReplyIsLost(t *testing.T) {
 	dsn := testenv.MySQLDSN(t)
 	s := newChaosSystem(t, rds, rds.addr, dsn) // the api talks to Redis directly
 	db := openDB(t, dsn)
-	app := s.call(http.MethodPost, "/api/v1/applications", map[string]string{"name": "lost BLMOVE reply"})
-	token, _ := app.body["token"].(string)
-	if app.status != http.StatusCreated || token == "" {
-		t.Fatalf("create application: got %d %s, want 201", app.status, app.raw)
-	}
-	base := "/api/v1/applications/" + token
-	if r := s.call(http.MethodPost, base+"/chats", nil); r.status != http.StatusCreated {
-		t.Fatalf("create chat: got %d %s, want 201", r.status, r.raw)
-	}
+	app := s.newApp("lost BLMOVE reply")
+	token := app.Token()
+	s.newChats(app, 1)
 	for _, body := range []string{"first", "second"} {
-		if r := s.call(http.MethodPost, base+"/chats/1/messages", map[string]string{"body": body}); r.status != http.StatusCreated {
-			t.Fatalf("post %s: got %d %s, want 201", body, r.status, r.raw)
+		if _, err := app.PostMessage(t.Context(), 1, body); err != nil {
+			t.Fatalf("post %s: %v", body, err)
 		}
 	}
 	// Three jobs wait (chat, first, second). The writer's first BLMOVE on
