@@ -6,6 +6,7 @@ require (
 	github.com/HdrHistogram/hdrhistogram-go v1.4.0
 	github.com/gin-gonic/gin v1.12.0
 	github.com/go-sql-driver/mysql v1.10.1
+	github.com/instachat/instachat/client v0.0.0
 	github.com/instachat/instachat/pkg v0.0.0
 	github.com/redis/go-redis/v9 v9.23.0
 	gonum.org/v1/plot v0.17.0
@@ -64,3 +65,5 @@ require (
 )
 
 replace github.com/instachat/instachat/pkg => ../../pkg
+
+replace github.com/instachat/instachat/client => ../../client

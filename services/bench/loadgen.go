@@ -11,12 +11,13 @@ import (
 )
 
 // op is one request the load generator can send; it returns the HTTP status
-// (0 for a transport error, statusUnreadable for a 200 whose body is not
-// what the endpoint answers).
+// (0 for a transport error or a timeout, statusUnreadable for a 2xx whose
+// body is not what the endpoint answers).
 type op func(ctx context.Context) int
 
-// statusUnreadable is the status an op records for a 200 whose body it could
-// not read, e.g. cut off by the client's timeout.
+// statusUnreadable is the status an op records for a 2xx whose body did not
+// decode (see statusOf). A body cut off by the attempt timeout is a
+// transport error, 0.
 const statusUnreadable = -1
 
 // schedule describes an open-loop run: requests at a constant rate for a

@@ -12,7 +12,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -228,12 +227,6 @@ func repoRoot() (string, error) {
 		}
 		dir = parent
 	}
-}
-
-func newClient(maxConns int) *http.Client {
-	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		MaxIdleConns: maxConns, MaxIdleConnsPerHost: maxConns, IdleConnTimeout: 90 * time.Second,
-	}}
 }
 
 // progress redraws one status line on w at most 5 times a second (a plain

@@ -95,7 +95,9 @@ func serveReference(ctx context.Context, addr, redisAddr, prefix string) error {
 	return nil
 }
 
-func (r *reference) url() string { return "http://" + r.addr + "/api/v1" }
+// url is the reference's base URL: it serves the api's message create
+// route, so the Go client drives it as it drives the api.
+func (r *reference) url() string { return "http://" + r.addr }
 
 func (r *reference) close() {
 	_ = r.cmd.Process.Signal(syscall.SIGTERM)

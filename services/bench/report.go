@@ -177,6 +177,9 @@ func (r *report) headerMarkdown(w io.Writer) {
 		load = "closed loop, 64 clients sending creates as fast as the api answers (a fill, not a latency test)"
 	}
 	fmt.Fprintf(w, "Load: %s; apps %d × chats %d; LOG_LEVEL=warn; bleve.\n\n", load, r.cfg.apps, r.cfg.chats)
+	fmt.Fprintln(w, "Requests: the Go client (`client/`), one attempt each; writes carry an `Idempotency-Key`, as the client "+
+		"sends by default, so a create pays for recording its key (reports before issue 12 sent none). The reference ignores the header.")
+	fmt.Fprintln(w)
 }
 
 // steadyMarkdown writes the latency table at a fixed rate and, when the

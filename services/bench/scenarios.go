@@ -17,10 +17,6 @@ type phase struct {
 	stats []endpointStats
 }
 
-func newWorkload(base string, cfg config, seed uint64) *workload {
-	return &workload{client: newClient(cfg.maxInFlight), base: base, text: newTextGen(seed, 5000)}
-}
-
 // loadPhase runs one open-loop load with mix m at rate for d.
 func loadPhase(ctx context.Context, w *workload, m mix, rate float64, d time.Duration, cfg config, label string, log io.Writer) *phase {
 	rec := newRecorder()
@@ -46,7 +42,10 @@ func scrapeBoth(ctx context.Context, sys *system) (api, writer samples, err erro
 }
 
 func runSteady(ctx context.Context, cfg config, sys *system, rep *report, log io.Writer) error {
-	api := newWorkload(sys.apiURL+"/api/v1", cfg, 1)
+	api, err := newWorkload(sys.apiURL, cfg.maxInFlight, 1)
+	if err != nil {
+		return err
+	}
 	if err := api.setup(ctx, cfg.apps, cfg.chats); err != nil {
 		return err
 	}
@@ -76,7 +75,10 @@ func runSteady(ctx context.Context, cfg config, sys *system, rep *report, log io
 		return err
 	}
 	defer ref.close()
-	refW := newWorkload(ref.url(), cfg, 1)
+	refW, err := newWorkload(ref.url(), cfg.maxInFlight, 1)
+	if err != nil {
+		return err
+	}
 	refW.chats = api.chats
 	createOnly := mix{"create": 1}
 	rep.refCreate = loadPhase(ctx, refW, createOnly, cfg.rate*float64(cfg.mix["create"])/float64(cfg.mix.total()), cfg.duration, cfg, "reference create", log)
@@ -112,7 +114,10 @@ func waitPersisted(ctx context.Context, sys *system, want int64, timeout time.Du
 // holds on any machine; the whole-system figure is what this machine
 // sustains end to end.
 func runRamp(ctx context.Context, cfg config, sys *system, rep *report, log io.Writer) error {
-	api := newWorkload(sys.apiURL+"/api/v1", cfg, 1)
+	api, err := newWorkload(sys.apiURL, cfg.maxInFlight, 1)
+	if err != nil {
+		return err
+	}
 	if err := api.setup(ctx, cfg.apps, cfg.chats); err != nil {
 		return err
 	}
@@ -121,7 +126,10 @@ func runRamp(ctx context.Context, cfg config, sys *system, rep *report, log io.W
 		return err
 	}
 	defer ref.close()
-	refW := newWorkload(ref.url(), cfg, 1)
+	refW, err := newWorkload(ref.url(), cfg.maxInFlight, 1)
+	if err != nil {
+		return err
+	}
 	refW.chats = api.chats
 	// The reference and the create path alone first, with the writer
 	// stopped; then the writer drains what they queued, and the whole
@@ -181,7 +189,10 @@ func rampUp(ctx context.Context, w *workload, who string, from float64, cfg conf
 // runBacklog queues jobs with the writer stopped, then starts it and
 // measures how fast MySQL fills.
 func runBacklog(ctx context.Context, cfg config, sys *system, rep *report, log io.Writer) error {
-	api := newWorkload(sys.apiURL+"/api/v1", cfg, 1)
+	api, err := newWorkload(sys.apiURL, cfg.maxInFlight, 1)
+	if err != nil {
+		return err
+	}
 	if err := api.setup(ctx, cfg.apps, cfg.chats); err != nil {
 		return err
 	}

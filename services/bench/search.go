@@ -3,12 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	ic "github.com/instachat/instachat/client"
 	"github.com/instachat/instachat/pkg/chat"
 	svcconfig "github.com/instachat/instachat/pkg/config"
 	"github.com/instachat/instachat/pkg/counter"
@@ -123,13 +122,18 @@ func runSearch(ctx context.Context, cfg config, sys *system, rep *report, log io
 // the writer to persist them and puts them in res. refs lists the typical
 // chats, then the large one.
 func createSearchChats(ctx context.Context, cfg config, sys *system, res *searchResult) (api *workload, refs []*chatRef, err error) {
-	api = newWorkload(sys.apiURL+"/api/v1", cfg, 1)
+	if api, err = newWorkload(sys.apiURL, cfg.maxInFlight, 1); err != nil {
+		return nil, nil, err
+	}
 	if err := api.setup(ctx, cfg.apps, cfg.chats); err != nil {
 		return nil, nil, err
 	}
 	refs = append(refs, api.chats...)
 	if cfg.largeShare > 0 {
-		lw := newWorkload(sys.apiURL+"/api/v1", cfg, 1)
+		lw, err := newWorkload(sys.apiURL, 1, 1)
+		if err != nil {
+			return nil, nil, err
+		}
 		if err := lw.setup(ctx, 1, 1); err != nil {
 			return nil, nil, err
 		}
@@ -140,11 +144,11 @@ func createSearchChats(ctx context.Context, cfg config, sys *system, res *search
 		return nil, nil, err
 	}
 	for i, r := range refs {
-		id, ok := ids[chatKey(r.token, int64(r.number))]
+		id, ok := ids[chatKey(r.token, r.number)]
 		if !ok {
 			return nil, nil, fmt.Errorf("chat %d of an application is not in MySQL", r.number)
 		}
-		c := &seedChat{id: id, token: r.token, number: int64(r.number)}
+		c := &seedChat{id: id, token: r.token, number: r.number}
 		if i < len(api.chats) {
 			res.typical = append(res.typical, c)
 		} else {
@@ -286,17 +290,11 @@ func serialPhase(ctx context.Context, w *workload, typical []*chatRef, large *ch
 // searchOp sends one search and, when t is not nil, counts its answer and
 // checks that every returned message matches the query.
 func (w *workload) searchOp(c *chatRef, text string, t *hitTally) op {
+	app := w.load.App(c.token)
 	return func(ctx context.Context) int {
-		status, body := w.send(ctx, http.MethodGet, w.chatURL(c)+"/search?q="+url.QueryEscape(text), nil)
-		if status != http.StatusOK || t == nil {
-			return status
-		}
-		var page struct {
-			Total    int64
-			Messages []struct{ Body string }
-		}
-		if err := json.Unmarshal(body, &page); err != nil {
-			return statusUnreadable
+		page, err := app.Search(ctx, c.number, text, 0, 0)
+		if err != nil || t == nil {
+			return statusOf(err, http.StatusOK)
 		}
 		t.answered.Add(1)
 		t.hits.Add(page.Total)
@@ -309,7 +307,7 @@ func (w *workload) searchOp(c *chatRef, text string, t *hitTally) op {
 				t.wrong.Add(1)
 			}
 		}
-		return status
+		return http.StatusOK
 	}
 }
 
@@ -372,21 +370,23 @@ func checkSeeded(ctx context.Context, w *workload, chats []*seedChat) error {
 		if c.count == 0 {
 			continue
 		}
-		base := fmt.Sprintf("%s/applications/%s/chats/%d", w.base, c.token, c.number)
-		status, b := w.send(ctx, http.MethodGet, base, nil)
-		var ch struct {
-			MessagesCount int64 `json:"messages_count"`
+		app := w.retrying.App(c.token)
+		ch, err := app.Chat(ctx, c.number)
+		if err != nil {
+			return fmt.Errorf("chat %d: %w", c.number, err)
 		}
-		if status != http.StatusOK || json.Unmarshal(b, &ch) != nil || ch.MessagesCount != c.count {
-			return fmt.Errorf("chat %d: got status %d, %s; want messages_count %d", c.number, status, b, c.count)
+		if ch.MessagesCount != c.count {
+			return fmt.Errorf("chat %d: got messages_count %d, want %d", c.number, ch.MessagesCount, c.count)
 		}
-		status, b = w.send(ctx, http.MethodGet, fmt.Sprintf("%s/messages/%d", base, c.count), nil)
-		var m struct{ Status, Body string }
-		if status != http.StatusOK || json.Unmarshal(b, &m) != nil || m.Status != "persisted" || m.Body == "" {
-			return fmt.Errorf("last message %d of chat %d: got status %d, %s; want a persisted message", c.count, c.number, status, b)
+		m, err := app.Message(ctx, c.number, c.count)
+		if err != nil {
+			return fmt.Errorf("last message %d of chat %d: %w", c.count, c.number, err)
 		}
-		if status, b = w.send(ctx, http.MethodGet, fmt.Sprintf("%s/messages/%d", base, c.count+1), nil); status != http.StatusNotFound {
-			return fmt.Errorf("message %d of chat %d (never handed out): got status %d, %s; want 404", c.count+1, c.number, status, b)
+		if m.Status != ic.StatusPersisted || m.Body == "" {
+			return fmt.Errorf("last message %d of chat %d: got status %q and a %d-byte body, want a persisted message", c.count, c.number, m.Status, len(m.Body))
+		}
+		if _, err := app.Message(ctx, c.number, c.count+1); !errors.Is(err, ic.ErrNotFound) {
+			return fmt.Errorf("message %d of chat %d (never handed out): got %v, want 404", c.count+1, c.number, err)
 		}
 	}
 	return nil
