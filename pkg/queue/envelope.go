@@ -38,6 +38,11 @@ type Envelope struct {
 	Origin  string `json:"origin,omitempty"`
 	Chat    int64  `json:"chat"`    // chat number
 	Message int64  `json:"message"` // message number (0 for chat jobs)
+	// Ev is the job's position in its partition's event stream
+	// ("<generation>-<sequence>", package events), spliced in by the Lua step
+	// that accepted it; empty when encoded by the api, and on jobs accepted
+	// before events existed.
+	Ev string `json:"ev,omitempty"`
 }
 
 // DeadNumberConflict marks a create the writer refused because its number

@@ -90,6 +90,15 @@ func (k Keys) Idempotency(app, keyHash string) string {
 	return k.base(k.Partition(app)) + "app:" + app + ":idem:" + keyHash
 }
 
+// Events is partition p's live-event stream (package events): one entry per
+// accepted write, id "<generation>-<sequence>", field j the job as queued.
+func (k Keys) Events(p int) string { return k.base(p) + "events" }
+
+// EventsMeta is partition p's stream bookkeeping, a hash: e the epoch the
+// generation belongs to (as for counters), g the generation, s the last
+// sequence handed out.
+func (k Keys) EventsMeta(p int) string { return k.base(p) + "events:meta" }
+
 // Pending is the list of jobs waiting for a writer (pushed left, taken right).
 func (k Keys) Pending(p int) string { return k.base(p) + "pending" }
 

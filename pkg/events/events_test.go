@@ -1,0 +1,88 @@
+package events_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/instachat/instachat/pkg/events"
+	"github.com/instachat/instachat/pkg/queue"
+	"github.com/instachat/instachat/pkg/testenv"
+)
+
+func TestParse(t *testing.T) {
+	for s, want := range map[string]events.Position{"1-1": {1, 1}, "1764000000000-42": {1764000000000, 42}, "0-0": {}} {
+		got, err := events.Parse(s)
+		if err != nil || got != want || got.String() != s {
+			t.Errorf("Parse(%q): got %v, %v; want %v", s, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "1", "-1", "1-", "01-2", "1-02", "+1-2", "1-2-3", "a-1", "1-1 ", "99999999999999999999999-1"} {
+		if _, err := events.Parse(bad); !errors.Is(err, events.ErrPosition) {
+			t.Errorf("Parse(%q): got %v, want ErrPosition", bad, err)
+		}
+	}
+	a, b, c := events.Position{1, 9}, events.Position{1, 10}, events.Position{2, 1}
+	if !a.Less(b) || !b.Less(c) || c.Less(a) || a.Less(a) {
+		t.Error("Less: want 1-9 < 1-10 < 2-1")
+	}
+}
+
+func job(t *testing.T, e queue.Envelope) string {
+	t.Helper()
+	raw, err := e.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+func TestReaderReadsEntries(t *testing.T) {
+	rdb, prefix := testenv.Redis(t)
+	keys := queue.NewKeys(prefix, 2)
+	ctx := t.Context()
+	at := time.Date(2026, 11, 28, 10, 0, 0, 123456000, time.UTC)
+	entries := []struct {
+		id string
+		e  queue.Envelope
+	}{
+		{"5-1", queue.Envelope{ID: "a", Type: queue.TypeChatCreate, App: "app", Chat: 1, Time: at.UnixMicro()}},
+		{"5-2", queue.Envelope{ID: "b", Type: queue.TypeMessageCreate, App: "app", Chat: 1, Message: 1, Body: "hi", Time: at.UnixMicro()}},
+		{"5-3", queue.Envelope{ID: "c", Type: queue.TypeMessageDelete, App: "app", Chat: 1, Message: 1, Body: "ignored", Time: at.UnixMicro()}},
+	}
+	for _, en := range entries {
+		if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: keys.Events(1), ID: en.id, Values: []any{"j", job(t, en.e)}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rdb.HSet(ctx, keys.EventsMeta(1), "g", "5")
+	r := events.NewReader(rdb, keys)
+	got, err := r.Read(ctx, 1, events.Position{5, 1}, 10, 0)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("Read after 5-1: got %+v, %v; want 2 events", got, err)
+	}
+	want := events.Event{ID: events.Position{5, 2}, Type: events.MessageCreated, App: "app", Chat: 1, Message: 1, Body: "hi", Accepted: at}
+	if got[0] != want {
+		t.Errorf("event: got %+v, want %+v", got[0], want)
+	}
+	if got[1].Type != events.MessageDeleted || got[1].Body != "" {
+		t.Errorf("delete: got %+v, want message.deleted without body", got[1])
+	}
+	rng, err := r.Range(ctx, 1, events.Position{}, events.Position{5, 2}, 10)
+	if err != nil || len(rng) != 2 || rng[0].Type != events.ChatCreated || rng[1].ID != (events.Position{5, 2}) {
+		t.Errorf("Range(0, 5-2]: got %+v, %v", rng, err)
+	}
+	first, last, gen, err := r.Bounds(ctx, 1)
+	if err != nil || first != (events.Position{5, 1}) || last != (events.Position{5, 3}) || gen != 5 {
+		t.Errorf("Bounds: got %v %v %d, %v; want 5-1 5-3 5", first, last, gen, err)
+	}
+	if first, last, gen, err := r.Bounds(ctx, 0); err != nil || !first.IsZero() || !last.IsZero() || gen != 0 {
+		t.Errorf("Bounds of an empty partition: got %v %v %d, %v", first, last, gen, err)
+	}
+	start := time.Now()
+	if none, err := r.Read(ctx, 0, events.Position{}, 10, 100*time.Millisecond); err != nil || len(none) != 0 || time.Since(start) < 50*time.Millisecond {
+		t.Errorf("blocking Read of an empty stream: got %v, %v after %v; want nothing after waiting", none, err, time.Since(start))
+	}
+}
