@@ -144,6 +144,8 @@ func ReadCommon(e *Env, service string) Common {
 			// How long a write made with an Idempotency-Key answers its
 			// retries with the first answer.
 			IdempotencyTTL: e.Duration("IDEMPOTENCY_TTL", counter.DefaultIdempotencyTTL),
+			// How many live events each partition's stream keeps (about).
+			EventsRetain: int64(e.Int("EVENTS_RETAIN_MAX", counter.DefaultEventsRetain)),
 		},
 		PprofAddr:  e.String("PPROF_ADDR", ""),
 		KeyPrefix:  e.String("REDIS_KEY_PREFIX", "ic:"),
@@ -157,6 +159,9 @@ func ReadCommon(e *Env, service string) Common {
 	}
 	if ttl := c.Counter.IdempotencyTTL; (ttl < time.Minute || ttl > 30*24*time.Hour) && e.err == nil {
 		e.err = fmt.Errorf("IDEMPOTENCY_TTL must be from 1m to 720h, got %s", ttl)
+	}
+	if r := c.Counter.EventsRetain; (r < 1000 || r > 10_000_000) && e.err == nil {
+		e.err = fmt.Errorf("EVENTS_RETAIN_MAX must be from 1000 to 10000000, got %d", r)
 	}
 	if c.Partitions < 1 && e.err == nil {
 		e.err = fmt.Errorf("QUEUE_PARTITIONS must be at least 1")

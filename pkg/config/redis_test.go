@@ -75,3 +75,19 @@ func TestIdempotencyTTL(t *testing.T) {
 		}
 	}
 }
+
+func TestEventsRetain(t *testing.T) {
+	for raw, want := range map[string]int64{"": counter.DefaultEventsRetain, "1000": 1000, "500000": 500000} {
+		env := config.NewEnv(func(k string) string { return map[string]string{"EVENTS_RETAIN_MAX": raw}[k] })
+		if got := config.ReadCommon(env, "test").Counter.EventsRetain; got != want || env.Err() != nil {
+			t.Errorf("EVENTS_RETAIN_MAX=%q: got %d, %v; want %d", raw, got, env.Err(), want)
+		}
+	}
+	for _, bad := range []string{"999", "0", "-5", "20000000", "many"} {
+		env := config.NewEnv(func(k string) string { return map[string]string{"EVENTS_RETAIN_MAX": bad}[k] })
+		config.ReadCommon(env, "test")
+		if env.Err() == nil {
+			t.Errorf("EVENTS_RETAIN_MAX=%q: accepted, want an error", bad)
+		}
+	}
+}

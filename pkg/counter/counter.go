@@ -14,6 +14,11 @@
 // tombstones MySQL holds, before it is tried again. What this cannot see (a
 // counter set back by hand) the writer catches as a number conflict and heals
 // (Heal).
+//
+// The same step appends the accepted write to its partition's event stream
+// (package events) and queues the job with its position ("ev"), so events
+// leave at acceptance, a chat's creates are in number order, and an
+// idempotent replay, which does nothing again, emits nothing.
 package counter
 
 import (
@@ -83,10 +88,18 @@ type Config struct {
 	// idempotency key is kept (default 24 h): a retry within it gets the
 	// first answer back.
 	IdempotencyTTL time.Duration
+	// EventsRetain is about how many events each partition's stream keeps
+	// (XADD MAXLEN ~, default DefaultEventsRetain); older ones are served
+	// from the journal, or announced as a reset.
+	EventsRetain int64
 }
 
 // DefaultIdempotencyTTL is how long idempotency records live unless configured.
 const DefaultIdempotencyTTL = 24 * time.Hour
+
+// DefaultEventsRetain is how many events a partition's stream keeps unless
+// configured.
+const DefaultEventsRetain = 20000
 
 // Counter assigns numbers.
 type Counter struct {
@@ -104,6 +117,9 @@ func New(rdb redis.UniversalClient, keys queue.Keys, src Source, cfg Config) *Co
 	if cfg.IdempotencyTTL <= 0 {
 		cfg.IdempotencyTTL = DefaultIdempotencyTTL
 	}
+	if cfg.EventsRetain <= 0 {
+		cfg.EventsRetain = DefaultEventsRetain
+	}
 	return &Counter{rdb: rdb, keys: keys, src: src, cfg: cfg}
 }
 
@@ -117,14 +133,51 @@ const (
 )
 
 // epochLua defines epoch(): the replication id of the Redis running the
-// script. It costs about one more INCR per step.
-const epochLua = `local function epoch()
-  return string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)')
+// script, read once per step. It costs about one more INCR per step.
+const epochLua = `local EP
+local function epoch()
+  if not EP then EP = string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)') end
+  return EP
 end
 `
 
-// idemLua defines replay() and done(n), which make a step idempotent. The
-// last three arguments of every step are the request's fingerprint (” for a
+// emitLua defines emit(job, k, retain): it appends job to partition's event
+// stream KEYS[k] (bookkeeping in the hash KEYS[k+1], see queue.Keys.EventsMeta)
+// at the next position "<gen>-<seq>", keeping about retain entries, and
+// returns the job with that position spliced in as "ev" (the job must not
+// carry one: it ends with '}'), to be queued. The stream entry holds the job
+// without "ev": the entry id is it.
+//
+// A generation belongs to one epoch: when Redis went back in time (the meta
+// is from another epoch, or gone) a new one starts at the current time in ms,
+// above every generation the stream still holds, and sequences restart at 1.
+// So the XADD never meets an id at or below the stream's last (which Redis
+// would refuse after the step's earlier writes, which it does not roll back),
+// and within a generation sequences have no holes. Call it after the step's
+// last check: a step that emits has accepted the write.
+const emitLua = `
+local function emit(job, k, retain)
+  local m = redis.call('HMGET', KEYS[k + 1], 'e', 'g', 's')
+  local g, s = m[2], tonumber(m[3]) or 0
+  if m[1] ~= epoch() or not g then
+    local t = redis.call('TIME')
+    local gen = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    local last = redis.call('XREVRANGE', KEYS[k], '+', '-', 'COUNT', 1)
+    if last[1] then gen = math.max(gen, tonumber(string.match(last[1][1], '^(%d+)-')) + 1) end
+    g, s = string.format('%d', gen), 0
+    redis.call('HSET', KEYS[k + 1], 'e', epoch(), 'g', g)
+  end
+  s = s + 1
+  local id = g .. '-' .. string.format('%d', s)
+  redis.call('HSET', KEYS[k + 1], 's', string.format('%d', s))
+  redis.call('XADD', KEYS[k], 'MAXLEN', '~', retain, id, 'j', job)
+  return string.sub(job, 1, -2) .. ',"ev":"' .. id .. '"}'
+end
+`
+
+// idemLua defines replay() and done(n), which make a step idempotent, and
+// RETAIN, the events a partition's stream keeps (ARGV[#ARGV - 3]). The last
+// three arguments of every step are the request's fingerprint (” for a
 // step without an idempotency key), the record's lifetime in milliseconds
 // and the acceptance time (Unix µs); with a key, the record is the last KEYS
 // entry. replay() runs first: a record with the same fingerprint answers
@@ -134,6 +187,7 @@ end
 // as the effect, so a record exists exactly when the effect happened and two
 // racing requests with one key get one number between them.
 const idemLua = `local IFP, ITTL, IAT = ARGV[#ARGV - 2], ARGV[#ARGV - 1], ARGV[#ARGV]
+local RETAIN = ARGV[#ARGV - 3]
 local function replay()
   if IFP == '' then return nil end
   local r = redis.call('GET', KEYS[#KEYS])
@@ -155,11 +209,14 @@ if replayed then return replayed end
 
 // The scripts splice numbers in with string.format('%d'): Lua's own
 // number-to-string conversion switches to exponent notation beyond 14 digits,
-// which would turn the job into one that no longer decodes.
-var createChatScript = redis.NewScript(epochLua + idemLua + `
+// which would turn the job into one that no longer decodes. Each step's keys
+// are its own, then the pending list, the event stream and its meta (see
+// emitLua), then the idempotency record if any; its arguments are its own,
+// then RETAIN and the three of idemLua.
+var createChatScript = redis.NewScript(epochLua + emitLua + idemLua + `
 if redis.call('HGET', KEYS[1], 'e') ~= epoch() then return -1 end
 local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
-redis.call('LPUSH', KEYS[2], ARGV[1] .. string.format('%d', n) .. ARGV[2])
+redis.call('LPUSH', KEYS[2], emit(ARGV[1] .. string.format('%d', n) .. ARGV[2], 3, RETAIN))
 return done(n)`)
 
 // Claim makes a step idempotent: the record of its outcome is kept under
@@ -201,6 +258,7 @@ func (c *Counter) Accept(ctx context.Context, e queue.Envelope, cl Claim) (Resul
 // accept runs the step of kind (a job type; an update stands for both
 // message updates and deletes) for e.
 func (c *Counter) accept(ctx context.Context, e queue.Envelope, cl Claim, kind string) (Result, error) {
+	e.Ev = "" // the step gives the job its position
 	var what string
 	var script *redis.Script
 	var keys []string
@@ -238,8 +296,9 @@ func (c *Counter) accept(ctx context.Context, e queue.Envelope, cl Claim, kind s
 		keys = []string{c.keys.ChatCounter(e.App), c.keys.ChatsDeleted(e.App)}
 		args = []any{e.Chat, raw}
 	}
-	keys = append(keys, c.keys.Pending(c.keys.Partition(e.App)))
-	args = append(args, cl.Fingerprint, c.cfg.IdempotencyTTL.Milliseconds(), e.Time)
+	p := c.keys.Partition(e.App)
+	keys = append(keys, c.keys.Pending(p), c.keys.Events(p), c.keys.EventsMeta(p))
+	args = append(args, c.cfg.EventsRetain, cl.Fingerprint, c.cfg.IdempotencyTTL.Milliseconds(), e.Time)
 	if cl.Fingerprint != "" {
 		keys = append(keys, c.keys.Idempotency(e.App, cl.Key))
 	}
@@ -272,14 +331,14 @@ if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return -2 end
 // A missing message counter of a chat created in this epoch (above the seed
 // point) starts at 0 in the same step; an older chat's counter must be
 // seeded from MySQL, as must one from another epoch.
-var createMessageScript = redis.NewScript(epochLua + idemLua + checkChatLua + `
+var createMessageScript = redis.NewScript(epochLua + emitLua + idemLua + checkChatLua + `
 local me = redis.call('HGET', KEYS[3], 'e')
 if me ~= app[2] then
   if me or c <= tonumber(app[3]) then return -3 end
   redis.call('HSET', KEYS[3], 'e', app[2])
 end
 local n = redis.call('HINCRBY', KEYS[3], 'n', 1)
-redis.call('LPUSH', KEYS[4], ARGV[2] .. string.format('%d', n) .. ARGV[3])
+redis.call('LPUSH', KEYS[4], emit(ARGV[2] .. string.format('%d', n) .. ARGV[3], 5, RETAIN))
 return done(n)`)
 
 // CreateMessage assigns the next message number of chat e.Chat and enqueues e with it.
@@ -291,7 +350,7 @@ func (c *Counter) CreateMessage(ctx context.Context, e queue.Envelope) (int64, e
 // enqueueMessageJobScript checks that the chat and message were handed out
 // and not deleted, pushes the job, and for a delete (ARGV[4] = "1") records
 // the tombstone in the same step.
-var enqueueMessageJobScript = redis.NewScript(epochLua + idemLua + checkChatLua + `
+var enqueueMessageJobScript = redis.NewScript(epochLua + emitLua + idemLua + checkChatLua + `
 local msgs = redis.call('HMGET', KEYS[3], 'n', 'e')
 if msgs[2] ~= app[2] then
   if msgs[2] or c <= tonumber(app[3]) then return -3 end
@@ -301,7 +360,7 @@ local m = tonumber(ARGV[2])
 if m < 1 or m > tonumber(msgs[1]) then return -4 end
 if redis.call('SISMEMBER', KEYS[4], ARGV[2]) == 1 then return -4 end
 if ARGV[4] == '1' then redis.call('SADD', KEYS[4], ARGV[2]) end
-redis.call('LPUSH', KEYS[5], ARGV[3])
+redis.call('LPUSH', KEYS[5], emit(ARGV[3], 6, RETAIN))
 return done(m)`)
 
 // EnqueueMessageJob checks that message e.Message of chat e.Chat was handed
@@ -313,13 +372,13 @@ func (c *Counter) EnqueueMessageJob(ctx context.Context, e queue.Envelope) error
 	return err
 }
 
-var deleteChatScript = redis.NewScript(epochLua + idemLua + `
+var deleteChatScript = redis.NewScript(epochLua + emitLua + idemLua + `
 local app = redis.call('HMGET', KEYS[1], 'n', 'e')
 if app[2] ~= epoch() then return -1 end
 local c = tonumber(ARGV[1])
 if c < 1 or c > tonumber(app[1]) then return -2 end
 if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return -2 end
-redis.call('LPUSH', KEYS[3], ARGV[2])
+redis.call('LPUSH', KEYS[3], emit(ARGV[2], 4, RETAIN))
 return done(c)`)
 
 // DeleteChat checks that chat e.Chat was handed out and is not deleted yet,
@@ -604,20 +663,21 @@ func (c *Counter) get(ctx context.Context, key string) (int64, bool, error) {
 // if it was still there, pushes it with a new number (the counter KEYS[1])
 // to the consuming end of the pending list KEYS[5], counting it as replayed
 // in KEYS[6]: one step, so two operators replaying it at once queue it once.
-// 0: the job was no longer dead.
+// The new job is a new event: it goes to the stream KEYS[7] (meta KEYS[8],
+// keeping about ARGV[5] entries). 0: the job was no longer dead.
 const renumberLua = `
 if redis.call('LREM', KEYS[4], 1, ARGV[3]) == 0 then return 0 end
 local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
-redis.call('RPUSH', KEYS[5], ARGV[1] .. string.format('%d', n) .. ARGV[2])
+redis.call('RPUSH', KEYS[5], emit(ARGV[1] .. string.format('%d', n) .. ARGV[2], 7, ARGV[5]))
 redis.call('HINCRBY', KEYS[6], 'replayed', 1)
 return n`
 
-var renumberChatScript = redis.NewScript(epochLua + `
+var renumberChatScript = redis.NewScript(epochLua + emitLua + `
 if redis.call('HGET', KEYS[1], 'e') ~= epoch() then return -1 end` + renumberLua)
 
 // renumberMessageScript checks the chat as a message create does; KEYS[1] is
 // then the chat's message counter.
-var renumberMessageScript = redis.NewScript(epochLua + `
+var renumberMessageScript = redis.NewScript(epochLua + emitLua + `
 local app = redis.call('HMGET', KEYS[2], 'n', 'e', 's')
 if app[2] ~= epoch() then return -1 end
 local c = tonumber(ARGV[4])
@@ -638,7 +698,7 @@ end` + renumberLua)
 // job stays dead for an operator to discard.
 func (c *Counter) Renumber(ctx context.Context, p int, stored string, old queue.Envelope) (bool, error) {
 	e := old
-	e.ID, e.Origin, e.Attempt, e.Error, e.Dead, e.Parked = queue.NewEventID(time.Now()), old.ID, 0, "", "", 0
+	e.ID, e.Origin, e.Attempt, e.Error, e.Dead, e.Parked, e.Ev = queue.NewEventID(time.Now()), old.ID, 0, "", "", 0, ""
 	field, script := "chat", renumberChatScript
 	keys := []string{c.keys.ChatCounter(e.App), c.keys.ChatCounter(e.App), c.keys.ChatsDeleted(e.App)}
 	if e.Type == queue.TypeMessageCreate {
@@ -651,9 +711,9 @@ func (c *Counter) Renumber(ctx context.Context, p int, stored string, old queue.
 	if err != nil {
 		return false, err
 	}
-	keys = append(keys, c.keys.Dead(p), c.keys.Pending(p), c.keys.Stats(p))
+	keys = append(keys, c.keys.Dead(p), c.keys.Pending(p), c.keys.Stats(p), c.keys.Events(p), c.keys.EventsMeta(p))
 	r, err := c.step(ctx, e, "renumber", func() (reply, error) {
-		return c.run(ctx, script, keys, prefix, suffix, stored, e.Chat)
+		return c.run(ctx, script, keys, prefix, suffix, stored, e.Chat, c.cfg.EventsRetain)
 	})
 	if err != nil {
 		return false, err
