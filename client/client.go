@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // Client calls one InstaChat api. It is safe for concurrent use.
@@ -16,6 +17,9 @@ type Client struct {
 	retry  RetryPolicy
 	ua     string
 	newKey func() string // nil: writes carry no idempotency key unless given one
+	// heartbeat is the api's EVENTS_HEARTBEAT: a subscription silent for
+	// three of them reconnects.
+	heartbeat time.Duration
 }
 
 // Option configures a Client.
@@ -36,6 +40,18 @@ func WithUserAgent(ua string) Option { return func(c *Client) { c.ua = ua } }
 // retried write without a key may take effect twice.
 func WithKeyFunc(f func() string) Option { return func(c *Client) { c.newKey = f } }
 
+// WithHeartbeat tells the client the api's heartbeat interval
+// (EVENTS_HEARTBEAT, 15 s unless its operator changed it): a subscription
+// that hears nothing for three of them takes its connection for dead and
+// resumes on a new one. d ≤ 0 keeps the default.
+func WithHeartbeat(d time.Duration) Option {
+	return func(c *Client) {
+		if d > 0 {
+			c.heartbeat = d
+		}
+	}
+}
+
 // New returns a client of the api at baseURL (for example
 // "http://localhost:8080").
 func New(baseURL string, opts ...Option) (*Client, error) {
@@ -50,11 +66,12 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 		return nil, errors.New("instachat: base URL must have no query or fragment")
 	}
 	c := &Client{
-		base:   strings.TrimRight(u.String(), "/"),
-		hc:     &http.Client{},
-		retry:  DefaultRetry,
-		ua:     "instachat-go-client",
-		newKey: NewIdempotencyKey,
+		base:      strings.TrimRight(u.String(), "/"),
+		hc:        &http.Client{},
+		retry:     DefaultRetry,
+		ua:        "instachat-go-client",
+		newKey:    NewIdempotencyKey,
+		heartbeat: defaultHeartbeat,
 	}
 	for _, o := range opts {
 		o(c)

@@ -24,11 +24,27 @@
 //
 // # Live events
 //
-// The live-event subscription of the next issue (13) lands here as
+// Subscribe follows one chat and SubscribeAll every chat of the application
+// as iter.Seq2[Event, error] sequences over server-sent events:
 //
-//	func (a *App) Subscribe(ctx context.Context, chat int64, from Cursor) iter.Seq2[Event, error]
+//	for ev, err := range app.Subscribe(ctx, chat, from) {
+//		if err != nil {
+//			return err // not found, invalid: retrying would not help
+//		}
+//		switch ev.Type {
+//		case client.EventReset:
+//			// reload the chat through History, then keep consuming
+//		case client.EventMessageCreated, client.EventMessageUpdated: // …
+//		}
+//	}
 //
-// resuming with the same cursor vocabulary (After(last number seen)) and
-// reusing the client's one transport path (base URL, headers, backoff).
-// Nothing of it is exported yet.
+// Where a subscription starts is a Position, an event id, not the Cursor
+// this section once promised: a message cursor names message numbers, and
+// an update or a delete has no number of its own to resume after, while
+// every event has a position. Start from "" (now), from the Position of a
+// MessagePage or ChatPage just loaded (everything after the load), or from
+// the ID of the last event handled. Connections that end, break or go
+// silent are resumed after the last event yielded, with the client's
+// backoff, until ctx ends: each event comes once, in order, or an
+// EventReset says which stretch could not be served.
 package client

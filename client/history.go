@@ -90,6 +90,10 @@ type ChatPage struct {
 	// sync (it lags creates and deletes); nil when the api sent none. Page
 	// with HasMore, not with Size.
 	Size *int64
+	// Position is where to subscribe from to follow every change after
+	// this page was read (the Event-Position header); "" when the api sent
+	// none.
+	Position Position
 }
 
 // MessagePage is one cursor page of a chat's messages.
@@ -105,6 +109,10 @@ type MessagePage struct {
 	// Size is the chat's message count as of the api's last counter sync
 	// (it lags posts and deletes); nil when the api sent none.
 	Size *int64
+	// Position is where to subscribe from to follow every change after
+	// this page was read (the Event-Position header); "" when the api sent
+	// none.
+	Position Position
 }
 
 // ChatList is one legacy page of chats, with the exact total.
@@ -129,15 +137,16 @@ var errNotCursorPage = errors.New("the api answered with a page/per_page list: i
 // Chats reads one page of the application's persisted chats.
 func (a *App) Chats(ctx context.Context, from Cursor) (ChatPage, error) {
 	var w wireChatList
+	var h http.Header
 	op := "GET " + routeChats
-	if err := a.c.do(ctx, &call{op: op, method: http.MethodGet, path: a.path("chats"), query: from.query(), out: &w}); err != nil {
+	if err := a.c.do(ctx, &call{op: op, method: http.MethodGet, path: a.path("chats"), query: from.query(), out: &w, header: &h}); err != nil {
 		return ChatPage{}, err
 	}
 	if w.Limit == 0 && w.Page != 0 {
 		return ChatPage{}, fmt.Errorf("instachat: %s: %w", op, errNotCursorPage)
 	}
 	return ChatPage{Chats: chats(w.Chats), HasMore: w.HasMore, Next: w.Next.cursor(w.Limit),
-		Previous: w.Previous.cursor(w.Limit), Size: w.Size}, nil
+		Previous: w.Previous.cursor(w.Limit), Size: w.Size, Position: Position(h.Get("Event-Position"))}, nil
 }
 
 // ChatsByPage reads a legacy page of chats in ascending number order
@@ -161,15 +170,16 @@ func (a *App) AllChats(ctx context.Context, from Cursor) iter.Seq2[Chat, error] 
 // Messages reads one page of chat's persisted messages.
 func (a *App) Messages(ctx context.Context, chat int64, from Cursor) (MessagePage, error) {
 	var w wireMessageList
+	var h http.Header
 	op := "GET " + routeMessages
-	if err := a.c.do(ctx, &call{op: op, method: http.MethodGet, path: a.path("chats", num(chat), "messages"), query: from.query(), out: &w}); err != nil {
+	if err := a.c.do(ctx, &call{op: op, method: http.MethodGet, path: a.path("chats", num(chat), "messages"), query: from.query(), out: &w, header: &h}); err != nil {
 		return MessagePage{}, err
 	}
 	if w.Limit == 0 && w.Page != 0 {
 		return MessagePage{}, fmt.Errorf("instachat: %s: %w", op, errNotCursorPage)
 	}
 	return MessagePage{Messages: messages(w.Messages), HasMore: w.HasMore, Next: w.Next.cursor(w.Limit),
-		Previous: w.Previous.cursor(w.Limit), Size: w.Size}, nil
+		Previous: w.Previous.cursor(w.Limit), Size: w.Size, Position: Position(h.Get("Event-Position"))}, nil
 }
 
 // MessagesByPage reads a legacy page of chat's messages in ascending number

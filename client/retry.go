@@ -9,7 +9,8 @@ import (
 )
 
 // RetryPolicy says how often and how patiently a call is tried. Zero fields
-// take DefaultRetry's values.
+// take DefaultRetry's values. Subscriptions use Base and Max alone: they
+// reconnect until their context ends, and a stream has no attempt timeout.
 type RetryPolicy struct {
 	// MaxAttempts counts the first try: 1 never retries.
 	MaxAttempts int

@@ -24,14 +24,15 @@ const maxAnswerBytes = 32 << 20
 type call struct {
 	op     string // the route, for errors: "POST /api/v1/applications/{token}/chats"
 	method string
-	path   string     // escaped, from the base URL on
-	query  url.Values // nil: none
-	body   any        // JSON-encoded once and re-sent by every attempt; nil: no body
-	write  bool       // an /api/v1 write: it carries an idempotency key
-	auth   string     // Authorization header, "" for none
-	once   bool       // one attempt whatever the policy
-	out    any        // decoded from a 2xx answer
-	errOut any        // decoded from any other answer too
+	path   string       // escaped, from the base URL on
+	query  url.Values   // nil: none
+	body   any          // JSON-encoded once and re-sent by every attempt; nil: no body
+	write  bool         // an /api/v1 write: it carries an idempotency key
+	auth   string       // Authorization header, "" for none
+	once   bool         // one attempt whatever the policy
+	out    any          // decoded from a 2xx answer
+	errOut any          // decoded from any other answer too
+	header *http.Header // set to a 2xx answer's header
 	opts   writeOpts
 }
 
@@ -90,6 +91,9 @@ func (c *Client) do(ctx context.Context, r *call) error {
 			}
 			s.err = err
 		case a.status >= 200 && a.status < 300:
+			if r.header != nil {
+				*r.header = a.header
+			}
 			return s.decode(a)
 		default:
 			e := apiError(r.op, a)
