@@ -259,6 +259,15 @@ func TestPageInBrowser(t *testing.T) {
 		t.Errorf("got %d search results for %q, want 2 (of 4 sent during the cut, one was edited and one deleted)", n, "cut")
 	}
 
+	if path := os.Getenv("CHATPAGE_SCREENSHOT"); path != "" {
+		png, err := chromedp.Run(b, chromedp.FullScreenshot(100))
+		if err == nil {
+			err = os.WriteFile(path, png, 0o644)
+		}
+		if err != nil {
+			t.Errorf("screenshot: %v", err)
+		}
+	}
 	if e := errsA(); len(e) != 0 {
 		t.Errorf("tab A's console: %q", e)
 	}

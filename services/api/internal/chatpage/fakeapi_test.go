@@ -192,6 +192,9 @@ func (f *fakeAPI) handler() http.Handler {
 			h(w, r, n)
 		})
 	}
+	mux.HandleFunc("GET "+base+"/chats/{chat}", chat(func(w http.ResponseWriter, r *http.Request, c int64) {
+		writeJSON(w, 200, map[string]any{"number": c, "status": "persisted"})
+	}))
 	mux.HandleFunc("GET "+base+"/chats/{chat}/messages", chat(func(w http.ResponseWriter, r *http.Request, c int64) {
 		f.mu.Lock()
 		defer f.mu.Unlock()

@@ -501,8 +501,24 @@
     setStatus("reconnecting", "reconnecting");
     var wait = Math.min(1000 * Math.pow(2, stream.backoff), 30000);
     stream.backoff++;
-    stream.timer = setTimeout(function () {
+    stream.timer = setTimeout(async function () {
       if (chat !== v) {
+        return;
+      }
+      // EventSource does not say why it gave up: a chat deleted meanwhile
+      // answers 404 for good, so ask once before trying again.
+      try {
+        await call("GET", chatPath(v.number));
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 404) {
+          if (chat === v) {
+            notice("Chat " + v.number + " no longer exists.");
+            setStatus("offline", "chat deleted");
+          }
+          return;
+        }
+      }
+      if (chat !== v || stream.es) {
         return;
       }
       if (stream.lastId) {
