@@ -219,6 +219,18 @@ FROM messages m STRAIGHT_JOIN chats c ON c.id = m.chat_id WHERE m.id > ? ORDER B
 		{name: "PurgeJournal", site: "journal.go PurgeJournal",
 			query: "DELETE FROM event_journal WHERE committed_at < ? ORDER BY committed_at LIMIT 5000", args: []any{purgeCutoff}},
 
+		// stream.go
+		{name: "EventsBetween app", site: "stream.go EventsBetween",
+			query: eventsBetweenQuery + " GROUP BY stream_seq ORDER BY stream_seq LIMIT ?",
+			args:  []any{3, streamGen, uint64(100), uint64(1100), int64(2), 1000}},
+		{name: "EventsBetween chat", site: "stream.go EventsBetween",
+			query: eventsBetweenQuery + " AND chat_number = ? GROUP BY stream_seq ORDER BY stream_seq LIMIT ?",
+			args:  []any{3, streamGen, uint64(100), uint64(math.MaxInt64), int64(2), int64(5), 1000}},
+		{name: "JournalSeqs", site: "stream.go JournalSeqs",
+			query: `SELECT DISTINCT stream_seq FROM event_journal
+WHERE stream_part = ? AND stream_gen = ? AND stream_seq > ? ORDER BY stream_seq LIMIT ?`,
+			args: []any{3, streamGen, uint64(500), 5000}},
+
 		// outbox.go
 		{name: "QueueForIndexAs", site: "outbox.go QueueForIndexAs", skip: "multi-row INSERT"},
 		{name: "ForgetIndexed", site: "outbox.go ForgetIndexed",
@@ -317,6 +329,10 @@ var (
 	// retention purge does.
 	purgeCutoff = t1.Add(journalRows / 10 * time.Minute)
 )
+
+// streamGen is the generation of the seeded journal's positions; the
+// oldest tenth of the journal has none (from before the streams).
+const streamGen = uint64(1795864464673)
 
 const (
 	seedApps     = 3
@@ -496,13 +512,17 @@ func seedExplain(t *testing.T, db *sql.DB) {
 		}
 	}
 	flush(msgPrefix, &msgs)
-	const journalPrefix = "INSERT INTO event_journal (event_id, type, application_id, chat_number, message_number, body, event_time, read_at, written_at, committed_at, attempt, outcome) VALUES "
+	const journalPrefix = "INSERT INTO event_journal (event_id, type, application_id, chat_number, message_number, body, event_time, read_at, written_at, committed_at, attempt, outcome, stream_part, stream_gen, stream_seq) VALUES "
 	var journal []string
 	for i := range journalRows {
 		c := i%seedChats + 1
 		at := fmt.Sprintf("'%s'", t1.Add(time.Duration(i)*time.Minute).Format("2006-01-02 15:04:05"))
-		journal = append(journal, fmt.Sprintf("('%032x','message.create',%d,%d,%d,'body',%s,%s,%s,%s,1,'applied')",
-			i, (c-1)%seedApps+1, (c-1)/seedApps+1, i/seedChats+1, at, at, at, at))
+		pos := "NULL,NULL,NULL"
+		if i >= journalRows/10 {
+			pos = fmt.Sprintf("%d,%d,%d", i%8, streamGen, i/8+1)
+		}
+		journal = append(journal, fmt.Sprintf("('%032x','message.create',%d,%d,%d,'body',%s,%s,%s,%s,1,'applied',%s)",
+			i, (c-1)%seedApps+1, (c-1)/seedApps+1, i/seedChats+1, at, at, at, at, pos))
 		if len(journal) == 2000 {
 			flush(journalPrefix, &journal)
 		}

@@ -39,6 +39,10 @@ type JournalEntry struct {
 	Outcome   string // one of the Outcome constants
 	Detail    string // out-of-order kind or error, at most 255 characters
 	TraceID   string
+	// Stream is the event's position in its partition's live-event stream,
+	// the same for every delivery of it (zero for events from before the
+	// streams).
+	Stream StreamPosition
 }
 
 // Journal appends entries inside the writer's transaction, so an outcome is
@@ -67,13 +71,13 @@ func writeJournal(ctx context.Context, db *gorm.DB, entries []JournalEntry) erro
 		}
 		var sb strings.Builder
 		sb.WriteString("INSERT INTO event_journal (event_id, type, application_id, chat_number, message_number, body, " +
-			"event_time, read_at, written_at, committed_at, attempt, outcome, detail, trace_id) VALUES ")
-		args := make([]any, 0, (end-start)*13)
+			"event_time, read_at, written_at, committed_at, attempt, outcome, detail, trace_id, stream_part, stream_gen, stream_seq) VALUES ")
+		args := make([]any, 0, (end-start)*16)
 		for i, e := range entries[start:end] {
 			if i > 0 {
 				sb.WriteByte(',')
 			}
-			sb.WriteString("(?,?,?,?,?,?,?,?,?,UTC_TIMESTAMP(6),?,?,?,?)")
+			sb.WriteString("(?,?,?,?,?,?,?,?,?,UTC_TIMESTAMP(6),?,?,?,?,?,?,?)")
 			var written any
 			if !e.WrittenAt.IsZero() {
 				written = e.WrittenAt
@@ -82,8 +86,12 @@ func writeJournal(ctx context.Context, db *gorm.DB, entries []JournalEntry) erro
 			if len(detail) > 255 {
 				detail = detail[:255]
 			}
+			var part, gen, seq any
+			if !e.Stream.IsZero() {
+				part, gen, seq = e.Stream.Part, e.Stream.Gen, e.Stream.Seq
+			}
 			args = append(args, e.EventID, e.Type, e.AppID, e.Chat, e.Message, e.Body,
-				e.EventTime, e.ReadAt, written, e.Attempt, e.Outcome, nullable(detail), nullable(e.TraceID))
+				e.EventTime, e.ReadAt, written, e.Attempt, e.Outcome, nullable(detail), nullable(e.TraceID), part, gen, seq)
 		}
 		if err := db.WithContext(ctx).Exec(sb.String(), args...).Error; err != nil {
 			return wrap("write journal", err)
