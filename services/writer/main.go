@@ -136,7 +136,7 @@ func serve(ctx context.Context, cfg settings, st *store.Store, rdb redis.Univers
 // startWorkers starts one worker per partition in wg; a worker that fails
 // sends its error to errc.
 func startWorkers(ctx context.Context, wg *sync.WaitGroup, errc chan<- error, cfg settings, q *queue.Queue, st *store.Store, rx *reindex.Client, log *slog.Logger) {
-	applier := apply.New(st)
+	applier := apply.New(st, cfg.common.Keys())
 	host, _ := os.Hostname()
 	for p := range cfg.common.Partitions {
 		name := fmt.Sprintf("%s-%d-%s", host, os.Getpid(), strconv.FormatInt(time.Now().UnixNano()%1e9, 36))

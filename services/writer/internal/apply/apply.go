@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/instachat/instachat/pkg/events"
 	"github.com/instachat/instachat/pkg/queue"
 	"github.com/instachat/instachat/pkg/store"
 )
@@ -24,6 +25,9 @@ type Job struct {
 	Env   queue.Envelope
 	AppID int64
 	Prov  store.Provenance
+	// Stream is the job's position in its partition's live-event stream,
+	// journaled with every outcome (zero for a job queued without one).
+	Stream store.StreamPosition
 }
 
 // Handler applies the jobs of one type inside tx and returns one outcome per job.
@@ -72,14 +76,31 @@ func Handlers() map[string]Handler {
 // Applier applies batches of jobs.
 type Applier struct {
 	store    *store.Store
+	keys     queue.Keys
 	handlers map[string]Handler
 	mu       sync.Mutex
 	appIDs   map[string]int64
 }
 
-// New returns an Applier.
-func New(st *store.Store) *Applier {
-	return &Applier{store: st, handlers: Handlers(), appIDs: map[string]int64{}}
+// New returns an Applier; keys say which partition's event stream a job's
+// position belongs to.
+func New(st *store.Store, keys queue.Keys) *Applier {
+	return &Applier{store: st, keys: keys, handlers: Handlers(), appIDs: map[string]int64{}}
+}
+
+// Stream returns e's position in its partition's live-event stream: the ev
+// the counter step that accepted it spliced in, in the partition of its
+// application. Jobs queued before the streams existed have none (zero), and
+// so has one whose ev does not parse, which no step writes.
+func (a *Applier) Stream(e queue.Envelope) store.StreamPosition {
+	if e.Ev == "" {
+		return store.StreamPosition{}
+	}
+	pos, err := events.Parse(e.Ev)
+	if err != nil || pos.Gen == 0 {
+		return store.StreamPosition{}
+	}
+	return store.StreamPosition{Part: a.keys.Partition(e.App), Gen: pos.Gen, Seq: pos.Seq}
 }
 
 // Result is what a committed batch did.
@@ -131,7 +152,7 @@ func (a *Applier) Resolve(ctx context.Context, envs []queue.Envelope, readAt tim
 			failed[i] = fmt.Errorf("job %s: unknown type %q: %w", e.ID, e.Type, ErrPermanent)
 			continue
 		}
-		jobs = append(jobs, Job{Env: e, AppID: id, Prov: store.Provenance{
+		jobs = append(jobs, Job{Env: e, AppID: id, Stream: a.Stream(e), Prov: store.Provenance{
 			EventID: e.ID, EventTime: e.AcceptedAt(), ReadAt: readAt,
 		}})
 	}
@@ -204,7 +225,7 @@ func JournalEntry(j Job, outcome, detail string) store.JournalEntry {
 	e := store.JournalEntry{
 		EventID: j.Env.ID, Type: j.Env.Type, AppID: j.AppID, Chat: j.Env.Chat, Message: j.Env.Message,
 		EventTime: j.Env.AcceptedAt(), ReadAt: j.Prov.ReadAt, Attempt: j.Env.Attempt,
-		Outcome: outcome, Detail: detail, TraceID: j.Env.Trace,
+		Outcome: outcome, Detail: detail, TraceID: j.Env.Trace, Stream: j.Stream,
 	}
 	if outcome == store.OutcomeApplied || outcome == store.OutcomeDuplicate || outcome == store.OutcomeStale {
 		e.WrittenAt = j.Prov.WriteAt

@@ -60,7 +60,7 @@ func TestApplyQueuesOnlyAppliedMessageWritesForTheIndex(t *testing.T) {
 			Time: base.Add(time.Duration(ms) * time.Millisecond).UnixMicro()}
 	}
 	key := func(chatN, n int64) store.MessageKey { return store.MessageKey{AppID: app.ID, Chat: chatN, Number: n} }
-	a := apply.New(st)
+	a := apply.New(st, queue.NewKeys("ic:", 1))
 	steps := []struct {
 		name     string
 		batch    []queue.Envelope

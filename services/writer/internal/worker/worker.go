@@ -245,7 +245,8 @@ func (w *Worker) buryFailed(ctx context.Context, envs []queue.Envelope, bad map[
 		w.log.Warn("undecodable job moved to the dead list")
 	}
 	for i, cause := range bad {
-		if err := w.kill(ctx, apply.Job{Env: envs[i], Prov: store.Provenance{ReadAt: readAt}}, cause, false); err != nil {
+		j := apply.Job{Env: envs[i], Prov: store.Provenance{ReadAt: readAt}, Stream: w.applier.Stream(envs[i])}
+		if err := w.kill(ctx, j, cause, false); err != nil {
 			return 0, err
 		}
 	}

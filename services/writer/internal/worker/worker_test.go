@@ -84,7 +84,7 @@ func TestWorkerAppliesOutOfOrderDuplicatesAndDeadJobs(t *testing.T) {
 
 	sink := &docSink{docs: map[reindex.Key]reindex.Doc{}}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	w := worker.New(worker.Config{BatchSize: 3, Block: 100 * time.Millisecond}, q, q.NewConsumer(0, testenv.Name("c")), apply.New(st), st, sink, log)
+	w := worker.New(worker.Config{BatchSize: 3, Block: 100 * time.Millisecond}, q, q.NewConsumer(0, testenv.Name("c")), apply.New(st, q.Keys()), st, sink, log)
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
 
