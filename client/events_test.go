@@ -29,6 +29,8 @@ type sseServer struct {
 	conns []sseConn
 }
 
+func (c sseConn) String() string { return fmt.Sprintf("#%d Last-Event-ID %q", c.n, c.lastEventID) }
+
 func (s *sseServer) seen() []sseConn {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -172,3 +172,65 @@ func ExampleApp_SearchAll() {
 	// Hello, world
 	// help!
 }
+
+func ExampleApp_Subscribe() {
+	srv := clienttest.NewServer()
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c, _ := client.New(srv.URL)
+	created, _ := c.CreateApplication(ctx, "Support desk")
+	app := c.App(created.Token)
+	chat, _ := app.CreateChat(ctx)
+	_, _ = app.PostMessage(ctx, chat.Number, "Hello")
+
+	// Load the chat, then follow it from where the load left off: the
+	// page's Position.
+	shown := map[int64]string{}
+	load := func() (client.Position, error) {
+		page, err := app.Messages(ctx, chat.Number, client.Newest().WithLimit(client.MaxLimit))
+		clear(shown)
+		for _, m := range page.Messages {
+			shown[m.Number] = m.Body
+		}
+		return page.Position, err
+	}
+	from, err := load()
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// Changes after the load (made here before subscribing, so the
+	// subscription's replay shows them).
+	_, _ = app.PostMessage(ctx, chat.Number, "How can I help?")
+	_, _ = app.UpdateMessage(ctx, chat.Number, 1, "Hello!")
+	_, _ = app.DeleteMessage(ctx, chat.Number, 2)
+
+	for ev, err := range app.Subscribe(ctx, chat.Number, from) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("%s %d %q\n", ev.Type, ev.Message, ev.Body)
+		switch ev.Type {
+		case client.EventReset:
+			// Some events could not be served: reload and keep consuming
+			// (events that the reload already shows apply again harmlessly).
+			if _, err := load(); err != nil {
+				log.Fatal(err)
+			}
+		case client.EventMessageCreated, client.EventMessageUpdated:
+			shown[ev.Message] = ev.Body
+		case client.EventMessageDeleted:
+			delete(shown, ev.Message)
+		}
+		if ev.Type == client.EventMessageDeleted {
+			break // an example has to end; a chat window would stay
+		}
+	}
+	fmt.Println(shown)
+	// Output:
+	// message.created 2 "How can I help?"
+	// message.updated 1 "Hello!"
+	// message.deleted 2 ""
+	// map[1:Hello!]
+}

@@ -7,6 +7,10 @@
 // body (Idempotent-Replayed: true) or refused with 422 for a different
 // request, cursor pages (before/after/limit, has_more, next, previous,
 // size) beside legacy pages with totals, prefix search, and 404s for what
-// does not exist. It differs where the real api is asynchronous: every
-// write is applied at once, so nothing stays pending, and counts are exact.
+// does not exist, and live events: both event routes as server-sent events
+// (ready, reset, heartbeats, resume by Last-Event-ID or after=, the
+// Event-Position header on lists), over one log of positions 1-1, 1-2, 1-3…
+// keeping the newest 10,000. It differs where the real api is
+// asynchronous: every write is applied at once, so nothing stays pending,
+// and counts are exact.
 package clienttest

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -36,14 +37,36 @@ const (
 	maxWindow      = 10000
 )
 
-// NewServer starts a fake api on a local port; Close it when done.
-func NewServer() *httptest.Server { return httptest.NewServer(NewHandler()) }
+// NewServer starts a fake api on a local port; Close it when done. Close
+// ends open event streams too (httptest's Close waits for every request).
+func NewServer() *httptest.Server {
+	done := make(chan struct{})
+	srv := httptest.NewUnstartedServer(newFake(done).routes())
+	srv.Listener = &closing{Listener: srv.Listener, done: done}
+	srv.Start()
+	return srv
+}
 
 // NewHandler returns a fresh fake api with no applications, to serve or to
-// wrap (with fault injection, say).
-func NewHandler() http.Handler {
-	f := &fake{apps: map[string]*app{}, appKeys: map[string]record{}}
-	return f.routes()
+// wrap (with fault injection, say). Its event streams end when their
+// clients go; end them before closing a server that serves it.
+func NewHandler() http.Handler { return newFake(nil).routes() }
+
+func newFake(done <-chan struct{}) *fake {
+	return &fake{apps: map[string]*app{}, appKeys: map[string]record{}, done: done,
+		log: eventLog{first: 1, wake: make(chan struct{})}}
+}
+
+// closing is a listener whose Close also closes done.
+type closing struct {
+	net.Listener
+	once sync.Once
+	done chan struct{}
+}
+
+func (l *closing) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return l.Listener.Close()
 }
 
 // fake is the whole state, under one lock: every request is one atomic step,
@@ -52,6 +75,8 @@ type fake struct {
 	mu      sync.Mutex
 	apps    map[string]*app
 	appKeys map[string]record // idempotency records of application creation
+	log     eventLog
+	done    <-chan struct{} // closed when the server closes; nil: never
 }
 
 type app struct {
@@ -66,6 +91,7 @@ type chat struct {
 	number           int64
 	created, updated time.Time
 	deleted          bool
+	deletedSeq       uint64 // the position of its chat.deleted
 	nextMessage      int64
 	messages         map[int64]*message
 }
@@ -130,6 +156,8 @@ func (f *fake) routes() http.Handler {
 	mux.HandleFunc("PUT "+a+"/chats/{chat}/messages/{message}", write(updateMessage, "body"))
 	mux.HandleFunc("PATCH "+a+"/chats/{chat}/messages/{message}", write(updateMessage, "body"))
 	mux.HandleFunc("DELETE "+a+"/chats/{chat}/messages/{message}", write(deleteMessage, ""))
+	mux.HandleFunc("GET "+a+"/events", f.events)
+	mux.HandleFunc("GET "+a+"/chats/{chat}/events", f.events)
 	mux.HandleFunc("/admin/", f.serve(admin, "", false))
 	return mux
 }

@@ -140,6 +140,7 @@ func createChat(f *fake, r request) reply {
 	a.nextChat++
 	c := &chat{number: a.nextChat, created: r.now, updated: r.now, messages: map[int64]*message{}}
 	a.chats[c.number] = c
+	f.emit(a, "chat.created", c.number, 0, nil, r.now)
 	return ok(http.StatusCreated, chatJSON{Number: c.number, Status: "pending", CreatedAt: &r.now, UpdatedAt: &r.now})
 }
 
@@ -148,26 +149,28 @@ func getChat(f *fake, r request) reply {
 	if bad != nil {
 		return *bad
 	}
-	return ok(http.StatusOK, c.json())
+	return f.positioned(ok(http.StatusOK, c.json()))
 }
 
 func deleteChat(f *fake, r request) reply {
-	_, c, _, bad := f.lookup(r)
+	a, c, _, bad := f.lookup(r)
 	if bad != nil {
 		return *bad
 	}
 	c.deleted = true
+	c.deletedSeq = f.emit(a, "chat.deleted", c.number, 0, nil, r.now)
 	return ok(http.StatusAccepted, deleteJSON{Number: c.number, Status: "deleting"})
 }
 
 func postMessage(f *fake, r request) reply {
-	_, c, _, bad := f.lookup(r)
+	a, c, _, bad := f.lookup(r)
 	if bad != nil {
 		return *bad
 	}
 	c.nextMessage++
 	m := &message{number: c.nextMessage, body: r.payload, created: r.now, updated: r.now}
 	c.messages[m.number] = m
+	f.emit(a, "message.created", c.number, m.number, &r.payload, r.now)
 	return ok(http.StatusCreated, messageJSON{ChatNumber: c.number, Number: m.number, Body: &m.body, Status: "pending", CreatedAt: &r.now, UpdatedAt: &r.now})
 }
 
@@ -180,20 +183,22 @@ func getMessage(f *fake, r request) reply {
 }
 
 func updateMessage(f *fake, r request) reply {
-	_, c, m, bad := f.lookup(r)
+	a, c, m, bad := f.lookup(r)
 	if bad != nil {
 		return *bad
 	}
 	m.body, m.updated = r.payload, r.now
+	f.emit(a, "message.updated", c.number, m.number, &r.payload, r.now)
 	body := m.body
 	return ok(http.StatusOK, messageJSON{ChatNumber: c.number, Number: m.number, Body: &body, Status: "pending", UpdatedAt: &r.now})
 }
 
 func deleteMessage(f *fake, r request) reply {
-	_, _, m, bad := f.lookup(r)
+	a, c, m, bad := f.lookup(r)
 	if bad != nil {
 		return *bad
 	}
 	m.deleted = true
+	f.emit(a, "message.deleted", c.number, m.number, nil, r.now)
 	return ok(http.StatusAccepted, deleteJSON{Number: m.number, Status: "deleting"})
 }

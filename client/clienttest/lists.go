@@ -185,7 +185,7 @@ func listChats(f *fake, r request) reply {
 	for i, n := range sel {
 		out.Chats[i] = a.chats[n].json()
 	}
-	return ok(http.StatusOK, out)
+	return f.positioned(ok(http.StatusOK, out))
 }
 
 func listMessages(f *fake, r request) reply {
@@ -205,7 +205,7 @@ func listMessages(f *fake, r request) reply {
 	for i, n := range sel {
 		out.Messages[i] = c.messages[n].json(c.number)
 	}
-	return ok(http.StatusOK, out)
+	return f.positioned(ok(http.StatusOK, out))
 }
 
 func searchMessages(f *fake, r request) reply {
