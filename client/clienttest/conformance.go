@@ -28,7 +28,7 @@ func Run(t *testing.T, baseURL string, opts ...client.Option) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &suite{c: c, base: strings.TrimRight(baseURL, "/")}
+	s := &suite{c: c, base: strings.TrimRight(baseURL, "/"), opts: opts}
 	t.Run("Applications", s.applications)
 	t.Run("Numbers", s.numbers)
 	t.Run("Errors", s.errors)
@@ -40,11 +40,13 @@ func Run(t *testing.T, baseURL string, opts ...client.Option) {
 	t.Run("Deletes", s.deletes)
 	t.Run("Search", s.search)
 	t.Run("Health", s.health)
+	t.Run("Subscribe", s.subscribe)
 }
 
 type suite struct {
 	c    *client.Client
 	base string
+	opts []client.Option
 }
 
 func ctxFor(t *testing.T) context.Context {

@@ -13,4 +13,9 @@
 // keeping the newest 10,000. It differs where the real api is
 // asynchronous: every write is applied at once, so nothing stays pending,
 // and counts are exact.
+//
+// Run's Subscribe case cuts its own client's connections (all at once, and
+// once in the middle of a frame) through a dialer of its own, so it needs
+// no hook in the server: against the real api it checks the same
+// continuity as against the fake.
 package clienttest
