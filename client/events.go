@@ -171,6 +171,12 @@ func (s *stream) connect(ctx context.Context, yield func(Event, error) bool) end
 	}
 	r := newSSEReader(resp.Body, func() { idle.Reset(silence) })
 	r.retry = s.retry // a retry: field holds until the api sends another
+	// The consumer's time with an event is not the api's silence.
+	paused := func(ev Event, err error) bool {
+		idle.Stop()
+		defer idle.Reset(silence)
+		return yield(ev, err)
+	}
 	connected := false
 	for {
 		f, err := r.next()
@@ -181,7 +187,7 @@ func (s *stream) connect(ctx context.Context, yield func(Event, error) bool) end
 		if err != nil {
 			return ending{connected: connected} // EOF, a cut, silence: resume
 		}
-		e := s.dispatch(f, yield)
+		e := s.dispatch(f, paused)
 		if e.err != nil || e.done || e.now {
 			e.connected = true
 			return e

@@ -300,6 +300,32 @@ func TestSubscribeHeartbeatsKeepTheStream(t *testing.T) {
 	}
 }
 
+func TestSubscribeSlowConsumerIsNoSilence(t *testing.T) {
+	app, rec := newSSE(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		startStream(w, r.Header.Get("Last-Event-ID"))
+		send(w, createdFrame(n))
+		for range 30 {
+			time.Sleep(10 * time.Millisecond)
+			send(w, ": hb\n\n")
+		}
+		send(w, createdFrame(n+1))
+		<-r.Context().Done()
+	}, client.WithHeartbeat(20*time.Millisecond))
+	var got []client.Event
+	for ev, err := range app.Subscribe(context.Background(), 1, "") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got = append(got, ev); len(got) == 2 {
+			break
+		}
+		time.Sleep(200 * time.Millisecond) // far longer than the 60 ms of silence allowed
+	}
+	if c := rec.seen(); len(c) != 1 {
+		t.Errorf("got connections %v, want 1: the consumer was slow, the api was not silent", c)
+	}
+}
+
 func TestSubscribeFinalAnswers(t *testing.T) {
 	cases := []struct {
 		status int
