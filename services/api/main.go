@@ -18,6 +18,8 @@
 //	@tag.description			A chat's messages, numbered 1, 2, 3…
 //	@tag.name					search
 //	@tag.description			Partial-keyword search over a chat's messages.
+//	@tag.name					events
+//	@tag.description			Live events of an application or a chat: Server-Sent Events, or WebSocket on the same paths; resumable from an event id without gaps or repeats.
 //	@tag.name					health
 //	@tag.description			Liveness and readiness.
 //	@tag.name					admin
@@ -55,6 +57,7 @@ import (
 	"github.com/instachat/instachat/services/api/internal/chats"
 	"github.com/instachat/instachat/services/api/internal/httpapi"
 	"github.com/instachat/instachat/services/api/internal/index"
+	"github.com/instachat/instachat/services/api/internal/live"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -100,6 +103,7 @@ type settings struct {
 	rateLimitOn    bool
 	trustedProxies []netip.Prefix
 	historySettle  time.Duration
+	live           live.Config
 }
 
 // readSettings reads the api's settings, refusing bad and placeholder values.
@@ -120,6 +124,9 @@ func readSettings(getenv func(string) string) (settings, error) {
 		return s, fmt.Errorf("HISTORY_SETTLE must be a positive duration, got %s", s.historySettle)
 	}
 	var err error
+	if s.live, err = readLive(env); err != nil {
+		return s, err
+	}
 	if s.rateLimit, s.rateLimitOn, err = readRateLimit(env); err != nil {
 		return s, err
 	}
@@ -179,14 +186,20 @@ func serve(ctx context.Context, getenv func(string) string, out io.Writer) error
 	defer background.Wait() // before the engine closes
 	defer stopBackground()  // before the wait
 	background.Go(func() { idx.Run(bgCtx, ready, cfg.catchUp) })
+	hub := live.New(cfg.live, conns.Redis, cfg.common.Keys(), live.NewMetrics(metrics), log)
+	background.Go(func() { hub.Run(bgCtx) })
 	handler := httpapi.NewServer(httpapi.Config{InternalToken: cfg.internalToken, Index: idx, AdminToken: cfg.adminToken, Version: version,
-		Metrics: metrics, RateLimit: cfg.rateLimit, TrustedProxies: cfg.trustedProxies, HistorySettle: cfg.historySettle}, svc, inspector, log)
+		Metrics: metrics, RateLimit: cfg.rateLimit, TrustedProxies: cfg.trustedProxies, HistorySettle: cfg.historySettle, Live: hub}, svc, inspector, log)
 	log.Info("api listening", "addr", ln.Addr().String(), "search", cfg.engine.Backend, "version", version)
-	return serveHTTP(ctx, ln, handler, log)
+	return serveHTTP(ctx, ln, handler, log, hub.CloseAll)
 }
 
 // serveHTTP serves handler on ln until ctx ends, then shuts down gracefully.
-func serveHTTP(ctx context.Context, ln net.Listener, handler http.Handler, log *slog.Logger) error {
+// closeStreams runs when the shutdown starts: event streams never go idle,
+// so Shutdown would otherwise wait for them until its timeout. The read and
+// write timeouts bound ordinary requests; event streams lift them for their
+// connection (each write batch has its own deadline).
+func serveHTTP(ctx context.Context, ln net.Listener, handler http.Handler, log *slog.Logger, closeStreams func()) error {
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -194,6 +207,9 @@ func serveHTTP(ctx context.Context, ln net.Listener, handler http.Handler, log *
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+	}
+	if closeStreams != nil {
+		srv.RegisterOnShutdown(closeStreams)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -209,6 +225,29 @@ func serveHTTP(ctx context.Context, ln net.Listener, handler http.Handler, log *
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// readLive reads the live events' settings (EVENTS_*); each must be positive.
+func readLive(env *config.Env) (live.Config, error) {
+	c := live.Config{
+		Buffer:         env.Int("EVENTS_BUFFER", live.DefaultBuffer),
+		Ring:           env.Int("EVENTS_RING", live.DefaultRing),
+		Heartbeat:      env.Duration("EVENTS_HEARTBEAT", live.DefaultHeartbeat),
+		WriteTimeout:   env.Duration("EVENTS_WRITE_TIMEOUT", live.DefaultWriteTimeout),
+		MaxSubscribers: env.Int("EVENTS_MAX_SUBSCRIBERS", live.DefaultMaxSubscribers),
+		MaxPerApp:      env.Int("EVENTS_MAX_PER_APP", live.DefaultMaxPerApp),
+	}
+	if env.Err() != nil {
+		return c, env.Err()
+	}
+	for name, v := range map[string]int64{"EVENTS_BUFFER": int64(c.Buffer), "EVENTS_RING": int64(c.Ring),
+		"EVENTS_HEARTBEAT": int64(c.Heartbeat), "EVENTS_WRITE_TIMEOUT": int64(c.WriteTimeout),
+		"EVENTS_MAX_SUBSCRIBERS": int64(c.MaxSubscribers), "EVENTS_MAX_PER_APP": int64(c.MaxPerApp)} {
+		if v <= 0 {
+			return c, fmt.Errorf("%s must be positive", name)
+		}
+	}
+	return c, nil
 }
 
 // readRateLimit reads RATE_LIMIT (on or off) and the two limits, which are

@@ -1030,6 +1030,78 @@ const docTemplate = `{
                 }
             }
         },
+        "/api/v1/applications/{token}/chats/{number}/events": {
+            "get": {
+                "description": "The chat's events, live, in number order: as appEvents, for one chat. A chat number that was handed out can be followed before its row is written; the stream ends after the chat's chat.deleted event.",
+                "produces": [
+                    "text/event-stream"
+                ],
+                "tags": [
+                    "events"
+                ],
+                "summary": "Follow a chat's events",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "application token",
+                        "name": "token",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "integer",
+                        "description": "chat number",
+                        "name": "number",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "resume after this event id (\u003cgeneration\u003e-\u003csequence\u003e)",
+                        "name": "after",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "resume after this event id; wins over after",
+                        "name": "Last-Event-ID",
+                        "in": "header"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "a stream of events",
+                        "schema": {
+                            "$ref": "#/definitions/EventResponse"
+                        }
+                    },
+                    "400": {
+                        "description": "bad chat number, malformed after or Last-Event-ID",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "404": {
+                        "description": "unknown token or chat",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "429": {
+                        "description": "too many streams open on this server or for this application; see Retry-After",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "503": {
+                        "description": "MySQL or Redis unavailable, or the server is shutting down",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    }
+                }
+            }
+        },
         "/api/v1/applications/{token}/chats/{number}/messages": {
             "get": {
                 "description": "Persisted messages, in cursor mode or page mode as chats are listed (see List chats): before=N pages toward older messages (newest first), after=N toward newer ones (oldest first; after=0 from the first), limit alone gives the newest; size is the kept messages_count as of the last counter sync. At the live edge an after= page stops before a number that is still being written (has_more is false until it lands, or for at most HISTORY_SETTLE), so a client polling with after= never skips a message. With keyword= (as the original InstaChat clients send it) this is a search, like /search?q=, paged by page number only.",
@@ -1655,6 +1727,71 @@ const docTemplate = `{
                 }
             }
         },
+        "/api/v1/applications/{token}/events": {
+            "get": {
+                "description": "Every chat's events, live, as Server-Sent Events (text/event-stream: \"id: \u003cid\u003e\", \"event: \u003ctype\u003e\", \"data: \u003cEventResponse JSON\u003e\", a blank line), or as WebSocket text messages (same JSON) when the request asks to upgrade. Ids are \"\u003cgeneration\u003e-\u003csequence\u003e\" positions: reconnect with Last-Event-ID (EventSource does) or ?after= and you get exactly the events you missed, in order, or a reset event when they cannot be served. The stream opens with \"retry: 1000\" and a ready event; idle streams get a heartbeat every EVENTS_HEARTBEAT (15 s); a client too slow to read gets overflow and is closed (WebSocket close code 4008); a server shutting down closes streams (WebSocket 1012).",
+                "produces": [
+                    "text/event-stream"
+                ],
+                "tags": [
+                    "events"
+                ],
+                "summary": "Follow an application's events",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "application token",
+                        "name": "token",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "resume after this event id (\u003cgeneration\u003e-\u003csequence\u003e)",
+                        "name": "after",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "resume after this event id; wins over after",
+                        "name": "Last-Event-ID",
+                        "in": "header"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "a stream of events",
+                        "schema": {
+                            "$ref": "#/definitions/EventResponse"
+                        }
+                    },
+                    "400": {
+                        "description": "malformed after or Last-Event-ID",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "404": {
+                        "description": "unknown token",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "429": {
+                        "description": "too many streams open on this server or for this application; see Retry-After",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "503": {
+                        "description": "MySQL or Redis unavailable, or the server is shutting down",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    }
+                }
+            }
+        },
         "/healthz": {
             "get": {
                 "produces": [
@@ -1954,6 +2091,46 @@ const docTemplate = `{
                 }
             }
         },
+        "EventResponse": {
+            "type": "object",
+            "properties": {
+                "accepted_at": {
+                    "type": "string",
+                    "example": "2026-11-28T10:00:00.123456Z"
+                },
+                "body": {
+                    "type": "string",
+                    "example": "hi"
+                },
+                "chat": {
+                    "type": "integer",
+                    "example": 3
+                },
+                "id": {
+                    "type": "string",
+                    "example": "1764324000123-42"
+                },
+                "message": {
+                    "type": "integer",
+                    "example": 17
+                },
+                "type": {
+                    "type": "string",
+                    "enum": [
+                        "chat.created",
+                        "chat.deleted",
+                        "message.created",
+                        "message.updated",
+                        "message.deleted",
+                        "ready",
+                        "reset",
+                        "overflow",
+                        "heartbeat"
+                    ],
+                    "example": "message.created"
+                }
+            }
+        },
         "Health": {
             "type": "object",
             "properties": {
@@ -2217,6 +2394,10 @@ const docTemplate = `{
         {
             "description": "Partial-keyword search over a chat's messages.",
             "name": "search"
+        },
+        {
+            "description": "Live events of an application or a chat: Server-Sent Events, or WebSocket on the same paths; resumable from an event id without gaps or repeats.",
+            "name": "events"
         },
         {
             "description": "Liveness and readiness.",

@@ -59,7 +59,8 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 }
 
 // middleware records every request under its route template (never the raw
-// path, which holds application tokens).
+// path, which holds application tokens). Event streams are counted but kept
+// out of the latency histogram: they last minutes to hours by design.
 func (m *httpMetrics) middleware() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
@@ -70,7 +71,9 @@ func (m *httpMetrics) middleware() gin.HandlerFunc {
 		}
 		status, method := strconv.Itoa(c.Writer.Status()), methodLabel(c.Request.Method)
 		m.requests.WithLabelValues(route, method, status).Inc()
-		m.latency.WithLabelValues(route, method, status).Observe(time.Since(start).Seconds())
+		if !streamRoutes[route] || c.Writer.Status() >= 300 { // a refusal, not a stream
+			m.latency.WithLabelValues(route, method, status).Observe(time.Since(start).Seconds())
+		}
 		if c.Request.Method != http.MethodGet && c.Request.Header.Get(idempotencyKeyHeader) != "" {
 			m.idempotent.WithLabelValues(idempotencyOutcome(c)).Inc()
 		}

@@ -71,6 +71,10 @@ type newlineWriter struct {
 	last byte
 }
 
+// Unwrap lets http.ResponseController reach the connection (deadlines of
+// event streams) through this wrapper.
+func (w *newlineWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 func (w *newlineWriter) Write(b []byte) (int, error) {
 	if len(b) > 0 {
 		w.last = b[len(b)-1]
@@ -86,7 +90,8 @@ func (w *newlineWriter) WriteString(s string) (int, error) {
 }
 
 // jsonNewline ends every JSON response with a newline, as curl users and
-// line-oriented tools expect (gin's JSON rendering writes none).
+// line-oriented tools expect (gin's JSON rendering writes none). Event
+// streams are text/event-stream or hijacked (WebSocket): left alone.
 func jsonNewline() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		w := &newlineWriter{ResponseWriter: c.Writer}

@@ -23,6 +23,9 @@ func addRoutes(r *gin.Engine, h *handlers) {
 	app.GET("", h.getApplication)
 	app.PUT("", h.updateApplication)
 	app.PATCH("", h.updateApplication)
+	// Live events: SSE, or WebSocket on Upgrade; they last as long as the client stays.
+	app.GET("/events", h.appEvents)
+	app.GET("/chats/:number/events", h.chatEvents)
 
 	app.POST("/chats", h.createChat)
 	app.GET("/chats", h.listChats)

@@ -17,6 +17,7 @@ import (
 	"github.com/instachat/instachat/services/api/internal/chats"
 	"github.com/instachat/instachat/services/api/internal/dashboard"
 	"github.com/instachat/instachat/services/api/internal/index"
+	"github.com/instachat/instachat/services/api/internal/live"
 )
 
 // MaxHeaderBytes bounds a request's line and headers (http.Server's
@@ -46,6 +47,8 @@ type Config struct {
 	// HistorySettle is how long a number still being written may hold back
 	// the items after it in a cursor page (chats.DefaultSettle when zero).
 	HistorySettle time.Duration
+	// Live serves the event streams; without it they answer 503.
+	Live *live.Hub
 }
 
 // NewServer returns the api's http.Handler. Gin's mode is process-wide, so

@@ -1,0 +1,178 @@
+package live
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/instachat/instachat/pkg/events"
+)
+
+// From reads where a stream resumes: the Last-Event-ID header (EventSource
+// sends it on reconnect, so it wins), else the after query parameter; nil
+// when neither is set. A malformed position is an error (events.ErrPosition).
+func From(r *http.Request) (*events.Position, error) {
+	s := r.Header.Get("Last-Event-ID")
+	if s == "" {
+		if _, ok := r.URL.Query()["after"]; !ok {
+			return nil, nil
+		}
+		s = r.URL.Query().Get("after")
+	}
+	p, err := events.Parse(s)
+	if err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// Serve streams f's events to the client, over WebSocket when the request
+// asks to upgrade, else as Server-Sent Events, until the client goes away,
+// it falls too far behind, or the hub closes. from is the position to resume
+// after (nil: from now). The caller has checked that f names an application
+// and chat that exist.
+func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, f Filter, from *events.Position) {
+	if err := h.acquire(f.App); err != nil {
+		status := http.StatusTooManyRequests
+		if errors.Is(err, errClosing) {
+			status = http.StatusServiceUnavailable
+		}
+		refuse(w, status, err.Error())
+		return
+	}
+	defer h.release(f.App)
+	p, sh := h.shardOf(f.App)
+	t := time.NewTimer(startWaitOf)
+	defer t.Stop()
+	select {
+	case <-sh.ready:
+	case <-r.Context().Done():
+		return
+	case <-t.C:
+		refuse(w, http.StatusServiceUnavailable, "live events are not available yet (Redis); try again shortly")
+		return
+	}
+	tr, err := h.open(w, r)
+	if err != nil {
+		h.log.DebugContext(r.Context(), "live events: open stream", "err", err)
+		return
+	}
+	s := newSub(f, tr.name(), h.cfg.Buffer)
+	p0 := sh.register(s)
+	defer sh.unregister(s)
+	h.metrics.subscribed(tr.name(), f.scope(), 1)
+	defer h.metrics.subscribed(tr.name(), f.scope(), -1)
+	st := &stream{h: h, p: p, sh: sh, s: s, t: tr}
+	if why := st.join(r.Context(), from, p0); why != endNone {
+		st.finish(why)
+		return
+	}
+	st.finish(st.live())
+}
+
+// open starts the transport the request asks for.
+func (h *Hub) open(w http.ResponseWriter, r *http.Request) (transport, error) {
+	return openSSE(w, r)
+}
+
+// refuse answers a stream that cannot start with a JSON error.
+func refuse(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Retry-After", "2")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
+// stream is one subscriber's write side, run by its handler goroutine.
+type stream struct {
+	h        *Hub
+	p        int
+	sh       *shard
+	s        *sub
+	t        transport
+	last     events.Position // of the last event, ready or reset written
+	buf      []*frame
+	accepted []time.Time
+}
+
+// live writes what the shard hands the stream until it ends: drain all,
+// one deadline and one flush per wake-up.
+func (st *stream) live() ending {
+	for {
+		select {
+		case <-st.s.notify:
+		case <-st.t.done():
+			return endError
+		}
+		frames, fl := st.s.take(st.buf[:0])
+		why := st.writeBatch(frames, fl)
+		clear(frames)
+		st.buf = frames[:0]
+		if why != endNone {
+			return why
+		}
+	}
+}
+
+// writeBatch writes frames, skipping events at or before the last position
+// written, then the overflow frame or a heartbeat if called for, and flushes.
+func (st *stream) writeBatch(frames []*frame, fl flags) ending {
+	st.t.begin(time.Now().Add(st.h.cfg.WriteTimeout))
+	st.accepted = st.accepted[:0]
+	wrote, why := false, endNone
+	for _, f := range frames {
+		if f.kind == kindEvent && !after(f, st.last) {
+			continue
+		}
+		if err := st.t.write(f); err != nil {
+			return endError
+		}
+		wrote, st.last = true, f.pos
+		if f.kind != kindEvent {
+			continue
+		}
+		st.accepted = append(st.accepted, f.accepted)
+		if f.typ == events.ChatDeleted && st.s.filter.Chat != 0 {
+			why = endChatGone // the chat's last event
+			break
+		}
+	}
+	switch {
+	case why != endNone:
+	case fl.overflow:
+		if err := st.t.write(controlFrame(kindOverflow, st.last)); err != nil {
+			return endError
+		}
+		why = endOverflow
+	case fl.closed:
+		why = endShutdown
+	case fl.beat && !wrote:
+		if err := st.t.write(heartbeat); err != nil {
+			return endError
+		}
+	}
+	if err := st.t.flush(); err != nil {
+		return endError
+	}
+	now := time.Now()
+	st.s.lastWrite.Store(now.UnixNano())
+	st.h.metrics.flushed(st.t.name(), st.accepted, now)
+	return why
+}
+
+// finish closes the stream and counts why it was dropped, if it was.
+func (st *stream) finish(why ending) {
+	select {
+	case <-st.t.done():
+		why = endError // the client went away: nothing to count
+	default:
+		switch why {
+		case endOverflow:
+			st.h.metrics.drop("slow")
+		case endError:
+			st.h.metrics.drop("write_timeout")
+		}
+	}
+	st.t.end(why)
+}
