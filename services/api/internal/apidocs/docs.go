@@ -1032,7 +1032,7 @@ const docTemplate = `{
         },
         "/api/v1/applications/{token}/chats/{number}/events": {
             "get": {
-                "description": "The chat's events, live, in number order: as appEvents, for one chat. A chat number that was handed out can be followed before its row is written; the stream ends after the chat's chat.deleted event.",
+                "description": "The chat's events, live, in number order: as appEvents, for one chat. A chat number that was handed out can be followed before its row is written; the stream ends after the chat's chat.deleted event. A deleted chat is not found, except to a client resuming from a position before its chat.deleted: it gets the events it missed, up to the chat.deleted, then the end.",
                 "produces": [
                     "text/event-stream"
                 ],

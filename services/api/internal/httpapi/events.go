@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -63,7 +65,7 @@ func (h *handlers) appEvents(c *gin.Context) {
 // chatEvents godoc
 //
 //	@Summary		Follow a chat's events
-//	@Description	The chat's events, live, in number order: as appEvents, for one chat. A chat number that was handed out can be followed before its row is written; the stream ends after the chat's chat.deleted event.
+//	@Description	The chat's events, live, in number order: as appEvents, for one chat. A chat number that was handed out can be followed before its row is written; the stream ends after the chat's chat.deleted event. A deleted chat is not found, except to a client resuming from a position before its chat.deleted: it gets the events it missed, up to the chat.deleted, then the end.
 //	@Tags			events
 //	@Produce		text/event-stream
 //	@Param			token			path		string	true	"application token"
@@ -86,13 +88,34 @@ func (h *handlers) chatEvents(c *gin.Context) {
 		return
 	}
 	token := c.Param("token")
+	f := live.Filter{App: chat.TokenDigest(token), Chat: n}
 	// As a read of the chat decides: a number handed out is there (pending
-	// until written), a deleted or unknown one is not.
+	// until written), a deleted or unknown one is not; but a client that
+	// resumes a deleted chat still gets what it missed, up to the chat.deleted.
 	if _, err := h.svc.Chat(c.Request.Context(), token, n); err != nil {
-		h.respondErr(c, err)
+		if from == nil || !errors.Is(err, chat.ErrNotFound) || h.cfg.Live == nil || !h.replayDeleted(c, f, *from) {
+			h.respondErr(c, err)
+		}
 		return
 	}
-	h.stream(c, live.Filter{App: chat.TokenDigest(token), Chat: n}, from)
+	h.stream(c, f, from)
+}
+
+// replayDeleted serves a deleted chat's stream after from; false when the
+// chat was not deleted (unknown) or nothing of it follows from.
+func (h *handlers) replayDeleted(c *gin.Context, f live.Filter, from events.Position) bool {
+	gone, err := h.cfg.Live.ChatDeleted(c.Request.Context(), f.App, f.Chat)
+	if err == nil && gone {
+		err = h.cfg.Live.ServeDeleted(c.Writer, c.Request, f, from)
+	}
+	switch {
+	case err == nil:
+		return gone
+	case errors.Is(err, live.ErrNothingLeft):
+		return false
+	}
+	h.respondErr(c, fmt.Errorf("replay deleted chat %d: %w: %w", f.Chat, chat.Unavailable("redis"), err))
+	return true
 }
 
 // eventsFrom reads the position a stream resumes after, answering 400 when

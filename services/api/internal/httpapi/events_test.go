@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
@@ -316,4 +318,119 @@ func TestShutdownEndsEventStreams(t *testing.T) {
 	if _, ok := <-s.frames; ok {
 		t.Error("stream still open after shutdown")
 	}
+}
+
+// TestEventsOverWebSocket goes through gin (its writer, the newline
+// middleware, the hijack): the same events, resumable with ?after=.
+func TestEventsOverWebSocket(t *testing.T) {
+	a := newEventsAPI(t, 300*time.Millisecond)
+	url := "ws" + strings.TrimPrefix(a.url, "http") + a.app("/chats/1/events")
+	dial := func(after string) *websocket.Conn {
+		t.Helper()
+		u := url
+		if after != "" {
+			u += "?after=" + after
+		}
+		c, _, err := websocket.Dial(context.Background(), u, nil)
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		t.Cleanup(func() { _ = c.CloseNow() })
+		return c
+	}
+	read := func(c *websocket.Conn) EventResponse {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		var v EventResponse
+		if err := wsjson.Read(ctx, c, &v); err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		return v
+	}
+	c := dial("")
+	ready := read(c)
+	if ready.Type != "ready" {
+		t.Fatalf("first message: got %+v, want ready", ready)
+	}
+	time.Sleep(time.Second) // beyond the server's timeouts
+	a.emit(t, queue.TypeMessageCreate, 1, 2, "over ws")
+	want := a.truth(t, 1, ready.ID)
+	var got []string
+	for range want {
+		v := read(c)
+		got = append(got, v.ID)
+		if v.Type == "message.created" && (v.Body == nil || *v.Body != "over ws") {
+			t.Errorf("event %+v: want body %q", v, "over ws")
+		}
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	_ = c.CloseNow()
+	a.emit(t, queue.TypeMessageDelete, 1, 2, "")
+	again := dial(got[len(got)-1])
+	if v := read(again); v.Type != "ready" || v.ID != got[len(got)-1] {
+		t.Fatalf("resumed: got %+v, want ready %s", v, got[len(got)-1])
+	}
+	missed := a.truth(t, 1, got[len(got)-1])
+	for _, id := range missed {
+		if v := read(again); v.ID != id {
+			t.Fatalf("resumed: got %+v, want %s", v, id)
+		}
+	}
+	if _, _, err := websocket.Dial(context.Background(), url+"?after=nope", nil); err == nil || !strings.Contains(err.Error(), "400") {
+		t.Errorf("malformed after: got %v, want a 400 handshake", err)
+	}
+}
+
+// TestResumeDeletedChat: a deleted chat is not found, except to a client
+// resuming from before its chat.deleted, which gets the rest and the end.
+func TestResumeDeletedChat(t *testing.T) {
+	a := newEventsAPI(t, time.Minute)
+	s := a.subscribe(t, "/events", nil)
+	from := s.next(t).id
+	for _, w := range []struct{ method, path, body string }{
+		{"POST", "/chats", ""}, {"POST", "/chats/2/messages", `{"body": "short-lived"}`}, {"DELETE", "/chats/2", ""},
+	} {
+		if r := a.do(t, w.method, a.app(w.path), nil, w.body); r.status >= 300 {
+			t.Fatalf("%s %s: got %d %s", w.method, w.path, r.status, r.raw)
+		}
+	}
+	var want []string
+	app := chat.TokenDigest(a.token)
+	evs, _ := events.NewReader(a.rdb, a.keys).Range(context.Background(), a.keys.Partition(app), mustParse(t, from), events.Position{Gen: 1 << 62}, 1000)
+	for _, e := range evs {
+		if e.Chat == 2 {
+			want = append(want, e.Type)
+			if e.Type == events.ChatDeleted {
+				break
+			}
+		}
+	}
+	replay := a.subscribe(t, "/chats/2/events?after="+from, nil)
+	var got []string
+	var last string
+	for f := range replay.frames {
+		if f.event != "ready" {
+			got, last = append(got, f.event), f.id
+		}
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") || len(want) != 3 {
+		t.Errorf("resumed deleted chat: got %v, want %v, then the end", got, want)
+	}
+	for _, path := range []string{"/chats/2/events", "/chats/2/events?after=" + last} {
+		if r := a.do(t, "GET", a.app(path), nil, ""); r.status != http.StatusNotFound {
+			t.Errorf("GET %s: got %d %s, want 404", path, r.status, r.raw)
+		}
+	}
+}
+
+func mustParse(t *testing.T, s string) events.Position {
+	t.Helper()
+	p, err := events.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -83,6 +83,7 @@ func (f Filter) scope() string {
 // Hub fans the partitions' events out to the open streams.
 type Hub struct {
 	cfg     Config
+	rdb     redis.UniversalClient
 	reader  *events.Reader
 	keys    queue.Keys
 	metrics *Metrics
@@ -99,7 +100,7 @@ type Hub struct {
 // New returns a hub over the event streams in rdb; Run starts it.
 func New(cfg Config, rdb redis.UniversalClient, keys queue.Keys, m *Metrics, log *slog.Logger) *Hub {
 	cfg = cfg.withDefaults()
-	h := &Hub{cfg: cfg, reader: events.NewReader(rdb, keys), keys: keys, metrics: m, log: log, perApp: map[string]int{},
+	h := &Hub{cfg: cfg, rdb: rdb, reader: events.NewReader(rdb, keys), keys: keys, metrics: m, log: log, perApp: map[string]int{},
 		block: readBlock}
 	for range keys.Partitions() {
 		h.shards = append(h.shards, newShard(cfg.Ring))

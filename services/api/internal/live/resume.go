@@ -132,11 +132,16 @@ func fromRing(_ context.Context, st *stream, c, upTo events.Position) ([]*frame,
 	return out, upTo, true, nil
 }
 
-// fromRedis serves a prefix of (c, upTo] from the stream, when it still
-// holds c's successor: sequences are contiguous and entries are never
-// deleted one by one, so what follows it is complete.
+// fromRedis serves a prefix of (c, upTo] from the stream.
 func fromRedis(ctx context.Context, st *stream, c, upTo events.Position) ([]*frame, events.Position, bool, error) {
-	evs, err := st.h.reader.Range(ctx, st.p, c, upTo, rangeCount)
+	return st.h.fromRedis(ctx, st.p, st.s.filter, c, upTo)
+}
+
+// fromRedis serves f's frames of a prefix of (c, upTo] from partition p's
+// stream, when it still holds c's successor: sequences are contiguous and
+// entries are never deleted one by one, so what follows it is complete.
+func (h *Hub) fromRedis(ctx context.Context, p int, f Filter, c, upTo events.Position) ([]*frame, events.Position, bool, error) {
+	evs, err := h.reader.Range(ctx, p, c, upTo, rangeCount)
 	if err != nil {
 		return nil, c, false, err
 	}
@@ -145,7 +150,7 @@ func fromRedis(ctx context.Context, st *stream, c, upTo events.Position) ([]*fra
 	}
 	var out []*frame
 	for _, ev := range evs {
-		if st.s.filter.match(ev.App, ev.Chat) {
+		if f.match(ev.App, ev.Chat) {
 			out = append(out, eventFrame(ev))
 		}
 	}

@@ -52,7 +52,14 @@ func newRig(t *testing.T, cfg Config, partitions int, run bool) *rig {
 			return
 		}
 		chat, _ := strconv.ParseInt(req.URL.Query().Get("chat"), 10, 64)
-		r.hub.Serve(w, req, Filter{App: req.URL.Query().Get("app"), Chat: chat}, from)
+		f := Filter{App: req.URL.Query().Get("app"), Chat: chat}
+		if req.URL.Query().Get("deleted") != "" {
+			if err := r.hub.ServeDeleted(w, req, f, *from); err != nil {
+				http.Error(w, err.Error(), http.StatusNotFound)
+			}
+			return
+		}
+		r.hub.Serve(w, req, f, from)
 	}))
 	r.url = srv.URL
 	if run {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/instachat/instachat/pkg/events"
@@ -33,37 +34,13 @@ func From(r *http.Request) (*events.Position, error) {
 // after (nil: from now). The caller has checked that f names an application
 // and chat that exist.
 func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, f Filter, from *events.Position) {
-	if err := h.acquire(f.App); err != nil {
-		status := http.StatusTooManyRequests
-		if errors.Is(err, errClosing) {
-			status = http.StatusServiceUnavailable
-		}
-		refuse(w, status, err.Error())
+	st, done := h.begin(w, r, f, true)
+	if st == nil {
 		return
 	}
-	defer h.release(f.App)
-	p, sh := h.shardOf(f.App)
-	t := time.NewTimer(startWaitOf)
-	defer t.Stop()
-	select {
-	case <-sh.ready:
-	case <-r.Context().Done():
-		return
-	case <-t.C:
-		refuse(w, http.StatusServiceUnavailable, "live events are not available yet (Redis); try again shortly")
-		return
-	}
-	tr, err := h.open(w, r)
-	if err != nil {
-		h.log.DebugContext(r.Context(), "live events: open stream", "err", err)
-		return
-	}
-	s := newSub(f, tr.name(), h.cfg.Buffer)
-	p0 := sh.register(s)
-	defer sh.unregister(s)
-	h.metrics.subscribed(tr.name(), f.scope(), 1)
-	defer h.metrics.subscribed(tr.name(), f.scope(), -1)
-	st := &stream{h: h, p: p, sh: sh, s: s, t: tr}
+	defer done()
+	p0 := st.sh.register(st.s)
+	defer st.sh.unregister(st.s)
 	if why := st.join(r.Context(), from, p0); why != endNone {
 		st.finish(why)
 		return
@@ -71,9 +48,64 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, f Filter, from *even
 	st.finish(st.live())
 }
 
+// begin takes a stream slot, waits for the partition's reader when the
+// stream will follow it (live), and opens the transport. It returns nil when
+// the stream was refused (and answered); done releases what it took.
+func (h *Hub) begin(w http.ResponseWriter, r *http.Request, f Filter, live bool) (st *stream, done func()) {
+	if err := h.acquire(f.App); err != nil {
+		status := http.StatusTooManyRequests
+		if errors.Is(err, errClosing) {
+			status = http.StatusServiceUnavailable
+		}
+		refuse(w, status, err.Error())
+		return nil, nil
+	}
+	p, sh := h.shardOf(f.App)
+	if live {
+		t := time.NewTimer(startWaitOf)
+		defer t.Stop()
+		select {
+		case <-sh.ready:
+		case <-r.Context().Done():
+			h.release(f.App)
+			return nil, nil
+		case <-t.C:
+			h.release(f.App)
+			refuse(w, http.StatusServiceUnavailable, "live events are not available yet (Redis); try again shortly")
+			return nil, nil
+		}
+	}
+	tr, err := h.open(w, r)
+	if err != nil {
+		h.release(f.App)
+		h.log.DebugContext(r.Context(), "live events: open stream", "err", err)
+		return nil, nil
+	}
+	h.metrics.subscribed(tr.name(), f.scope(), 1)
+	st = &stream{h: h, p: p, sh: sh, s: newSub(f, tr.name(), h.cfg.Buffer), t: tr}
+	return st, func() {
+		h.metrics.subscribed(tr.name(), f.scope(), -1)
+		h.release(f.App)
+	}
+}
+
 // open starts the transport the request asks for.
 func (h *Hub) open(w http.ResponseWriter, r *http.Request) (transport, error) {
+	if wantsWebSocket(r) {
+		return openWS(w, r)
+	}
 	return openSSE(w, r)
+}
+
+func wantsWebSocket(r *http.Request) bool {
+	for _, v := range r.Header.Values("Upgrade") {
+		for tok := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(tok), "websocket") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // refuse answers a stream that cannot start with a JSON error.
