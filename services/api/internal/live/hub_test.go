@@ -366,3 +366,32 @@ func TestFrom(t *testing.T) {
 		}
 	}
 }
+
+// TestStalledClientHitsTheWriteDeadline: a client that reads nothing while
+// its socket is full is dropped after EVENTS_WRITE_TIMEOUT, not held forever.
+func TestStalledClientHitsTheWriteDeadline(t *testing.T) {
+	r := newRig(t, Config{Buffer: 10000, WriteTimeout: 300 * time.Millisecond}, 1, true)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(r.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	req, _ := http.NewRequest("GET", r.url+"/?app=A&chat=1", nil)
+	if err := req.Write(conn); err != nil {
+		t.Fatal(err)
+	}
+	big := strings.Repeat("x", 64<<10)
+	for i := range 300 {
+		r.add(t, queue.TypeMessageCreate, "A", 1, int64(i+1), big)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for r.metric(t, "instachat_event_drops_total", "reason", "write_timeout") != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the stalled stream was not dropped")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := r.metric(t, "instachat_event_subscribers", "transport", "sse", "scope", "chat"); got != 0 {
+		t.Errorf("subscribers after the drop: got %v, want 0", got)
+	}
+}

@@ -74,6 +74,10 @@ func TestJoinAtRandomCuts(t *testing.T) {
 	if got := r.metric(t, "instachat_event_resumes_total", "source", "reset"); got != 0 {
 		t.Errorf("resets: got %v, want 0", got)
 	}
+	// Cut connections are peers gone, not stalled ones.
+	if got := r.metric(t, "instachat_event_drops_total", "reason", "write_timeout"); got != 0 {
+		t.Errorf("write_timeout drops: got %v, want 0", got)
+	}
 	t.Logf("resumes: ring %v, redis %v", r.metric(t, "instachat_event_resumes_total", "source", "ring"),
 		r.metric(t, "instachat_event_resumes_total", "source", "redis"))
 }

@@ -1,9 +1,11 @@
 package live
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -126,6 +128,7 @@ type stream struct {
 	last     events.Position // of the last event, ready or reset written
 	buf      []*frame
 	accepted []time.Time
+	err      error // the write that failed
 }
 
 // live writes what the shard hands the stream until it ends: drain all,
@@ -135,7 +138,7 @@ func (st *stream) live() ending {
 		select {
 		case <-st.s.notify:
 		case <-st.t.done():
-			return endError
+			return endGone
 		}
 		frames, fl := st.s.take(st.buf[:0])
 		why := st.writeBatch(frames, fl)
@@ -158,7 +161,7 @@ func (st *stream) writeBatch(frames []*frame, fl flags) ending {
 			continue
 		}
 		if err := st.t.write(f); err != nil {
-			return endError
+			return st.failed(err)
 		}
 		wrote, st.last = true, f.pos
 		if f.kind != kindEvent {
@@ -174,18 +177,18 @@ func (st *stream) writeBatch(frames []*frame, fl flags) ending {
 	case why != endNone:
 	case fl.overflow:
 		if err := st.t.write(controlFrame(kindOverflow, st.last)); err != nil {
-			return endError
+			return st.failed(err)
 		}
 		why = endOverflow
 	case fl.closed:
 		why = endShutdown
 	case fl.beat && !wrote:
 		if err := st.t.write(heartbeat); err != nil {
-			return endError
+			return st.failed(err)
 		}
 	}
 	if err := st.t.flush(); err != nil {
-		return endError
+		return st.failed(err)
 	}
 	now := time.Now()
 	st.s.lastWrite.Store(now.UnixNano())
@@ -193,18 +196,22 @@ func (st *stream) writeBatch(frames []*frame, fl flags) ending {
 	return why
 }
 
+// failed ends the stream after a failed write.
+func (st *stream) failed(err error) ending {
+	st.err = err
+	return endError
+}
+
 // finish closes the stream and counts why it was dropped, if it was.
 func (st *stream) finish(why ending) {
-	select {
-	case <-st.t.done():
-		why = endError // the client went away: nothing to count
-	default:
-		switch why {
-		case endOverflow:
-			st.h.metrics.drop("slow")
-		case endError:
-			st.h.metrics.drop("write_timeout")
-		}
+	switch {
+	case why == endOverflow:
+		st.h.metrics.drop("slow")
+	case why == endError && (errors.Is(st.err, os.ErrDeadlineExceeded) || errors.Is(st.err, context.DeadlineExceeded)):
+		st.h.metrics.drop("write_timeout") // not a peer that went away
 	}
+	// A fresh deadline: the last batch's may have passed, and the end
+	// (SSE's last chunk, WebSocket's close frame) is a write too.
+	st.t.begin(time.Now().Add(st.h.cfg.WriteTimeout))
 	st.t.end(why)
 }

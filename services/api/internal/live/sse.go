@@ -30,7 +30,8 @@ type ending uint8
 
 const (
 	endNone     ending = iota
-	endError           // a write failed or the client went away
+	endError           // a write failed (timeout, or a dead peer)
+	endGone            // the client went away
 	endOverflow        // slow consumer
 	endShutdown        // the server is going away
 	endChatGone        // the chat was deleted
