@@ -15,6 +15,7 @@ code{background:#f3f3f3;padding:0 .3em}li{margin:.3em 0}</style></head>
 <body><h1>InstaChat api</h1>
 <p>Version <code>{{.Version}}</code>. The API lives under <code>/api/v1</code>; errors are <code>{"error": "…"}</code>.</p>
 <ul>
+<li><a href="/chat">Chat page</a>: try the API in a browser, live</li>
 <li><a href="/swagger/index.html">API reference (Swagger)</a></li>
 <li><a href="/admin/queues">Queue dashboard</a>{{if not .Admin}} (off: set <code>ADMIN_TOKEN</code>){{end}}</li>
 <li><a href="/metrics">Metrics</a> (Prometheus text)</li>

@@ -6,6 +6,7 @@ import (
 	ginswagger "github.com/swaggo/gin-swagger"
 
 	_ "github.com/instachat/instachat/services/api/internal/apidocs" // the generated Swagger spec
+	"github.com/instachat/instachat/services/api/internal/chatpage"
 )
 
 // addRoutes is the whole API surface in one place.
@@ -14,6 +15,10 @@ func addRoutes(r *gin.Engine, h *handlers) {
 	r.GET("/healthz", h.healthz)
 	r.GET("/readyz", h.readyz)
 	r.GET("/swagger/*any", ginswagger.WrapHandler(swaggerfiles.Handler))
+	// The chat page: plain HTML and JavaScript over the public API below.
+	chat := chatpage.New(chatpage.Config{})
+	r.GET("/chat", gin.WrapH(chat.Page()))
+	r.GET("/chat/assets/*file", gin.WrapH(chat.Assets()))
 
 	// The rate limits run before the handlers: a refused request changes
 	// nothing. Reads are not limited.
