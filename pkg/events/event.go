@@ -25,6 +25,18 @@ var typeOf = map[string]string{
 	queue.TypeMessageDelete: MessageDeleted,
 }
 
+// TypeOfJob returns the event type of a job type (queue.Type*), and false
+// for a job that is no event. It is how an event journaled by the writer,
+// which records job types, is given the type its live frame had.
+func TypeOfJob(jobType string) (string, bool) {
+	t, ok := typeOf[jobType]
+	return t, ok
+}
+
+// HasBody reports whether events of type typ carry a body: created and
+// updated messages.
+func HasBody(typ string) bool { return typ == MessageCreated || typ == MessageUpdated }
+
 // Event is one accepted write, as a live stream delivers it.
 type Event struct {
 	ID   Position
@@ -49,12 +61,12 @@ func FromEntry(id, job string) (Event, error) {
 	if err != nil {
 		return Event{}, fmt.Errorf("event %s: %w", id, err)
 	}
-	typ, ok := typeOf[e.Type]
+	typ, ok := TypeOfJob(e.Type)
 	if !ok {
 		return Event{}, fmt.Errorf("event %s: job type %q is not an event", id, e.Type)
 	}
 	ev := Event{ID: pos, Type: typ, App: e.App, Chat: e.Chat, Message: e.Message, Accepted: e.AcceptedAt()}
-	if typ == MessageCreated || typ == MessageUpdated {
+	if HasBody(typ) {
 		ev.Body = e.Body
 	}
 	return ev, nil

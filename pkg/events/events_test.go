@@ -86,3 +86,24 @@ func TestReaderReadsEntries(t *testing.T) {
 		t.Errorf("blocking Read of an empty stream: got %v, %v after %v; want nothing after waiting", none, err, time.Since(start))
 	}
 }
+
+func TestTypeOfJob(t *testing.T) {
+	for job, want := range map[string]string{
+		queue.TypeChatCreate: events.ChatCreated, queue.TypeChatDelete: events.ChatDeleted,
+		queue.TypeMessageCreate: events.MessageCreated, queue.TypeMessageUpdate: events.MessageUpdated,
+		queue.TypeMessageDelete: events.MessageDeleted,
+	} {
+		if got, ok := events.TypeOfJob(job); !ok || got != want {
+			t.Errorf("TypeOfJob(%q): got %q, %v; want %q", job, got, ok, want)
+		}
+	}
+	if got, ok := events.TypeOfJob("application.rename"); ok {
+		t.Errorf("TypeOfJob of a job that is no event: got %q, want false", got)
+	}
+	for typ, want := range map[string]bool{events.MessageCreated: true, events.MessageUpdated: true,
+		events.MessageDeleted: false, events.ChatCreated: false, events.ChatDeleted: false} {
+		if got := events.HasBody(typ); got != want {
+			t.Errorf("HasBody(%q): got %v, want %v", typ, got, want)
+		}
+	}
+}

@@ -227,9 +227,8 @@ FROM messages m STRAIGHT_JOIN chats c ON c.id = m.chat_id WHERE m.id > ? ORDER B
 			query: eventsBetweenQuery + " AND chat_number = ? GROUP BY stream_seq ORDER BY stream_seq LIMIT ?",
 			args:  []any{3, streamGen, uint64(100), uint64(math.MaxInt64), int64(2), int64(5), 1000}},
 		{name: "JournalSeqs", site: "stream.go JournalSeqs",
-			query: `SELECT DISTINCT stream_seq FROM event_journal
-WHERE stream_part = ? AND stream_gen = ? AND stream_seq > ? ORDER BY stream_seq LIMIT ?`,
-			args: []any{3, streamGen, uint64(500), 5000}},
+			query: journalSeqsQuery,
+			args:  []any{3, streamGen, uint64(500), OutcomeParked, 5000}},
 
 		// outbox.go
 		{name: "QueueForIndexAs", site: "outbox.go QueueForIndexAs", skip: "multi-row INSERT"},

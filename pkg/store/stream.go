@@ -83,9 +83,16 @@ func (s *Store) EventsBetween(ctx context.Context, part int, gen, afterSeq, befo
 	return out, nil
 }
 
+// journalSeqsQuery walks idx_journal_stream from a position.
+const journalSeqsQuery = `SELECT DISTINCT stream_seq FROM event_journal
+WHERE stream_part = ? AND stream_gen = ? AND stream_seq > ? AND outcome <> ? ORDER BY stream_seq LIMIT ?`
+
 // JournalSeqs returns the distinct sequences of generation gen of partition
-// part that the journal holds after afterSeq, in order, at most limit (at
-// most 5000): what a watermark of "journaled without a hole" advances over.
+// part that the journal holds with a final outcome after afterSeq, in order,
+// at most limit (at most 5000): what a watermark of "journaled without a
+// hole" advances over. A position journaled only as parked is left out: its
+// effect is not in MySQL yet (it applies once its parent commits), and a
+// list read at a watermark past it would never show it.
 // JournalSeqs(ctx, part, gen, 0, 1) is the oldest position still kept (the
 // journal is purged by age).
 func (s *Store) JournalSeqs(ctx context.Context, part int, gen, afterSeq uint64, limit int) ([]uint64, error) {
@@ -93,8 +100,7 @@ func (s *Store) JournalSeqs(ctx context.Context, part int, gen, afterSeq uint64,
 		limit = maxStreamPage
 	}
 	var seqs []uint64
-	err := s.db.WithContext(ctx).Raw(`SELECT DISTINCT stream_seq FROM event_journal
-WHERE stream_part = ? AND stream_gen = ? AND stream_seq > ? ORDER BY stream_seq LIMIT ?`, part, gen, afterSeq, limit).Scan(&seqs).Error
+	err := s.db.WithContext(ctx).Raw(journalSeqsQuery, part, gen, afterSeq, OutcomeParked, limit).Scan(&seqs).Error
 	if err != nil {
 		return nil, wrap("read journaled positions", err)
 	}

@@ -13,7 +13,7 @@ import (
 // TestJournalServesStreamPositions checks that the journal gives each
 // position once (however many deliveries recorded it), in order, filtered
 // by application and chat, within the generation and range asked for, and
-// that JournalSeqs lists the positions it holds.
+// that JournalSeqs lists the positions it holds with a final outcome.
 func TestJournalServesStreamPositions(t *testing.T) {
 	ctx := context.Background()
 	s := open(t)
@@ -34,6 +34,8 @@ func TestJournalServesStreamPositions(t *testing.T) {
 		// 6 not journaled yet
 		entry(7, 1, 1, 1, "message.delete", nil, store.OutcomeApplied),
 		entry(8, 1, 1, 0, "chat.delete", nil, store.OutcomeDead),
+		// 9 parked only: an event, but not in MySQL yet
+		entry(9, 1, 3, 1, "message.create", body("early"), store.OutcomeParked),
 	}
 	other := entry(1, 1, 1, 0, "chat.create", nil, store.OutcomeApplied)
 	other.Stream.Gen = gen - 5 // an older generation
@@ -63,7 +65,7 @@ func TestJournalServesStreamPositions(t *testing.T) {
 		limit         int
 		want          []uint64
 	}{
-		{"app 1, everything", 0, 0, 1, 0, 0, []uint64{1, 2, 4, 5, 7, 8}},
+		{"app 1, everything", 0, 0, 1, 0, 0, []uint64{1, 2, 4, 5, 7, 8, 9}},
 		{"app 1, chat 1", 0, 0, 1, 1, 0, []uint64{1, 2, 5, 7, 8}},
 		{"app 1, chat 2", 0, 0, 1, 2, 0, []uint64{4}},
 		{"app 2", 0, 0, 2, 0, 0, []uint64{3}},
@@ -100,7 +102,7 @@ func TestJournalServesStreamPositions(t *testing.T) {
 		limit int
 		want  []uint64
 	}{
-		{0, 0, []uint64{1, 2, 3, 4, 5, 7, 8}},
+		{0, 0, []uint64{1, 2, 3, 4, 5, 7, 8}}, // not 9: parked only
 		{0, 1, []uint64{1}},
 		{4, 2, []uint64{5, 7}},
 		{8, 0, nil},
