@@ -127,6 +127,7 @@ func readSettings(getenv func(string) string) (settings, error) {
 	if s.live, err = readLive(env); err != nil {
 		return s, err
 	}
+	s.live.Settle = s.historySettle // lists' Event-Position steps over a hole as late as their pages do
 	if s.rateLimit, s.rateLimitOn, err = readRateLimit(env); err != nil {
 		return s, err
 	}
@@ -187,6 +188,7 @@ func serve(ctx context.Context, getenv func(string) string, out io.Writer) error
 	defer stopBackground()  // before the wait
 	background.Go(func() { idx.Run(bgCtx, ready, cfg.catchUp) })
 	hub := live.New(cfg.live, conns.Redis, cfg.common.Keys(), live.NewMetrics(metrics), log)
+	hub.UseJournal(conns.Store) // the MySQL the lists read: their Event-Position is its watermark
 	background.Go(func() { hub.Run(bgCtx) })
 	handler := httpapi.NewServer(httpapi.Config{InternalToken: cfg.internalToken, Index: idx, AdminToken: cfg.adminToken, Version: version,
 		Metrics: metrics, RateLimit: cfg.rateLimit, TrustedProxies: cfg.trustedProxies, HistorySettle: cfg.historySettle, Live: hub}, svc, inspector, log)
@@ -236,13 +238,19 @@ func readLive(env *config.Env) (live.Config, error) {
 		WriteTimeout:   env.Duration("EVENTS_WRITE_TIMEOUT", live.DefaultWriteTimeout),
 		MaxSubscribers: env.Int("EVENTS_MAX_SUBSCRIBERS", live.DefaultMaxSubscribers),
 		MaxPerApp:      env.Int("EVENTS_MAX_PER_APP", live.DefaultMaxPerApp),
+		// A resume whose gap Redis no longer retains replays it from the
+		// event journal: at most this many positions, waiting at most this
+		// long for the writer to journal them, else reset.
+		ReplayMax:  env.Int("EVENTS_REPLAY_MAX", live.DefaultReplayMax),
+		ReplayWait: env.Duration("EVENTS_REPLAY_WAIT", live.DefaultReplayWait),
 	}
 	if env.Err() != nil {
 		return c, env.Err()
 	}
 	for name, v := range map[string]int64{"EVENTS_BUFFER": int64(c.Buffer), "EVENTS_RING": int64(c.Ring),
 		"EVENTS_HEARTBEAT": int64(c.Heartbeat), "EVENTS_WRITE_TIMEOUT": int64(c.WriteTimeout),
-		"EVENTS_MAX_SUBSCRIBERS": int64(c.MaxSubscribers), "EVENTS_MAX_PER_APP": int64(c.MaxPerApp)} {
+		"EVENTS_MAX_SUBSCRIBERS": int64(c.MaxSubscribers), "EVENTS_MAX_PER_APP": int64(c.MaxPerApp),
+		"EVENTS_REPLAY_MAX": int64(c.ReplayMax), "EVENTS_REPLAY_WAIT": int64(c.ReplayWait)} {
 		if v <= 0 {
 			return c, fmt.Errorf("%s must be positive", name)
 		}

@@ -56,7 +56,7 @@ const acceptedFormat = "2006-01-02T15:04:05.000000Z07:00"
 func eventFrame(ev events.Event) *frame {
 	v := eventJSON{ID: ev.ID.String(), Type: ev.Type, Chat: ev.Chat, Message: ev.Message,
 		AcceptedAt: ev.Accepted.UTC().Format(acceptedFormat)}
-	if ev.Type == events.MessageCreated || ev.Type == events.MessageUpdated {
+	if events.HasBody(ev.Type) {
 		v.Body = &ev.Body
 	}
 	data, _ := json.Marshal(v) // strings and numbers only: cannot fail

@@ -2,9 +2,10 @@
 // every partition's event stream (package events) once and hands each event,
 // encoded once, to the streams open on its chat or application, over
 // Server-Sent Events or WebSocket. A stream that resumes from a position gets
-// exactly the events it missed (from the hub's memory or Redis) or an
-// explicit reset, never a gap or a repeat (DESIGN invariant 10). It speaks
-// net/http only: the HTTP layer resolves tokens and chats, then calls Serve.
+// exactly the events it missed (from the hub's memory, Redis or MySQL's
+// event journal) or an explicit reset, never a gap or a repeat (DESIGN
+// invariant 10). It speaks net/http only: the HTTP layer resolves tokens and
+// chats, then calls Serve.
 package live
 
 import (
@@ -36,6 +37,15 @@ type Config struct {
 	MaxSubscribers int
 	// MaxPerApp caps open streams per application and process (EVENTS_MAX_PER_APP, 2000).
 	MaxPerApp int
+	// ReplayMax bounds the positions one resume replays from the journal
+	// (EVENTS_REPLAY_MAX, 100000); a longer gap is reset.
+	ReplayMax int
+	// ReplayWait is how long a resume waits for the writer to journal a gap
+	// Redis no longer retains before it resets (EVENTS_REPLAY_WAIT, 5 s).
+	ReplayWait time.Duration
+	// Settle is how long a position missing from the journal may hold back
+	// the Event-Position of lists (HISTORY_SETTLE, 1 m).
+	Settle time.Duration
 }
 
 // Defaults of Config.
@@ -46,6 +56,9 @@ const (
 	DefaultWriteTimeout   = 10 * time.Second
 	DefaultMaxSubscribers = 20000
 	DefaultMaxPerApp      = 2000
+	DefaultReplayMax      = 100000
+	DefaultReplayWait     = 5 * time.Second
+	DefaultSettle         = time.Minute
 )
 
 func (c Config) withDefaults() Config {
@@ -58,11 +71,14 @@ func (c Config) withDefaults() Config {
 	set(&c.Ring, DefaultRing)
 	set(&c.MaxSubscribers, DefaultMaxSubscribers)
 	set(&c.MaxPerApp, DefaultMaxPerApp)
-	if c.Heartbeat <= 0 {
-		c.Heartbeat = DefaultHeartbeat
-	}
-	if c.WriteTimeout <= 0 {
-		c.WriteTimeout = DefaultWriteTimeout
+	set(&c.ReplayMax, DefaultReplayMax)
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{{&c.Heartbeat, DefaultHeartbeat}, {&c.WriteTimeout, DefaultWriteTimeout}, {&c.ReplayWait, DefaultReplayWait}, {&c.Settle, DefaultSettle}} {
+		if *d.v <= 0 {
+			*d.v = d.def
+		}
 	}
 	return c
 }
@@ -90,6 +106,7 @@ type Hub struct {
 	log     *slog.Logger
 	shards  []*shard
 	block   time.Duration // of one XREAD (readBlock; tests shorten it)
+	journal *journal      // nil: gaps beyond Redis are reset (UseJournal)
 
 	mu      sync.Mutex // guards the counts below
 	total   int
@@ -116,6 +133,9 @@ func (h *Hub) Run(ctx context.Context) {
 		wg.Go(func() { h.read(ctx, p) })
 	}
 	wg.Go(func() { h.beat(ctx) })
+	if h.journal != nil {
+		wg.Go(func() { h.journal.track(ctx, h.generation) })
+	}
 	wg.Wait()
 	h.CloseAll()
 }

@@ -71,12 +71,13 @@ type source struct {
 }
 
 // sources are tried in order, cheapest first, for each step of a backfill.
-// The MySQL event journal (design §2.1 item 3: exact while the writer's
-// strict watermark covers the gap) goes after redis when it is built; until
-// then a gap beyond Redis's retention is reset.
+// The MySQL event journal (design §2.1 item 3) is exact while the strict
+// watermark covers the gap; it waits up to EVENTS_REPLAY_WAIT for the writer
+// to get there, and a gap no source serves is reset.
 var sources = []source{
 	{"ring", fromRing},
 	{"redis", fromRedis},
+	{"journal", fromJournal},
 }
 
 // backfill writes the stream's events of (c, p0], each step from the first
