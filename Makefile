@@ -114,6 +114,10 @@ bench-search: ## search over a stored history: 1,000,000 messages seeded and ind
 chaos: ## the long fault-injection test alone: 25,000 writes through writer kills, Redis restarts, MySQL cuts
 	@cd services/api && CHAOS=long go test -race -count=1 -timeout 30m -run '^TestChaos$$' -v ./e2e
 
+.PHONY: chaos-live
+chaos-live: ## the live-events chaos test alone, long: 100,000 writes on two apis while every subscriber's connection is killed every 1-3 s (make test runs 20,000)
+	@cd services/api && LIVE_CHAOS=long go test -race -count=1 -timeout 30m -run '^TestLiveEventsChaos$$' -v ./e2e
+
 .PHONY: vet
 vet: ## gofmt check and go vet in every module
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

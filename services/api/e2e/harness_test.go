@@ -424,3 +424,23 @@ func (s *system) logOf(name string) string {
 	b, _ := os.ReadFile(filepath.Join(s.dir, name+".log"))
 	return string(b)
 }
+
+// startSecondAPI starts another api process, "api2", on the system's
+// database and Redis, with its own address and search index (bleve opens
+// in one process only; the writer keeps reindexing through API_URL, the
+// first api). It waits until api2 is ready, stops it with the test and
+// returns its base URL. The process is the api binary under another name,
+// so start, stop and logOf address it as "api2".
+func (s *system) startSecondAPI(extra ...string) string {
+	s.t.Helper()
+	link := filepath.Join(s.bin, "api2")
+	if err := os.Symlink("api", link); err != nil && !os.IsExist(err) {
+		s.t.Fatalf("name the api binary api2: %v", err)
+	}
+	url := "http://127.0.0.1:" + freePort(s.t)
+	env := []string{"HTTP_ADDR=" + strings.TrimPrefix(url, "http://"), "BLEVE_PATH=" + filepath.Join(s.dir, "bleve2")}
+	s.start("api2", append(env, extra...)...)
+	s.t.Cleanup(func() { s.stop("api2") })
+	s.waitReady(url + "/readyz")
+	return url
+}
