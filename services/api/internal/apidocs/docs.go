@@ -822,6 +822,10 @@ const docTemplate = `{
                             "$ref": "#/definitions/ChatList"
                         },
                         "headers": {
+                            "Event-Position": {
+                                "type": "string",
+                                "description": "the live-event position to follow this list from (?after= on the events routes): every event after it is not reflected here yet, or re-applies harmlessly; absent while the application's partition has no event yet"
+                            },
                             "Link": {
                                 "type": "string",
                                 "description": "cursor mode: the next and previous pages as links (RFC 8288), rel next and rel prev"
@@ -937,6 +941,12 @@ const docTemplate = `{
                         "description": "OK",
                         "schema": {
                             "$ref": "#/definitions/ChatResponse"
+                        },
+                        "headers": {
+                            "Event-Position": {
+                                "type": "string",
+                                "description": "the live-event position to follow the chat from (?after= on its events route): every event after it is not reflected here yet, or re-applies harmlessly; absent while the application's partition has no event yet"
+                            }
                         }
                     },
                     "400": {
@@ -1182,6 +1192,10 @@ const docTemplate = `{
                             "$ref": "#/definitions/MessageList"
                         },
                         "headers": {
+                            "Event-Position": {
+                                "type": "string",
+                                "description": "lists (not keyword= searches): the live-event position to follow this list from (?after= on the events routes): every event after it is not reflected here yet, or re-applies harmlessly; absent while the application's partition has no event yet"
+                            },
                             "Link": {
                                 "type": "string",
                                 "description": "cursor mode: the next and previous pages as links (RFC 8288), rel next and rel prev"

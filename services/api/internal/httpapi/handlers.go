@@ -155,6 +155,7 @@ func (h *handlers) createChat(c *gin.Context) {
 //	@Param			token	path		string	true	"application token"
 //	@Param			number	path		int		true	"chat number"
 //	@Success		200		{object}	ChatResponse
+//	@Header			200		{string}	Event-Position	"the live-event position to follow the chat from (?after= on its events route): every event after it is not reflected here yet, or re-applies harmlessly; absent while the application's partition has no event yet"
 //	@Failure		400		{object}	ErrorResponse	"number is not a positive integer in canonical form (no sign or leading zeros)"
 //	@Failure		404		{object}	ErrorResponse	"unknown token or chat"
 //	@Router			/api/v1/applications/{token}/chats/{number} [get]
@@ -163,11 +164,13 @@ func (h *handlers) getChat(c *gin.Context) {
 	if !ok {
 		return
 	}
+	pos := h.eventPosition(c.Param("token"))
 	v, err := h.svc.Chat(c.Request.Context(), c.Param("token"), n)
 	if err != nil {
 		h.respondErr(c, err)
 		return
 	}
+	pos.set(c)
 	c.JSON(http.StatusOK, chatViewResponse(v))
 }
 

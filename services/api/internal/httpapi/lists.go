@@ -26,6 +26,7 @@ import (
 //	@Param			per_page	query		int		false	"page mode: items per page"	default(20)	minimum(1)	maximum(100)
 //	@Success		200			{object}	ChatList
 //	@Header			200			{string}	Link	"cursor mode: the next and previous pages as links (RFC 8288), rel next and rel prev"
+//	@Header			200			{string}	Event-Position	"the live-event position to follow this list from (?after= on the events routes): every event after it is not reflected here yet, or re-applies harmlessly; absent while the application's partition has no event yet"
 //	@Failure		400			{object}	ErrorResponse	"bad pagination: a mode's parameters out of range, modes mixed, before with after, or a page beyond item 10000"
 //	@Failure		404			{object}	ErrorResponse	"unknown token"
 //	@Router			/api/v1/applications/{token}/chats [get]
@@ -35,6 +36,7 @@ func (h *handlers) listChats(c *gin.Context) {
 		return
 	}
 	ctx, token := c.Request.Context(), c.Param("token")
+	pos := h.eventPosition(token)
 	if q.cursor {
 		page, err := h.svc.ChatHistory(ctx, token, q.list, h.cfg.HistorySettle)
 		if err != nil {
@@ -42,6 +44,7 @@ func (h *handlers) listChats(c *gin.Context) {
 			return
 		}
 		linkCursors(c, q.list, page.Cursors)
+		pos.set(c)
 		c.JSON(http.StatusOK, ChatList{Chats: chatResponses(page.Chats), listMeta: cursorMeta(q.list, page.Cursors, page.Size)})
 		return
 	}
@@ -50,6 +53,7 @@ func (h *handlers) listChats(c *gin.Context) {
 		h.respondErr(c, err)
 		return
 	}
+	pos.set(c)
 	c.JSON(http.StatusOK, ChatList{Chats: chatResponses(list), listMeta: pageMeta(q.page, total)})
 }
 
@@ -69,6 +73,7 @@ func (h *handlers) listChats(c *gin.Context) {
 //	@Param			per_page	query		int		false	"page mode: items per page"	default(20)	minimum(1)	maximum(100)
 //	@Success		200			{object}	MessageList
 //	@Header			200			{string}	Link	"cursor mode: the next and previous pages as links (RFC 8288), rel next and rel prev"
+//	@Header			200			{string}	Event-Position	"lists (not keyword= searches): the live-event position to follow this list from (?after= on the events routes): every event after it is not reflected here yet, or re-applies harmlessly; absent while the application's partition has no event yet"
 //	@Failure		400			{object}	ErrorResponse	"bad pagination or number: a mode's parameters out of range, modes mixed, before with after, or a page beyond item 10000 (with keyword=, beyond result 10000)"
 //	@Failure		404			{object}	ErrorResponse	"unknown token or chat"
 //	@Router			/api/v1/applications/{token}/chats/{number}/messages [get]
@@ -86,6 +91,7 @@ func (h *handlers) listMessages(c *gin.Context) {
 		return
 	}
 	ctx, token := c.Request.Context(), c.Param("token")
+	pos := h.eventPosition(token)
 	if q.cursor {
 		page, err := h.svc.MessageHistory(ctx, token, chatN, q.list, h.cfg.HistorySettle)
 		if err != nil {
@@ -93,6 +99,7 @@ func (h *handlers) listMessages(c *gin.Context) {
 			return
 		}
 		linkCursors(c, q.list, page.Cursors)
+		pos.set(c)
 		c.JSON(http.StatusOK, MessageList{Messages: messageResponses(page.Messages), listMeta: cursorMeta(q.list, page.Cursors, page.Size)})
 		return
 	}
@@ -101,6 +108,7 @@ func (h *handlers) listMessages(c *gin.Context) {
 		h.respondErr(c, err)
 		return
 	}
+	pos.set(c)
 	c.JSON(http.StatusOK, messageList(msgs, q.page, total))
 }
 
@@ -126,5 +134,30 @@ func linkCursors(c *gin.Context, l chat.List, cur chat.Cursors) {
 	}
 	if len(links) > 0 {
 		c.Header("Link", strings.Join(links, ", "))
+	}
+}
+
+// eventPosition is where a client that reads a list of token's chats or
+// messages now follows its events from (live.Hub.Position). It must be read
+// before the list's MySQL query: every event up to it is in MySQL by then,
+// so the list plus the events after it are the current state.
+func (h *handlers) eventPosition(token string) listPosition {
+	if h.cfg.Live == nil {
+		return ""
+	}
+	p, ok := h.cfg.Live.Position(chat.TokenDigest(token))
+	if !ok {
+		return ""
+	}
+	return listPosition(p.String())
+}
+
+// listPosition is a list's Event-Position, "" when none is known yet.
+type listPosition string
+
+// set sets the Event-Position header of a successful list.
+func (p listPosition) set(c *gin.Context) {
+	if p != "" {
+		c.Header("Event-Position", string(p))
 	}
 }
