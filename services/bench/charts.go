@@ -35,6 +35,15 @@ func (r *report) charts(dir, base string) ([]string, error) {
 			return nil, err
 		}
 	}
+	if r.subscribe != nil && r.subscribe.latency != nil {
+		p, err := r.subscribeChart()
+		if err != nil {
+			return nil, err
+		}
+		if err := c.save(p, "delivery"); err != nil {
+			return nil, err
+		}
+	}
 	if len(r.drainSeries) > 0 {
 		p, err := r.drainChart()
 		if err != nil {

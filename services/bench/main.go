@@ -56,6 +56,8 @@ type config struct {
 	profile     time.Duration
 	messages    int
 	largeShare  float64
+	subscribers int
+	subChats    int
 	getenv      func(string) string
 	mysqlDSN    string
 	redis       string
@@ -89,7 +91,7 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 // flagSet declares the command line's flags, each bound to its field of c.
 func (c *config) flagSet() *flag.FlagSet {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.StringVar(&c.scenario, "scenario", "steady", "steady, ramp, backlog, search or history")
+	fs.StringVar(&c.scenario, "scenario", "steady", "steady, ramp, backlog, search, history or subscribe")
 	fs.Float64Var(&c.rate, "rate", 500, "requests per second (ramp: the first step; search: 200 unless given)")
 	fs.DurationVar(&c.duration, "duration", 60*time.Second, "length of a steady run or of the search load")
 	fs.IntVar(&c.apps, "apps", 4, "applications to create")
@@ -105,6 +107,8 @@ func (c *config) flagSet() *flag.FlagSet {
 	fs.DurationVar(&c.p99Limit, "p99-limit", 50*time.Millisecond, "ramp: create p99 a step must stay under; search: the search p99 target (20ms unless given)")
 	fs.IntVar(&c.messages, "messages", 1000000, "search: messages stored (straight into MySQL) and indexed before the load")
 	fs.Float64Var(&c.largeShare, "large-share", 0.1, "search: share of the messages in one extra, large chat (0: none)")
+	fs.IntVar(&c.subscribers, "subscribers", 10000, "subscribe: live-event (SSE) subscribers, spread evenly over -sub-chats chats")
+	fs.IntVar(&c.subChats, "sub-chats", 1000, "subscribe: chats the subscribers follow and the delivery load writes to")
 	fs.DurationVar(&c.profile, "profile", 0, "record CPU profiles of api and writer for this long during the measured phase (0: off); the report lists their hottest functions")
 	fs.StringVar(&c.out, "out", "docs/benchmarks", "report directory (a relative one is taken from the repository root)")
 	return fs
@@ -140,8 +144,17 @@ func (c *config) resolve(fs *flag.FlagSet) error {
 		if c.messages <= 0 {
 			return errors.New("-messages must be positive")
 		}
+	case "subscribe":
+		given := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+		if !given["rate"] {
+			c.rate = 1000
+		}
+		if c.subscribers <= 0 || c.subChats <= 0 || c.subscribers < c.subChats {
+			return errors.New("-subscribers and -sub-chats must be positive, with at least one subscriber per chat")
+		}
 	default:
-		return fmt.Errorf("unknown scenario %q (want steady, ramp, backlog, search or history)", c.scenario)
+		return fmt.Errorf("unknown scenario %q (want steady, ramp, backlog, search, history or subscribe)", c.scenario)
 	}
 	if c.rate <= 0 || c.apps <= 0 || c.chats <= 0 || c.backlog <= 0 || c.maxInFlight <= 0 {
 		return errors.New("-rate, -apps, -chats, -backlog and -max-inflight must be positive")
@@ -166,6 +179,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer sys.close(stderr)
+	if cfg.scenario == "subscribe" {
+		sys.env = append(sys.env, subscribeSettings(cfg)...)
+	}
 	names := []string{"api", "cron"}
 	switch cfg.scenario {
 	case "backlog":
@@ -197,6 +213,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runSearch(ctx, cfg, sys, rep, stderr)
 	case "history":
 		err = runHistory(ctx, cfg, sys, rep, stderr)
+	case "subscribe":
+		err = runSubscribe(ctx, cfg, sys, rep, stderr)
 	}
 	if err != nil {
 		return err

@@ -38,6 +38,7 @@ type report struct {
 	prof          profiles
 	search        *searchResult
 	history       *historyResult
+	subscribe     *subscribeResult
 }
 
 // base is the reports' file name stem: date, time and scenario, so runs on
@@ -154,6 +155,8 @@ func (r *report) markdown(w io.Writer, charts []string) {
 		r.searchMarkdown(w)
 	case "history":
 		r.historyMarkdown(w)
+	case "subscribe":
+		r.subscribeMarkdown(w)
 	case "backlog":
 		r.backlogMarkdown(w)
 	}
@@ -173,8 +176,11 @@ func (r *report) headerMarkdown(w io.Writer) {
 	fmt.Fprintf(w, "Reproduce from the repository root:\n\n```sh\n%s\n```\n\n", commandLine(r.cfg.args))
 	fmt.Fprintf(w, "Machine: %s. The harness, MariaDB, Redis and the three services share it.\n\n", r.machine)
 	load := fmt.Sprintf("open loop (latency from the scheduled send time), in-flight cap %d", r.cfg.maxInFlight)
-	if r.cfg.scenario == "backlog" {
+	switch r.cfg.scenario {
+	case "backlog":
 		load = "closed loop, 64 clients sending creates as fast as the api answers (a fill, not a latency test)"
+	case "subscribe":
+		load = fmt.Sprintf("closed loop of %d clients for the create throughput; open loop at %.0f creates/s (latency from the scheduled send time) for the delivery", closedClients, r.cfg.rate)
 	}
 	fmt.Fprintf(w, "Load: %s; apps %d × chats %d; LOG_LEVEL=warn; bleve.\n\n", load, r.cfg.apps, r.cfg.chats)
 	fmt.Fprintln(w, "Requests: the Go client (`client/`), one attempt each; writes carry an `Idempotency-Key`, as the client "+
@@ -289,14 +295,19 @@ func (r *report) resourcesMarkdown(w io.Writer) {
 	}
 }
 
-// profilesMarkdown lists the hottest functions of each CPU profile taken.
+// profilesMarkdown lists the hottest functions of each profile taken.
 func (r *report) profilesMarkdown(w io.Writer) {
 	if len(r.prof.tops) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "\n## CPU profiles (%v each, during the measured phase)\n", r.cfg.profile)
-	for _, name := range sortedKeys(r.prof.tops) {
-		fmt.Fprintf(w, "\n%s — `go tool pprof bin/%s profiles/%s-%s.pprof`, hottest by cumulative time:\n\n```\n%s\n```\n", name, name, r.base(), name, r.prof.tops[name])
+	fmt.Fprintln(w, "\n## Profiles")
+	for _, tag := range sortedKeys(r.prof.tops) {
+		t := r.prof.tops[tag]
+		cmd := "go tool pprof profiles/" + t.file
+		if t.bin != "" {
+			cmd = "go tool pprof " + t.bin + " profiles/" + t.file
+		}
+		fmt.Fprintf(w, "\n%s (%s) — `%s`, hottest by cumulative value:\n\n```\n%s\n```\n", tag, t.what, cmd, t.top)
 	}
 }
 
@@ -397,6 +408,10 @@ func describeRun(args []string) string {
 		}
 	case "search":
 		d = fmt.Sprintf("search over %s stored messages at %s searches/s", flags["messages"], flags["rate"])
+	case "subscribe":
+		d = fmt.Sprintf("live events: %s SSE subscribers over %s chats, delivery latency, lost and duplicated events at %s creates/s, "+
+			"api RSS per subscriber, create throughput with and without idle subscribers",
+			orDefault(flags["subscribers"], "10000"), orDefault(flags["sub-chats"], "1000"), orDefault(flags["rate"], "1000"))
 	default:
 		d = flags["scenario"] + " scenario"
 	}
@@ -404,6 +419,13 @@ func describeRun(args []string) string {
 		d += ", with CPU profiles"
 	}
 	return d
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
 }
 
 // phaseCPU is the CPU each process used during one phase, and the work done.

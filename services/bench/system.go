@@ -431,16 +431,16 @@ func findProcess(comms ...string) int {
 	return 0
 }
 
-// profileCPU records a CPU profile of a running service for d and writes it
-// to path.
-func (s *system) profileCPU(ctx context.Context, name string, d time.Duration, path string) error {
+// fetchProfile reads /debug/pprof/<query> of a running service (a CPU
+// profile lasts d) and writes it to path.
+func (s *system) fetchProfile(ctx context.Context, name, query string, d time.Duration, path string) error {
 	s.mu.Lock()
 	addr := s.pprof[name]
 	s.mu.Unlock()
 	if addr == "" {
 		return fmt.Errorf("%s is not running", name)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds())), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/debug/pprof/%s", addr, query), nil)
 	if err != nil {
 		return err
 	}
