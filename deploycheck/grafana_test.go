@@ -161,6 +161,8 @@ func TestDashboard(t *testing.T) {
 		"instachat_search_duration_seconds", "instachat_search_errors_total",
 		"instachat_counter_sync_runs_total", "instachat_counter_sync_drift_total",
 		"process_resident_memory_bytes", "go_goroutines",
+		"instachat_event_subscribers", "instachat_events_delivered_total", "instachat_event_drops_total",
+		"instachat_event_delivery_seconds", "instachat_event_resumes_total",
 	} {
 		if !slices.Contains(got, want) {
 			t.Errorf("the dashboard does not query %s", want)

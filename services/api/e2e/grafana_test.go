@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +20,8 @@ import (
 
 // TestDashboardMetricsAreExported runs the three services, drives a little
 // of everything the Grafana dashboard shows (requests, jobs, an out-of-order
-// event, searches that fail, counter syncs), scrapes every /metrics endpoint
+// event, searches that fail, counter syncs, a live-event subscription that
+// receives the posts), scrapes every /metrics endpoint
 // and checks that each metric the dashboard queries
 // (deploycheck.DashboardMetrics, derived from its PromQL) is exported by at
 // least one service. A vector series appears only once something happened,
@@ -35,6 +37,7 @@ func TestDashboardMetricsAreExported(t *testing.T) {
 
 	app := s.newApp("grafana")
 	s.newChats(app, 1)
+	created := s.followChat(app, 1)
 	for i := range 3 {
 		if _, err := app.PostMessage(t.Context(), 1, fmt.Sprintf("hello grafana %d", i)); err != nil {
 			t.Fatalf("post message: %v", err)
@@ -44,6 +47,11 @@ func TestDashboardMetricsAreExported(t *testing.T) {
 		m, err := app.Message(t.Context(), 1, 3)
 		return err == nil && m.Status == ic.StatusPersisted, fmt.Sprintf("%+v, %v", m, err)
 	})
+	select {
+	case <-created:
+	case <-time.After(30 * time.Second):
+		t.Errorf("no message.created event on the subscription to chat 1 within 30 s")
+	}
 	s.pushStaleUpdate(app.Token())
 	if _, err := app.Search(t.Context(), 1, "hel", 0, 0); !errors.Is(err, ic.ErrUnavailable) || ic.StatusOf(err) != http.StatusServiceUnavailable {
 		t.Errorf("search with Elasticsearch down: got %v, want 503", err)
@@ -73,6 +81,65 @@ func TestDashboardMetricsAreExported(t *testing.T) {
 	if len(deploycheck.DashboardMetrics) < 10 {
 		t.Errorf("deploycheck.DashboardMetrics has %d names; the check looked at almost nothing", len(deploycheck.DashboardMetrics))
 	}
+}
+
+// followChat subscribes to a chat's live events until the test ends, once
+// the api counts the stream as open, and returns a channel that receives
+// its message.created events (extra ones are dropped).
+func (s *system) followChat(app *ic.App, chat int64) <-chan ic.Event {
+	s.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	created := make(chan ic.Event, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev, err := range app.Subscribe(ctx, chat, "") {
+			if err != nil {
+				return
+			}
+			if ev.Type == ic.EventMessageCreated {
+				select {
+				case created <- ev:
+				default:
+				}
+			}
+		}
+	}()
+	s.t.Cleanup(func() { cancel(); <-done })
+	eventually(s.t, 30*time.Second, "the live-event stream open", func() (bool, string) {
+		n, err := seriesSum(s.apiURL+"/metrics", "instachat_event_subscribers")
+		return err == nil && n >= 1, fmt.Sprintf("instachat_event_subscribers %v, %v", n, err)
+	})
+	return created
+}
+
+// seriesSum adds the values of every series of one metric that a /metrics
+// endpoint exports.
+func seriesSum(u, name string) (float64, error) {
+	resp, err := client.Get(u)
+	if err != nil {
+		return 0, fmt.Errorf("scrape %s: %w", u, err)
+	}
+	defer resp.Body.Close()
+	var sum float64
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		f := strings.Fields(line[strings.LastIndexAny(line, "} ")+1:])
+		if len(f) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[0], 64)
+		if err != nil {
+			return 0, fmt.Errorf("scrape %s: %q: %w", u, line, err)
+		}
+		sum += v
+	}
+	return sum, sc.Err()
 }
 
 // restartOnKnownPort (re)starts a service on a port the test knows, with
