@@ -193,14 +193,30 @@ func StartCluster(t testing.TB, n int) []*RedisServer {
 	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
+	// Every node, not just the first, must see the whole cluster before a
+	// service connects: a client that loads its slot map from a node still
+	// learning the topology routes some slots nowhere (a writer then never
+	// consumes those partitions).
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		info, _ := nodes[0].Do("CLUSTER", "INFO").(string)
-		if strings.Contains(info, "cluster_state:ok") {
+		if clusterFormed(nodes) {
 			return nodes
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("cluster of %v not ok after 30 s", addrs)
+	t.Fatalf("cluster of %v not formed on every node after 30 s", addrs)
 	return nil
+}
+
+// clusterFormed reports whether every node says the cluster is ok, with all
+// 16384 slots assigned and every node known.
+func clusterFormed(nodes []*RedisServer) bool {
+	for _, n := range nodes {
+		info, _ := n.Do("CLUSTER", "INFO").(string)
+		if !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_slots_ok:16384") ||
+			!strings.Contains(info, fmt.Sprintf("cluster_known_nodes:%d", len(nodes))) {
+			return false
+		}
+	}
+	return true
 }

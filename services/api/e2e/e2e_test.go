@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	ic "github.com/instachat/instachat/client"
+	"github.com/instachat/instachat/pkg/queue"
 	"github.com/instachat/instachat/pkg/testenv"
 )
 
@@ -48,6 +49,7 @@ func TestEndToEndOnCluster(t *testing.T) {
 	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
 	t.Cleanup(func() { rdb.Close() })
 	s := newSystemOn(t, rdb, "ic:", "REDIS_ADDR="+strings.Join(addrs, ","), "REDIS_CLUSTER=true")
+	t.Cleanup(func() { logQueueOnFailure(t, rdb, "ic:") })
 	// The keys spread over all three primaries.
 	var mu sync.Mutex
 	perNode := map[string]int{}
@@ -546,4 +548,23 @@ func (f *e2eFixture) healthAndMetrics(t *testing.T) {
 	cronPort := freePort(t)
 	s.start("cron", "HTTP_ADDR=127.0.0.1:"+cronPort, "SYNC_SCHEDULE=@every 1h")
 	s.waitReady("http://127.0.0.1:" + cronPort + "/readyz")
+}
+
+// logQueueOnFailure shows, when the test failed, where the jobs are (depth of
+// each state per partition, and the first dead jobs): enough to tell a writer
+// that never consumed a partition from jobs that died.
+func logQueueOnFailure(t *testing.T, rdb redis.UniversalClient, prefix string) {
+	if !t.Failed() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	in := queue.NewInspector(rdb, queue.NewKeys(prefix, 8))
+	depths, err := in.Depths(ctx)
+	t.Logf("queue depths: %+v (err %v)", depths, err)
+	dead, total, err := in.Dead(ctx, -1, 0, 5)
+	for _, d := range dead {
+		t.Logf("dead job %s: %s %+v error %q", d.ID, d.Envelope.Type, d.Envelope, d.Envelope.Error)
+	}
+	t.Logf("%d dead jobs (err %v)", total, err)
 }
