@@ -108,6 +108,8 @@ type Hub struct {
 	block   time.Duration // of one XREAD (readBlock; tests shorten it)
 	journal *journal      // nil: gaps beyond Redis are reset (UseJournal)
 
+	streams sync.WaitGroup // streams that outlive their handler (Serve)
+
 	mu      sync.Mutex // guards the counts below
 	total   int
 	perApp  map[string]int
@@ -138,6 +140,7 @@ func (h *Hub) Run(ctx context.Context) {
 	}
 	wg.Wait()
 	h.CloseAll()
+	h.streams.Wait() // each ends within its write timeout
 }
 
 // CloseAll ends every open stream and refuses new ones (server shutdown):

@@ -35,19 +35,30 @@ func From(r *http.Request) (*events.Position, error) {
 // it falls too far behind, or the hub closes. from is the position to resume
 // after (nil: from now). The caller has checked that f names an application
 // and chat that exist.
+//
+// A stream whose transport holds its connection itself (SSE over HTTP/1)
+// goes on in a goroutine of the hub once it has joined, and Serve returns:
+// net/http then frees what it kept for the request.
 func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, f Filter, from *events.Position) {
 	st, done := h.begin(w, r, f, true)
 	if st == nil {
 		return
 	}
-	defer done()
 	p0 := st.sh.register(st.s)
-	defer st.sh.unregister(st.s)
-	if why := st.join(r.Context(), from, p0); why != endNone {
+	end := func(why ending) {
 		st.finish(why)
+		st.sh.unregister(st.s)
+		done()
+	}
+	if why := st.join(r.Context(), from, p0); why != endNone {
+		end(why)
 		return
 	}
-	st.finish(st.live())
+	if !st.t.detached() {
+		end(st.live())
+		return
+	}
+	h.streams.Go(func() { end(st.live()) })
 }
 
 // begin takes a stream slot, waits for the partition's reader when the

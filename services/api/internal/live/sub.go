@@ -17,7 +17,8 @@ type sub struct {
 	notify    chan struct{} // cap 1: "there is something to take"
 
 	mu       sync.Mutex
-	ring     []*frame // circular, cap EVENTS_BUFFER
+	ring     []*frame // circular; grows up to max
+	max      int      // EVENTS_BUFFER
 	head, n  int
 	overflow bool // the ring was full: drain, say so, close
 	closed   bool // the hub is shutting down
@@ -26,8 +27,12 @@ type sub struct {
 	lastWrite atomic.Int64 // unix nanoseconds of the last flush
 }
 
+// firstRing is a stream's ring until it needs more: most streams are drained
+// long before a handful of frames queue up.
+const firstRing = 8
+
 func newSub(f Filter, transport string, size int) *sub {
-	s := &sub{filter: f, transport: transport, notify: make(chan struct{}, 1), ring: make([]*frame, size)}
+	s := &sub{filter: f, transport: transport, notify: make(chan struct{}, 1), ring: make([]*frame, min(size, firstRing)), max: size}
 	s.lastWrite.Store(time.Now().UnixNano())
 	return s
 }
@@ -48,7 +53,7 @@ func (s *sub) push(f *frame) bool {
 	if s.overflow || s.closed {
 		return !s.overflow
 	}
-	if s.n == len(s.ring) {
+	if s.n == len(s.ring) && !s.grow() {
 		s.overflow = true
 		s.wake()
 		return false
@@ -56,6 +61,19 @@ func (s *sub) push(f *frame) bool {
 	s.ring[(s.head+s.n)%len(s.ring)] = f
 	s.n++
 	s.wake()
+	return true
+}
+
+// grow doubles the ring, up to max; false when it is at max.
+func (s *sub) grow() bool {
+	if len(s.ring) >= s.max {
+		return false
+	}
+	ring := make([]*frame, min(2*len(s.ring), s.max))
+	for i := range s.n {
+		ring[i] = s.ring[(s.head+i)%len(s.ring)]
+	}
+	s.ring, s.head = ring, 0
 	return true
 }
 
