@@ -87,6 +87,35 @@ func TestReaderReadsEntries(t *testing.T) {
 	}
 }
 
+// TestReaderReturnsWhatPrecedesABadEntry: an entry that is not an event
+// comes back as a *BadEntryError with its position, after the events before
+// it, so that a follower can step over it.
+func TestReaderReturnsWhatPrecedesABadEntry(t *testing.T) {
+	rdb, prefix := testenv.Redis(t)
+	keys := queue.NewKeys(prefix, 1)
+	ctx := t.Context()
+	good := job(t, queue.Envelope{ID: "a", Type: queue.TypeChatCreate, App: "app", Chat: 1, Time: time.Now().UnixMicro()})
+	for _, en := range []struct{ id, j string }{{"7-1", good}, {"7-2", "{not json"}, {"7-3", good}} {
+		if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: keys.Events(0), ID: en.id, Values: []any{"j", en.j}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := events.NewReader(rdb, keys)
+	for name, read := range map[string]func() ([]events.Event, error){
+		"Read":  func() ([]events.Event, error) { return r.Read(ctx, 0, events.Position{}, 10, 0) },
+		"Range": func() ([]events.Event, error) { return r.Range(ctx, 0, events.Position{}, events.Position{7, 3}, 10) },
+	} {
+		got, err := read()
+		var bad *events.BadEntryError
+		if !errors.As(err, &bad) || bad.ID != (events.Position{7, 2}) || len(got) != 1 || got[0].ID != (events.Position{7, 1}) {
+			t.Errorf("%s: got %+v, %v; want 7-1 then a bad entry at 7-2", name, got, err)
+		}
+	}
+	if got, err := r.Read(ctx, 0, events.Position{7, 2}, 10, 0); err != nil || len(got) != 1 || got[0].ID != (events.Position{7, 3}) {
+		t.Errorf("Read after the bad entry: got %+v, %v; want 7-3", got, err)
+	}
+}
+
 func TestTypeOfJob(t *testing.T) {
 	for job, want := range map[string]string{
 		queue.TypeChatCreate: events.ChatCreated, queue.TypeChatDelete: events.ChatDeleted,

@@ -41,13 +41,25 @@ func (r *Reader) Read(ctx context.Context, p int, after Position, count int64, b
 	var out []Event
 	for _, s := range streams {
 		evs, err := decode(s.Messages)
-		if err != nil {
-			return nil, err
-		}
 		out = append(out, evs...)
+		if err != nil {
+			return out, err
+		}
 	}
 	return out, nil
 }
+
+// BadEntryError is a stream entry that is not an event this version can
+// read (corrupt, or written by a newer one). Read and Range return it with
+// the events before it, so that a follower can step over it instead of
+// stalling on it; nobody can be told which application it belonged to.
+type BadEntryError struct {
+	ID  Position
+	Err error
+}
+
+func (e *BadEntryError) Error() string { return fmt.Sprintf("event %s: %v", e.ID, e.Err) }
+func (e *BadEntryError) Unwrap() error { return e.Err }
 
 // Range returns up to count events of partition p after position after and
 // at most upTo, in order.
@@ -88,13 +100,19 @@ func (r *Reader) Bounds(ctx context.Context, p int) (first, last Position, gen u
 	return first, last, gen, nil
 }
 
+// decode returns the events up to the first entry that is not one, and a
+// *BadEntryError for that entry.
 func decode(msgs []redis.XMessage) ([]Event, error) {
 	out := make([]Event, 0, len(msgs))
 	for _, m := range msgs {
 		job, _ := m.Values["j"].(string)
 		ev, err := FromEntry(m.ID, job)
 		if err != nil {
-			return nil, err
+			pos, perr := Parse(m.ID)
+			if perr != nil {
+				return out, perr
+			}
+			return out, &BadEntryError{ID: pos, Err: err}
 		}
 		out = append(out, ev)
 	}

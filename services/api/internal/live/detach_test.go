@@ -37,13 +37,7 @@ func (r *rig) subscribers(t *testing.T) float64 {
 // waitSubscribers waits for the subscriber gauge to reach want.
 func (r *rig) waitSubscribers(t *testing.T, want float64) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for r.subscribers(t) != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("subscribers: got %v, want %v", r.subscribers(t), want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	r.waitMetric(t, want, "instachat_event_subscribers", "transport", transportSSE, "scope", "chat")
 }
 
 // TestSSEStreamOutlivesItsHandler: over HTTP/1 the stream takes its

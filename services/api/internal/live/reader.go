@@ -2,6 +2,7 @@ package live
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/instachat/instachat/pkg/events"
@@ -33,6 +34,12 @@ func (h *Hub) read(ctx context.Context, p int) {
 			verify = false
 		}
 		evs, err := h.reader.Read(ctx, p, sh.position(), readCount, h.block)
+		var bad *events.BadEntryError
+		if errors.As(err, &bad) {
+			h.deliver(ctx, p, sh, evs)
+			h.stepOver(ctx, p, sh, bad)
+			continue
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				h.log.WarnContext(ctx, "live events: read stream", "partition", p, "err", err)
@@ -94,6 +101,15 @@ func (h *Hub) deliver(ctx context.Context, p int, sh *shard, evs []events.Event)
 		cur = ev.ID
 	}
 	sh.dispatch(frames)
+}
+
+// stepOver moves the reader past an entry that is not an event instead of
+// reading it again forever. Its application is unknown, so every stream of
+// the partition is told that what it has not seen up to there is lost.
+func (h *Hub) stepOver(ctx context.Context, p int, sh *shard, bad *events.BadEntryError) {
+	h.log.ErrorContext(ctx, "live events: an entry is not an event; resetting the partition's streams past it",
+		"partition", p, "position", bad.ID.String(), "err", bad.Err)
+	sh.reset(bad.ID)
 }
 
 // follows reports whether next is the entry right after cur: the next

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -103,6 +104,19 @@ func (r *rig) add(t *testing.T, typ, app string, chat, msg int64, body string) e
 		t.Fatalf("xadd %s: %v", pos, err)
 	}
 	r.rdb.HSet(ctx, r.keys.EventsMeta(p), "g", strconv.FormatUint(pos.Gen, 10), "s", strconv.FormatUint(pos.Seq, 10))
+	return pos
+}
+
+// addRaw appends an entry whose job field is j, at partition p's next position.
+func (r *rig) addRaw(t *testing.T, p int, j string) events.Position {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seq[p]++
+	pos := events.Position{Gen: r.gen, Seq: r.seq[p]}
+	if err := r.rdb.XAdd(context.Background(), &redis.XAddArgs{Stream: r.keys.Events(p), ID: pos.String(), Values: []any{"j", j}}).Err(); err != nil {
+		t.Fatalf("xadd %s: %v", pos, err)
+	}
 	return pos
 }
 
@@ -267,6 +281,33 @@ func (m msg) data(t *testing.T) map[string]any {
 		t.Fatalf("data of %+v: %v", m, err)
 	}
 	return v
+}
+
+// waitMetric waits up to 5 s for a series to be want.
+func (r *rig) waitMetric(t *testing.T, want float64, name string, labels ...string) {
+	t.Helper()
+	r.waitSeries(t, func(v float64) bool { return v == want }, fmt.Sprint(want), name, labels...)
+}
+
+// waitMetricAtLeast waits up to 5 s for a series to reach least.
+func (r *rig) waitMetricAtLeast(t *testing.T, least float64, name string, labels ...string) {
+	t.Helper()
+	r.waitSeries(t, func(v float64) bool { return v >= least }, fmt.Sprint("at least ", least), name, labels...)
+}
+
+func (r *rig) waitSeries(t *testing.T, ok func(float64) bool, want, name string, labels ...string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := r.metric(t, name, labels...)
+		if ok(got) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s %v: got %v, want %s", name, labels, got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // metric reads one series of the rig's registry.
