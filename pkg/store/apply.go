@@ -15,21 +15,69 @@ import (
 
 // Provenance says which event last wrote a row and when: the event time is
 // when the api accepted it, ReadAt when the writer took it, WriteAt when the
-// writer wrote it.
+// writer wrote it. Stream is the event's position in its partition's
+// live-event stream, which the writer takes from the job (zero for a job
+// queued without one).
 type Provenance struct {
 	EventID   string
 	EventTime time.Time
+	Stream    StreamPosition
 	ReadAt    time.Time
 	WriteAt   time.Time
 }
 
-// newer reports whether event (t, id) wins over the row's (rowT, rowID):
-// the newest event time wins, ties go to the larger event id.
-func newer(t time.Time, id string, rowT time.Time, rowID string) bool {
-	if !t.Equal(rowT) {
-		return t.After(rowT)
+// source returns what the newest-wins rule compares of the event.
+func (p Provenance) source() Source {
+	return Source{EventID: p.EventID, EventTime: p.EventTime, Stream: p.Stream}
+}
+
+// Source names an event as the newest-wins rule compares it: its id, its
+// event time and its stream position. A row keeps the Source of the event
+// that last wrote it (last_event_id, event_time, source_part/gen/seq).
+type Source struct {
+	EventID   string
+	EventTime time.Time
+	Stream    StreamPosition // zero: none
+}
+
+// Newer reports whether event s wins over row, the event that last wrote a
+// row: "newest event wins", decided the same way by every writer and by the
+// reconcile replay (ADR 0015).
+//
+// When both carry a position in the same partition's stream, the later
+// position wins. The stream is the order the api accepted the writes in: the
+// Redis step that accepts a write assigns its position atomically, whichever
+// api replica runs it, and subscribers receive message.updated events in that
+// order, so the row ends with the body of the last event they saw. Event
+// times come from the clocks of several api replicas and can contradict that
+// order by their skew.
+//
+// A greater generation is later. A new generation starts only when Redis
+// went back in time, numbered by Redis's clock in milliseconds and above
+// every generation the stream still holds (package counter), so it is lower
+// than an earlier one only when the stream was lost whole and the new Redis's
+// clock reads earlier than the previous generation's start: an error larger
+// than that generation's whole life. Event times would do no better across
+// that boundary (after FLUSHALL the next write may come milliseconds later,
+// from another api replica), and one order per stream keeps the rule
+// transitive there.
+//
+// Otherwise the old rule decides: the later event time, ties to the larger
+// event id. That covers events and rows from before the streams (no
+// position) and positions of different partitions, which are different
+// streams with unrelated sequences (an application changes partition only
+// when the partition count does). Equal positions are one event.
+func (s Source) Newer(row Source) bool {
+	if p, q := s.Stream, row.Stream; !p.IsZero() && !q.IsZero() && p.Part == q.Part && (p.Gen != q.Gen || p.Seq != q.Seq) {
+		if p.Gen != q.Gen {
+			return p.Gen > q.Gen
+		}
+		return p.Seq > q.Seq
 	}
-	return id > rowID
+	if !s.EventTime.Equal(row.EventTime) {
+		return s.EventTime.After(row.EventTime)
+	}
+	return s.EventID > row.EventID
 }
 
 // Outcome is what applying one event did.
@@ -186,15 +234,16 @@ func decideChatCreates(ws []ChatWrite, out []Outcome, keys []ChatKey, existing m
 // leaving alone a row another transaction inserted first.
 func insertChatsSQL(ws []ChatWrite, todo []int) (string, []any) {
 	var sb strings.Builder
-	sb.WriteString("INSERT INTO chats (application_id, number, create_event_id, last_event_id, event_time, read_at, written_at, created_at, updated_at) VALUES ")
-	args := make([]any, 0, len(todo)*9)
+	sb.WriteString("INSERT INTO chats (application_id, number, create_event_id, last_event_id, event_time, source_part, source_gen, source_seq, read_at, written_at, created_at, updated_at) VALUES ")
+	args := make([]any, 0, len(todo)*12)
 	for k, i := range todo {
 		if k > 0 {
 			sb.WriteByte(',')
 		}
-		sb.WriteString("(?,?,?,?,?,?,?,?,?)")
+		sb.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?)")
 		w, p := ws[i], ws[i].Prov
-		args = append(args, w.AppID, w.Number, p.EventID, p.EventID, p.EventTime, p.ReadAt, p.WriteAt, p.EventTime, p.EventTime)
+		part, gen, seq := p.Stream.columns()
+		args = append(args, w.AppID, w.Number, p.EventID, p.EventID, p.EventTime, part, gen, seq, p.ReadAt, p.WriteAt, p.EventTime, p.EventTime)
 	}
 	sb.WriteString(" ON DUPLICATE KEY UPDATE id = id")
 	return sb.String(), args
@@ -293,9 +342,18 @@ type messageState struct {
 	CreateEventID string
 	LastEventID   string
 	EventTime     time.Time
+	SourcePart    int // source_part/gen/seq, zero when NULL (findMessage reads them)
+	SourceGen     uint64
+	SourceSeq     uint64
 	LockVersion   int64
 	DeletedAt     *time.Time
 	ID            int64
+}
+
+// source is the event that last wrote the row, as Source.Newer compares it.
+func (st messageState) source() Source {
+	return Source{EventID: st.LastEventID, EventTime: st.EventTime,
+		Stream: StreamPosition{Part: st.SourcePart, Gen: st.SourceGen, Seq: st.SourceSeq}}
 }
 
 type msgID struct{ chatID, number int64 }
@@ -460,15 +518,16 @@ type newMessage struct {
 // inserted; a key another transaction inserted first is left alone.
 func (tx *Tx) insertMessages(ctx context.Context, rows []newMessage) (int64, error) {
 	var sb strings.Builder
-	sb.WriteString("INSERT INTO messages (chat_id, number, body, deleted_at, create_event_id, last_event_id, event_time, read_at, written_at, created_at, updated_at) VALUES ")
-	args := make([]any, 0, len(rows)*11)
+	sb.WriteString("INSERT INTO messages (chat_id, number, body, deleted_at, create_event_id, last_event_id, event_time, source_part, source_gen, source_seq, read_at, written_at, created_at, updated_at) VALUES ")
+	args := make([]any, 0, len(rows)*14)
 	for i, r := range rows {
 		if i > 0 {
 			sb.WriteByte(',')
 		}
-		sb.WriteString("(?,?,?,?,?,?,?,?,?,?,?)")
+		sb.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
 		p := r.w.Prov
-		args = append(args, r.key.chatID, r.key.number, r.w.Body, r.deletedAt, p.EventID, p.EventID, p.EventTime, p.ReadAt, p.WriteAt, p.EventTime, p.EventTime)
+		part, gen, seq := p.Stream.columns()
+		args = append(args, r.key.chatID, r.key.number, r.w.Body, r.deletedAt, p.EventID, p.EventID, p.EventTime, part, gen, seq, p.ReadAt, p.WriteAt, p.EventTime, p.EventTime)
 	}
 	sb.WriteString(" ON DUPLICATE KEY UPDATE id = id")
 	res := tx.db.WithContext(ctx).Exec(sb.String(), args...)
@@ -495,13 +554,23 @@ func (tx *Tx) messageStates(ctx context.Context, keys []msgID) (map[msgID]messag
 	return out, nil
 }
 
+// The reads of one message that an update or delete decides on: its
+// provenance with the stream position (NULL reads as none), its lock_version
+// and whether it is deleted.
+const (
+	findMessageQuery = `SELECT m.id, m.chat_id, m.number, m.last_event_id, m.event_time, IFNULL(m.source_part, 0) AS source_part,
+IFNULL(m.source_gen, 0) AS source_gen, IFNULL(m.source_seq, 0) AS source_seq, m.lock_version, m.deleted_at
+FROM messages m JOIN chats c ON c.id = m.chat_id WHERE c.application_id = ? AND c.number = ? AND m.number = ?`
+	lockMessageQuery = `SELECT id, chat_id, number, last_event_id, event_time, IFNULL(source_part, 0) AS source_part,
+IFNULL(source_gen, 0) AS source_gen, IFNULL(source_seq, 0) AS source_seq, lock_version, deleted_at
+FROM messages WHERE id = ? FOR UPDATE`
+)
+
 // findMessage reads one message's state; ok is false and the outcome says
 // which parent is missing when there is no row.
 func (tx *Tx) findMessage(ctx context.Context, w MessageWrite) (messageState, Outcome, bool, error) {
 	var rows []messageState
-	q := `SELECT m.id, m.chat_id, m.number, m.last_event_id, m.event_time, m.lock_version, m.deleted_at
-FROM messages m JOIN chats c ON c.id = m.chat_id WHERE c.application_id = ? AND c.number = ? AND m.number = ?`
-	err := tx.db.WithContext(ctx).Raw(q, w.AppID, w.Chat, w.Number).Scan(&rows).Error
+	err := tx.db.WithContext(ctx).Raw(findMessageQuery, w.AppID, w.Chat, w.Number).Scan(&rows).Error
 	if err != nil {
 		return messageState{}, 0, false, wrap("read message", err)
 	}
@@ -509,8 +578,7 @@ FROM messages m JOIN chats c ON c.id = m.chat_id WHERE c.application_id = ? AND 
 		// Lock this message's row only (not its chat) until the transaction ends.
 		id := rows[0].ID
 		rows = rows[:0]
-		err := tx.db.WithContext(ctx).Raw(`SELECT id, chat_id, number, last_event_id, event_time, lock_version, deleted_at
-FROM messages WHERE id = ? FOR UPDATE`, id).Scan(&rows).Error
+		err := tx.db.WithContext(ctx).Raw(lockMessageQuery, id).Scan(&rows).Error
 		if err != nil {
 			return messageState{}, 0, false, wrap("lock message", err)
 		}
@@ -529,8 +597,9 @@ FROM messages WHERE id = ? FOR UPDATE`, id).Scan(&rows).Error
 }
 
 // UpdateMessage changes one message's body with optimistic locking: read the
-// row and its lock_version, decide (newest event wins), then update only if
-// lock_version is unchanged, re-reading and retrying a bounded number of times.
+// row and its lock_version, decide (newest event wins, see Source.Newer),
+// then update only if lock_version is unchanged, re-reading and retrying a
+// bounded number of times.
 // An update whose message row does not exist yet (it overtook its create) is
 // parked until the create commits.
 func (tx *Tx) UpdateMessage(ctx context.Context, w MessageWrite) (Outcome, error) {
@@ -561,13 +630,15 @@ func (tx *Tx) changeMessage(ctx context.Context, w MessageWrite, op string, only
 			return Duplicate, nil
 		case st.DeletedAt != nil:
 			return StaleDeleted, nil
-		case onlyNewer && !newer(w.Prov.EventTime, w.Prov.EventID, st.EventTime, st.LastEventID):
+		case onlyNewer && !w.Prov.source().Newer(st.source()):
 			return Stale, nil
 		}
 		p := w.Prov
+		part, gen, seq := p.Stream.columns()
 		res := tx.db.WithContext(ctx).Exec(`UPDATE messages SET `+column+`, lock_version = lock_version + 1,
-last_event_id = ?, event_time = ?, read_at = ?, written_at = ?, updated_at = ? WHERE id = ? AND lock_version = ?`,
-			value, p.EventID, p.EventTime, p.ReadAt, p.WriteAt, p.EventTime, st.ID, st.LockVersion)
+last_event_id = ?, event_time = ?, source_part = ?, source_gen = ?, source_seq = ?, read_at = ?, written_at = ?, updated_at = ?
+WHERE id = ? AND lock_version = ?`,
+			value, p.EventID, p.EventTime, part, gen, seq, p.ReadAt, p.WriteAt, p.EventTime, st.ID, st.LockVersion)
 		if res.Error != nil {
 			return 0, wrap(op+" message", res.Error)
 		}
@@ -597,9 +668,11 @@ func (tx *Tx) DeleteChat(ctx context.Context, w ChatWrite) (Outcome, []int64, er
 			return StaleDeleted, nil, nil
 		}
 		p := w.Prov
+		part, gen, seq := p.Stream.columns()
 		res := tx.db.WithContext(ctx).Exec(`UPDATE chats SET deleted_at = ?, lock_version = lock_version + 1,
-last_event_id = ?, event_time = ?, read_at = ?, written_at = ?, updated_at = ? WHERE id = ? AND lock_version = ?`,
-			p.EventTime, p.EventID, p.EventTime, p.ReadAt, p.WriteAt, p.EventTime, st.ID, st.LockVersion)
+last_event_id = ?, event_time = ?, source_part = ?, source_gen = ?, source_seq = ?, read_at = ?, written_at = ?, updated_at = ?
+WHERE id = ? AND lock_version = ?`,
+			p.EventTime, p.EventID, p.EventTime, part, gen, seq, p.ReadAt, p.WriteAt, p.EventTime, st.ID, st.LockVersion)
 		if res.Error != nil {
 			return 0, nil, wrap("delete chat", res.Error)
 		}

@@ -86,10 +86,7 @@ func writeJournal(ctx context.Context, db *gorm.DB, entries []JournalEntry) erro
 			if len(detail) > 255 {
 				detail = detail[:255]
 			}
-			var part, gen, seq any
-			if !e.Stream.IsZero() {
-				part, gen, seq = e.Stream.Part, e.Stream.Gen, e.Stream.Seq
-			}
+			part, gen, seq := e.Stream.columns()
 			args = append(args, e.EventID, e.Type, e.AppID, e.Chat, e.Message, e.Body,
 				e.EventTime, e.ReadAt, written, e.Attempt, e.Outcome, nullable(detail), nullable(e.TraceID), part, gen, seq)
 		}

@@ -171,6 +171,12 @@ type ReplayEvent struct {
 	Message   int64 // 0 for chat events
 	Body      string
 	EventTime time.Time
+	Stream    StreamPosition // zero for an event from before the streams
+}
+
+// Source returns what the newest-wins rule compares of e.
+func (e ReplayEvent) Source() Source {
+	return Source{EventID: e.EventID, EventTime: e.EventTime, Stream: e.Stream}
 }
 
 // NeverApplied counts the events of which no delivery took effect.
@@ -185,8 +191,15 @@ type StoredRow struct {
 	LockVersion int64
 	LastEventID string
 	EventTime   time.Time
+	Stream      StreamPosition // the last event's position; zero when the row has none
 	CreatedAt   time.Time
 	DeletedAt   *time.Time
+}
+
+// Source returns the event that last wrote the row, as the newest-wins rule
+// compares it.
+func (r StoredRow) Source() Source {
+	return Source{EventID: r.LastEventID, EventTime: r.EventTime, Stream: r.Stream}
 }
 
 // StoredMessage is a message row as a reconcile pass compares it.
@@ -203,6 +216,8 @@ type ChatHistory struct {
 	Key ChatKey
 	// Events are the distinct events that took effect, ordered by
 	// (event_time, event_id): each once, however often it was delivered.
+	// The order is one to apply them in; which event wins a row is
+	// Source.Newer's to say.
 	Events       []ReplayEvent
 	NeverApplied NeverApplied
 	// Conflicts are the creates the writer refused because another event
@@ -241,7 +256,8 @@ func (s *Store) ChatHistory(ctx context.Context, key ChatKey) (ChatHistory, erro
 // journalPageQuery reads one page of a chat's deliveries in the order of
 // idx_journal_key (message_number, event_time, then the primary key the
 // index carries), so MySQL neither scans nor sorts beyond the page.
-const journalPageQuery = `SELECT id, event_id, type, message_number, body, event_time, outcome FROM event_journal
+const journalPageQuery = `SELECT id, event_id, type, message_number, body, event_time, IFNULL(stream_part, 0) AS stream_part,
+IFNULL(stream_gen, 0) AS stream_gen, IFNULL(stream_seq, 0) AS stream_seq, outcome FROM event_journal
 WHERE application_id = ? AND chat_number = ?
 AND (message_number > ? OR message_number = ? AND (event_time > ? OR event_time = ? AND id > ?))
 ORDER BY message_number, event_time, id LIMIT ?`
@@ -253,6 +269,9 @@ type deliveryRow struct {
 	MessageNumber int64
 	Body          *string
 	EventTime     time.Time
+	StreamPart    int // zero when NULL
+	StreamGen     uint64
+	StreamSeq     uint64
 	Outcome       string
 }
 
@@ -303,6 +322,10 @@ func (t *eventTally) add(rows []deliveryRow) {
 		if r.Body != nil {
 			e.ev.Body = *r.Body
 		}
+		if e.ev.Stream.IsZero() {
+			// Every delivery of an event carries its one position.
+			e.ev.Stream = StreamPosition{Part: r.StreamPart, Gen: r.StreamGen, Seq: r.StreamSeq}
+		}
 		switch r.Outcome {
 		case OutcomeApplied, OutcomeDuplicate, OutcomeStale:
 			e.took = true
@@ -344,23 +367,29 @@ func (t *eventTally) fold(h *ChatHistory) {
 	}
 }
 
+// rowSourceColumns reads a row's source position, NULL as zero (none).
+const rowSourceColumns = "IFNULL(source_part, 0) AS source_part, IFNULL(source_gen, 0) AS source_gen, IFNULL(source_seq, 0) AS source_seq"
+
 const (
-	chatRowQuery = `SELECT id, lock_version, last_event_id, event_time, created_at, deleted_at FROM chats
+	chatRowQuery = `SELECT id, lock_version, last_event_id, event_time, ` + rowSourceColumns + `, created_at, deleted_at FROM chats
 WHERE application_id = ? AND number = ?`
-	messagePageQuery = `SELECT id, number, body, lock_version, last_event_id, event_time, created_at, deleted_at FROM messages
+	messagePageQuery = `SELECT id, number, body, lock_version, last_event_id, event_time, ` + rowSourceColumns + `, created_at, deleted_at FROM messages
 WHERE chat_id = ? AND number > ? ORDER BY number LIMIT ?`
+	casChatQuery    = "SELECT id, lock_version, last_event_id, event_time, " + rowSourceColumns + ", created_at, deleted_at FROM chats WHERE id = ?"
+	casMessageQuery = "SELECT id, number, body, lock_version, last_event_id, event_time, " + rowSourceColumns + ", created_at, deleted_at FROM messages WHERE id = ?"
 )
 
 // readRows reads the chat row and its message rows, deleted ones included.
 func readRows(db *gorm.DB, h *ChatHistory) error {
-	var chats []StoredRow
+	var chats []messageStateRow
 	if err := db.Raw(chatRowQuery, h.Key.AppID, h.Key.Number).Scan(&chats).Error; err != nil {
 		return wrap("read chat", err)
 	}
 	if len(chats) == 0 {
 		return nil
 	}
-	h.Chat = &chats[0]
+	c := chats[0].stored().StoredRow
+	h.Chat = &c
 	after := int64(math.MinInt64)
 	for {
 		var rows []messageStateRow
@@ -386,14 +415,18 @@ type messageStateRow struct {
 	LockVersion int64
 	LastEventID string
 	EventTime   time.Time
+	SourcePart  int // zero when NULL (rowSourceColumns)
+	SourceGen   uint64
+	SourceSeq   uint64
 	CreatedAt   time.Time
 	DeletedAt   *time.Time
 }
 
 func (r messageStateRow) stored() StoredMessage {
 	return StoredMessage{Number: r.Number, Body: r.Body, StoredRow: StoredRow{
-		ID: r.ID, LockVersion: r.LockVersion, LastEventID: r.LastEventID,
-		EventTime: r.EventTime, CreatedAt: r.CreatedAt, DeletedAt: r.DeletedAt,
+		ID: r.ID, LockVersion: r.LockVersion, LastEventID: r.LastEventID, EventTime: r.EventTime,
+		Stream:    StreamPosition{Part: r.SourcePart, Gen: r.SourceGen, Seq: r.SourceSeq},
+		CreatedAt: r.CreatedAt, DeletedAt: r.DeletedAt,
 	}}
 }
 
@@ -420,6 +453,7 @@ type RowFix struct {
 	CreateEventID string
 	LastEventID   string
 	EventTime     time.Time
+	Stream        StreamPosition // the last event's position (zero: none)
 	CreatedAt     time.Time
 	DeletedAt     *time.Time
 }
@@ -493,9 +527,10 @@ func (tx *Tx) fixChat(ctx context.Context, key ChatKey, f RowFix, now time.Time)
 	db := tx.db.WithContext(ctx)
 	switch f.Op {
 	case RepairInsert:
-		res := db.Exec(`INSERT INTO chats (application_id, number, deleted_at, create_event_id, last_event_id, event_time, read_at, written_at, created_at, updated_at)
-VALUES (?,?,?,?,?,?,?,?,?,?) ON DUPLICATE KEY UPDATE id = id`,
-			key.AppID, key.Number, f.DeletedAt, f.CreateEventID, f.LastEventID, f.EventTime, now, now, f.CreatedAt, updatedAt(f))
+		part, gen, seq := f.Stream.columns()
+		res := db.Exec(`INSERT INTO chats (application_id, number, deleted_at, create_event_id, last_event_id, event_time, source_part, source_gen, source_seq,
+read_at, written_at, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) ON DUPLICATE KEY UPDATE id = id`,
+			key.AppID, key.Number, f.DeletedAt, f.CreateEventID, f.LastEventID, f.EventTime, part, gen, seq, now, now, f.CreatedAt, updatedAt(f))
 		if res.Error != nil {
 			return wrap("repair: insert chat", res.Error)
 		}
@@ -504,9 +539,10 @@ VALUES (?,?,?,?,?,?,?,?,?,?) ON DUPLICATE KEY UPDATE id = id`,
 		}
 		return nil
 	case RepairUpdate:
+		part, gen, seq := f.Stream.columns()
 		return tx.casRow(ctx, "chats", f, "", `UPDATE chats SET deleted_at = ?, last_event_id = ?, event_time = ?,
-written_at = ?, updated_at = ?, lock_version = lock_version + 1 WHERE id = ? AND lock_version = ?`,
-			f.DeletedAt, f.LastEventID, f.EventTime, now, updatedAt(f))
+source_part = ?, source_gen = ?, source_seq = ?, written_at = ?, updated_at = ?, lock_version = lock_version + 1 WHERE id = ? AND lock_version = ?`,
+			f.DeletedAt, f.LastEventID, f.EventTime, part, gen, seq, now, updatedAt(f))
 	case RepairRemove:
 		return tx.casRow(ctx, "chats", f, "",
 			"DELETE FROM chats WHERE id = ? AND lock_version = ? AND NOT EXISTS (SELECT 1 FROM messages WHERE chat_id = ?)")
@@ -515,11 +551,12 @@ written_at = ?, updated_at = ?, lock_version = lock_version + 1 WHERE id = ? AND
 }
 
 func (tx *Tx) fixMessage(ctx context.Context, chatID int64, f MessageFix, now time.Time) error {
+	part, gen, seq := f.Stream.columns()
 	switch f.Op {
 	case RepairInsert:
-		res := tx.db.WithContext(ctx).Exec(`INSERT INTO messages (chat_id, number, body, deleted_at, create_event_id, last_event_id, event_time, read_at, written_at, created_at, updated_at)
-VALUES (?,?,?,?,?,?,?,?,?,?,?) ON DUPLICATE KEY UPDATE id = id`,
-			chatID, f.Number, f.Body, f.DeletedAt, f.CreateEventID, f.LastEventID, f.EventTime, now, now, f.CreatedAt, updatedAt(f.RowFix))
+		res := tx.db.WithContext(ctx).Exec(`INSERT INTO messages (chat_id, number, body, deleted_at, create_event_id, last_event_id, event_time, source_part, source_gen, source_seq,
+read_at, written_at, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON DUPLICATE KEY UPDATE id = id`,
+			chatID, f.Number, f.Body, f.DeletedAt, f.CreateEventID, f.LastEventID, f.EventTime, part, gen, seq, now, now, f.CreatedAt, updatedAt(f.RowFix))
 		if res.Error != nil {
 			return wrap("insert", res.Error)
 		}
@@ -529,8 +566,8 @@ VALUES (?,?,?,?,?,?,?,?,?,?,?) ON DUPLICATE KEY UPDATE id = id`,
 		return nil
 	case RepairUpdate:
 		return tx.casRow(ctx, "messages", f.RowFix, f.SeenBody, `UPDATE messages SET body = ?, deleted_at = ?, last_event_id = ?, event_time = ?,
-written_at = ?, updated_at = ?, lock_version = lock_version + 1 WHERE id = ? AND lock_version = ?`,
-			f.Body, f.DeletedAt, f.LastEventID, f.EventTime, now, updatedAt(f.RowFix))
+source_part = ?, source_gen = ?, source_seq = ?, written_at = ?, updated_at = ?, lock_version = lock_version + 1 WHERE id = ? AND lock_version = ?`,
+			f.Body, f.DeletedAt, f.LastEventID, f.EventTime, part, gen, seq, now, updatedAt(f.RowFix))
 	case RepairRemove:
 		return tx.casRow(ctx, "messages", f.RowFix, f.SeenBody, "DELETE FROM messages WHERE id = ? AND lock_version = ?")
 	}
@@ -548,9 +585,9 @@ func (tx *Tx) casRow(ctx context.Context, table string, f RowFix, seenBody, stmt
 	db := tx.db.WithContext(ctx)
 	for range maxLockRetries {
 		var rows []messageStateRow
-		q := "SELECT id, lock_version, last_event_id, event_time, created_at, deleted_at FROM chats WHERE id = ?"
+		q := casChatQuery
 		if table == "messages" {
-			q = "SELECT id, number, body, lock_version, last_event_id, event_time, created_at, deleted_at FROM messages WHERE id = ?"
+			q = casMessageQuery
 		}
 		if err := db.Raw(q, f.Seen.ID).Scan(&rows).Error; err != nil {
 			return wrap("repair: read "+table, err)
@@ -576,5 +613,6 @@ func (tx *Tx) casRow(ctx context.Context, table string, f RowFix, seenBody, stmt
 func sameRow(r messageStateRow, seen StoredRow, sameBody bool) bool {
 	sameDeleted := (r.DeletedAt == nil) == (seen.DeletedAt == nil) &&
 		(r.DeletedAt == nil || r.DeletedAt.Equal(*seen.DeletedAt))
-	return sameBody && sameDeleted && r.LastEventID == seen.LastEventID && r.EventTime.Equal(seen.EventTime)
+	return sameBody && sameDeleted && r.LastEventID == seen.LastEventID && r.EventTime.Equal(seen.EventTime) &&
+		r.stored().Stream == seen.Stream
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"math"
+	"strconv"
 	"time"
 )
 
@@ -22,6 +23,23 @@ type StreamPosition struct {
 
 // IsZero reports whether p is no position.
 func (p StreamPosition) IsZero() bool { return p.Gen == 0 }
+
+// String is "<gen>-<seq> of partition <part>", or "none".
+func (p StreamPosition) String() string {
+	if p.IsZero() {
+		return "none"
+	}
+	return strconv.FormatUint(p.Gen, 10) + "-" + strconv.FormatUint(p.Seq, 10) + " of partition " + strconv.Itoa(p.Part)
+}
+
+// columns returns p as the values of a row's three position columns
+// (stream_part/gen/seq, source_part/gen/seq): NULLs when p is none.
+func (p StreamPosition) columns() (part, gen, seq any) {
+	if p.IsZero() {
+		return nil, nil, nil
+	}
+	return p.Part, p.Gen, p.Seq
+}
 
 // JournalEvent is one event of a partition's stream as the journal holds it,
 // whichever delivery recorded it.

@@ -94,7 +94,7 @@ func (c *checker) conflicts() {
 	}
 	for _, cl := range c.r.clashes {
 		c.diff(cl.message, NumberConflict, fmt.Sprintf("create event %s (accepted %s) took effect on a row event %s had created: "+
-			"a number handed out twice", cl.event.id, ts(cl.event.at), cl.creator), false)
+			"a number handed out twice", cl.event.EventID, ts(cl.event.EventTime), cl.creator), false)
 	}
 }
 
@@ -118,13 +118,13 @@ func (c *checker) chatRow() {
 	exp := &c.r.chat
 	if c.h.Chat == nil {
 		c.f.chatChecked = true
-		detail := fmt.Sprintf("no chat row; event %s created it", exp.last.id)
+		detail := fmt.Sprintf("no chat row; event %s created it", exp.last.EventID)
 		if exp.deleted() {
-			detail = fmt.Sprintf("no chat row; the journal created it and deleted it with event %s", exp.last.id)
+			detail = fmt.Sprintf("no chat row; the journal created it and deleted it with event %s", exp.last.EventID)
 		}
 		c.diff(0, MissingRow, detail, true)
-		c.f.repair.Chat = &store.RowFix{Op: store.RepairInsert, CreateEventID: exp.creator, LastEventID: exp.last.id,
-			EventTime: exp.last.at, CreatedAt: exp.createdAt, DeletedAt: exp.deletedAt}
+		c.f.repair.Chat = &store.RowFix{Op: store.RepairInsert, CreateEventID: exp.creator, LastEventID: exp.last.EventID,
+			EventTime: exp.last.EventTime, Stream: exp.last.Stream, CreatedAt: exp.createdAt, DeletedAt: exp.deletedAt}
 		return
 	}
 	kinds := compare(exp, *c.h.Chat, "", c.r.ids, c.trimmed)
@@ -137,8 +137,8 @@ func (c *checker) chatRow() {
 		c.diff(0, k, detail(k, exp, *c.h.Chat, ""), true)
 	}
 	if len(kinds) > 0 {
-		c.f.repair.Chat = &store.RowFix{Op: store.RepairUpdate, Seen: c.h.Chat, LastEventID: exp.last.id,
-			EventTime: exp.last.at, DeletedAt: exp.deletedAt}
+		c.f.repair.Chat = &store.RowFix{Op: store.RepairUpdate, Seen: c.h.Chat, LastEventID: exp.last.EventID,
+			EventTime: exp.last.EventTime, Stream: exp.last.Stream, DeletedAt: exp.deletedAt}
 	}
 }
 
@@ -173,7 +173,7 @@ func (c *checker) messages() (removed int) {
 			}
 		case !hasRow:
 			c.f.messagesChecked++
-			c.diff(n, MissingRow, fmt.Sprintf("no message row; event %s created it", exp.last.id), true)
+			c.diff(n, MissingRow, fmt.Sprintf("no message row; event %s created it", exp.last.EventID), true)
 			c.f.repair.Messages = append(c.f.repair.Messages, store.MessageFix{Number: n, RowFix: fixOf(exp, store.RepairInsert, nil, "")})
 		default:
 			kinds := compare(exp, stored.StoredRow, stored.Body, c.r.ids, c.trimmed)
@@ -244,7 +244,7 @@ func compare(exp *row, stored store.StoredRow, body string, ids map[string]bool,
 		if body != exp.body {
 			kinds = append(kinds, BodyMismatch)
 		}
-		if stored.LastEventID != exp.last.id || !stored.EventTime.Equal(exp.last.at) {
+		if stored.LastEventID != exp.last.EventID || !stored.EventTime.Equal(exp.last.EventTime) || stored.Stream != exp.last.Stream {
 			kinds = append(kinds, LastEventMismatch)
 		}
 	}
@@ -253,7 +253,7 @@ func compare(exp *row, stored store.StoredRow, body string, ids map[string]bool,
 
 func fixOf(exp *row, op store.RepairOp, seen *store.StoredRow, seenBody string) store.RowFix {
 	return store.RowFix{Op: op, Seen: seen, SeenBody: seenBody, Body: exp.body, CreateEventID: exp.creator,
-		LastEventID: exp.last.id, EventTime: exp.last.at, CreatedAt: exp.createdAt, DeletedAt: exp.deletedAt}
+		LastEventID: exp.last.EventID, EventTime: exp.last.EventTime, Stream: exp.last.Stream, CreatedAt: exp.createdAt, DeletedAt: exp.deletedAt}
 }
 
 // detail describes a difference without quoting a message body.
@@ -264,12 +264,16 @@ func detail(k Kind, exp *row, stored store.StoredRow, body string) string {
 		if exp.deleted() {
 			return fmt.Sprintf("row is live; the replay deleted it at %s", ts(*exp.deletedAt))
 		}
-		return fmt.Sprintf("row was deleted at %s; the replay has it live, last written by event %s", ts(*stored.DeletedAt), exp.last.id)
+		return fmt.Sprintf("row was deleted at %s; the replay has it live, last written by event %s", ts(*stored.DeletedAt), exp.last.EventID)
 	case BodyMismatch:
-		return fmt.Sprintf("body of %d bytes differs from the %d bytes of event %s", len(body), len(exp.body), exp.last.id)
+		return fmt.Sprintf("body of %d bytes differs from the %d bytes of event %s", len(body), len(exp.body), exp.last.EventID)
 	case LastEventMismatch:
-		return fmt.Sprintf("row last written by event %s at %s; the replay by event %s at %s",
-			stored.LastEventID, ts(stored.EventTime), exp.last.id, ts(exp.last.at))
+		d := fmt.Sprintf("row last written by event %s at %s; the replay by event %s at %s",
+			stored.LastEventID, ts(stored.EventTime), exp.last.EventID, ts(exp.last.EventTime))
+		if stored.Stream != exp.last.Stream {
+			d += fmt.Sprintf(" (stream position %s; the replay's %s)", stored.Stream, exp.last.Stream)
+		}
+		return d
 	}
 	return string(k)
 }

@@ -20,6 +20,29 @@ func ev(id, typ string, msg int64, body string, at int) store.ReplayEvent {
 	return store.ReplayEvent{EventID: id, Type: typ, Message: msg, Body: body, EventTime: ms(at)}
 }
 
+// position is a position in partition 0 of one generation.
+func position(seq uint64) store.StreamPosition {
+	return store.StreamPosition{Gen: 1795864464673, Seq: seq}
+}
+
+// positioned gives e a stream position.
+func positioned(e store.ReplayEvent, seq uint64) store.ReplayEvent {
+	e.Stream = position(seq)
+	return e
+}
+
+// withPosition gives a stored message the position of its last event.
+func withPosition(m store.StoredMessage, seq uint64) store.StoredMessage {
+	m.Stream = position(seq)
+	return m
+}
+
+// positionedChat gives a stored chat the position of its last event.
+func positionedChat(c *store.StoredRow, seq uint64) *store.StoredRow {
+	c.Stream = position(seq)
+	return c
+}
+
 func chatRow(id string, at int, deleted *time.Time) *store.StoredRow {
 	return &store.StoredRow{ID: 1, LastEventID: id, EventTime: ms(at), CreatedAt: ms(at), DeletedAt: deleted}
 }
@@ -75,6 +98,47 @@ func TestCheck(t *testing.T) {
 			Chat:     chatRow("c", 1, nil),
 			Messages: []store.StoredMessage{msgRow(1, "one", "u1", 3, 2, nil)}},
 		diffs:   []Kind{BodyMismatch, LastEventMismatch},
+		checked: 1,
+	}, {
+		name: "a later stream position wins over a later event time",
+		h: store.ChatHistory{Horizon: horizon,
+			Events: []store.ReplayEvent{positioned(ev("c", queue.TypeChatCreate, 0, "", 1), 1), positioned(ev("m", queue.TypeMessageCreate, 1, "body", 2), 2),
+				positioned(ev("u-pos", queue.TypeMessageUpdate, 1, "later position", 10), 4), positioned(ev("u-time", queue.TypeMessageUpdate, 1, "later time", 20), 3)},
+			Chat:     positionedChat(chatRow("c", 1, nil), 1),
+			Messages: []store.StoredMessage{withPosition(msgRow(1, "later position", "u-pos", 10, 2, nil), 4)}},
+		checked: 1,
+	}, {
+		name: "an update older than its create by event time but later by position wins once the create ran",
+		h: store.ChatHistory{Horizon: horizon,
+			Events: []store.ReplayEvent{positioned(ev("c", queue.TypeChatCreate, 0, "", 1), 1), positioned(ev("u", queue.TypeMessageUpdate, 1, "edit", 5), 3),
+				positioned(ev("m", queue.TypeMessageCreate, 1, "body", 10), 2)},
+			Chat:     positionedChat(chatRow("c", 1, nil), 1),
+			Messages: []store.StoredMessage{withPosition(msgRow(1, "edit", "u", 5, 10, nil), 3)}},
+		checked: 1,
+	}, {
+		name: "a row left by the event-time rule differs from the later position",
+		h: store.ChatHistory{Horizon: horizon,
+			Events: []store.ReplayEvent{positioned(ev("c", queue.TypeChatCreate, 0, "", 1), 1), positioned(ev("m", queue.TypeMessageCreate, 1, "body", 2), 2),
+				positioned(ev("u-pos", queue.TypeMessageUpdate, 1, "later position", 10), 4), positioned(ev("u-time", queue.TypeMessageUpdate, 1, "later time", 20), 3)},
+			Chat:     positionedChat(chatRow("c", 1, nil), 1),
+			Messages: []store.StoredMessage{withPosition(msgRow(1, "later time", "u-time", 20, 2, nil), 3)}},
+		diffs:   []Kind{BodyMismatch, LastEventMismatch},
+		checked: 1,
+	}, {
+		name: "a row without its last event's position differs",
+		h: store.ChatHistory{Horizon: horizon,
+			Events:   []store.ReplayEvent{positioned(ev("c", queue.TypeChatCreate, 0, "", 1), 1), positioned(ev("m", queue.TypeMessageCreate, 1, "body", 2), 2)},
+			Chat:     positionedChat(chatRow("c", 1, nil), 1),
+			Messages: []store.StoredMessage{msgRow(1, "body", "m", 2, 2, nil)}},
+		diffs:   []Kind{LastEventMismatch},
+		checked: 1,
+	}, {
+		name: "a delete wins over a later position",
+		h: store.ChatHistory{Horizon: horizon,
+			Events: []store.ReplayEvent{positioned(ev("c", queue.TypeChatCreate, 0, "", 1), 1), positioned(ev("m", queue.TypeMessageCreate, 1, "body", 2), 2),
+				positioned(ev("d", queue.TypeMessageDelete, 1, "", 3), 3), positioned(ev("u", queue.TypeMessageUpdate, 1, "late", 4), 4)},
+			Chat:     positionedChat(chatRow("c", 1, nil), 1),
+			Messages: []store.StoredMessage{withPosition(msgRow(1, "body", "d", 3, 2, del(3)), 3)}},
 		checked: 1,
 	}, {
 		name: "an empty journal verifies nothing",

@@ -7,29 +7,14 @@ import (
 	"github.com/instachat/instachat/pkg/store"
 )
 
-// ref names the event that last wrote a row.
-type ref struct {
-	id string
-	at time.Time
-}
-
-// newer reports whether r wins over o the way the writer decides: the newest
-// event time wins, ties go to the larger event id.
-func (r ref) newer(o ref) bool {
-	if !r.at.Equal(o.at) {
-		return r.at.After(o.at)
-	}
-	return r.id > o.id
-}
-
 // row is the state the replay expects of a chat or message row.
 type row struct {
 	exists    bool
 	createdAt time.Time
 	deletedAt *time.Time
-	last      ref
-	creator   string // the event that created the row
-	body      string // messages only
+	last      store.Source // the event that last wrote the row; Newer decides as the writer does
+	creator   string       // the event that created the row
+	body      string       // messages only
 }
 
 func (r *row) deleted() bool { return r.deletedAt != nil }
@@ -53,7 +38,7 @@ type replay struct {
 // clash is a second create of one number.
 type clash struct {
 	message int64 // 0: the chat
-	event   ref
+	event   store.Source
 	creator string
 }
 
@@ -65,7 +50,7 @@ func newReplay() *replay {
 // no longer holds: its messages can still be replayed against it.
 func (r *replay) seed(c store.StoredRow) {
 	r.seeded = true
-	r.chat = row{exists: true, createdAt: c.CreatedAt, deletedAt: c.DeletedAt, last: ref{id: c.LastEventID, at: c.EventTime}}
+	r.chat = row{exists: true, createdAt: c.CreatedAt, deletedAt: c.DeletedAt, last: c.Source()}
 }
 
 func (r *replay) message(n int64) *row {
@@ -81,7 +66,7 @@ func (r *replay) message(n int64) *row {
 // as the writer's are.
 func (r *replay) apply(e store.ReplayEvent) {
 	r.ids[e.EventID] = true
-	ev := ref{id: e.EventID, at: e.EventTime}
+	ev := e.Source()
 	if e.Type == queue.TypeChatCreate {
 		r.createChat(e, ev)
 		return
@@ -102,10 +87,10 @@ func (r *replay) apply(e store.ReplayEvent) {
 
 // createChat creates the chat, or records a clash when another event
 // created it, then runs the events that waited for it.
-func (r *replay) createChat(e store.ReplayEvent, ev ref) {
+func (r *replay) createChat(e store.ReplayEvent, ev store.Source) {
 	switch {
 	case !r.chat.exists:
-		r.chat = row{exists: true, createdAt: ev.at, last: ev, creator: e.EventID}
+		r.chat = row{exists: true, createdAt: ev.EventTime, last: ev, creator: e.EventID}
 	case r.chat.creator != "" && r.chat.creator != e.EventID:
 		r.clashes = append(r.clashes, clash{event: ev, creator: r.chat.creator})
 	}
@@ -118,11 +103,11 @@ func (r *replay) createChat(e store.ReplayEvent, ev ref) {
 
 // deleteChat deletes the chat and every message in it that is not deleted
 // yet.
-func (r *replay) deleteChat(ev ref) {
+func (r *replay) deleteChat(ev store.Source) {
 	if r.chat.deleted() {
 		return
 	}
-	at := ev.at
+	at := ev.EventTime
 	r.chat.deletedAt, r.chat.last = &at, ev
 	for _, m := range r.messages {
 		if m.exists && !m.deleted() {
@@ -134,12 +119,12 @@ func (r *replay) deleteChat(ev ref) {
 // createMessage creates message e.Message and runs the events that waited
 // for it; a second create by another event is a clash that the newest
 // event wins, as writers before number conflicts applied it.
-func (r *replay) createMessage(e store.ReplayEvent, ev ref) {
+func (r *replay) createMessage(e store.ReplayEvent, ev store.Source) {
 	m := r.message(e.Message)
 	switch {
 	case !m.exists:
 		// A message created into a deleted chat is born deleted.
-		*m = row{exists: true, createdAt: ev.at, deletedAt: r.chat.deletedAt, last: ev, creator: e.EventID, body: e.Body}
+		*m = row{exists: true, createdAt: ev.EventTime, deletedAt: r.chat.deletedAt, last: ev, creator: e.EventID, body: e.Body}
 		waiting := r.waitMsg[e.Message]
 		delete(r.waitMsg, e.Message)
 		for _, w := range waiting {
@@ -147,7 +132,7 @@ func (r *replay) createMessage(e store.ReplayEvent, ev ref) {
 		}
 	case m.creator != e.EventID:
 		r.clashes = append(r.clashes, clash{message: e.Message, event: ev, creator: m.creator})
-		if !m.deleted() && ev.newer(m.last) {
+		if !m.deleted() && ev.Newer(m.last) {
 			m.body, m.last = e.Body, ev
 		}
 	}
@@ -155,16 +140,16 @@ func (r *replay) createMessage(e store.ReplayEvent, ev ref) {
 
 // changeMessage applies an update or a delete of message e.Message, which
 // waits when the message is not created yet.
-func (r *replay) changeMessage(e store.ReplayEvent, ev ref) {
+func (r *replay) changeMessage(e store.ReplayEvent, ev store.Source) {
 	m := r.message(e.Message)
 	switch {
 	case !m.exists:
 		r.waitMsg[e.Message] = append(r.waitMsg[e.Message], e)
 	case m.deleted():
 	case e.Type == queue.TypeMessageDelete:
-		at := ev.at
+		at := ev.EventTime
 		m.deletedAt, m.last = &at, ev
-	case ev.newer(m.last):
+	case ev.Newer(m.last):
 		m.body, m.last = e.Body, ev
 	}
 }

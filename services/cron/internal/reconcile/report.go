@@ -16,7 +16,7 @@ const (
 	UnexpectedRow     Kind = "unexpected_row"      // MySQL has a row no event in the journal created
 	BodyMismatch      Kind = "body_mismatch"       // a live message's body is not the newest event's
 	DeletedMismatch   Kind = "deleted_mismatch"    // deleted in one, live in the other
-	LastEventMismatch Kind = "last_event_mismatch" // a live row's last event id or time is not the replay's
+	LastEventMismatch Kind = "last_event_mismatch" // a live row's last event id, time or stream position is not the replay's
 	// NumberConflict is a create whose number another event had created: a
 	// number handed out twice. The writer keeps the second create whole on
 	// the dead list (kind number_conflict), where replaying it gives it a

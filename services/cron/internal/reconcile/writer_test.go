@@ -22,6 +22,7 @@ type event struct {
 	message int64
 	body    string
 	at      time.Time
+	stream  store.StreamPosition // zero: an event from before the streams
 }
 
 // writer delivers events for one application.
@@ -75,7 +76,7 @@ func (w *writer) deliver(e event, want string) {
 func (w *writer) apply(e event) (string, error) {
 	ctx := w.t.Context()
 	now := time.Now().UTC()
-	prov := store.Provenance{EventID: e.id, EventTime: e.at, ReadAt: now, WriteAt: now}
+	prov := store.Provenance{EventID: e.id, EventTime: e.at, Stream: e.stream, ReadAt: now, WriteAt: now}
 	mw := store.MessageWrite{AppID: w.app, Chat: e.chat, Number: e.message, Body: e.body, Prov: prov}
 	var got store.Outcome
 	err := w.st.InTx(ctx, func(tx *store.Tx) error {
@@ -126,7 +127,7 @@ func (w *writer) bury(app int64, e event, cause string) {
 // journalEntry mirrors apply.JournalEntry.
 func journalEntry(app int64, e event, p store.Provenance, outcome string) store.JournalEntry {
 	j := store.JournalEntry{EventID: e.id, Type: e.typ, AppID: app, Chat: e.chat, Message: e.message,
-		EventTime: e.at, ReadAt: p.ReadAt, Attempt: 0, Outcome: outcome}
+		EventTime: e.at, ReadAt: p.ReadAt, Attempt: 0, Outcome: outcome, Stream: e.stream}
 	if outcome == store.OutcomeApplied || outcome == store.OutcomeDuplicate || outcome == store.OutcomeStale {
 		j.WrittenAt = p.WriteAt
 	}

@@ -20,14 +20,14 @@ import (
 // unknown type); it goes to the dead list without retries.
 var ErrPermanent = errors.New("permanent failure")
 
-// Job is one decoded envelope with what the writer resolved for it.
+// Job is one decoded envelope with what the writer resolved for it. Its
+// Prov.Stream is the job's position in its partition's live-event stream
+// (zero for a job queued without one): the newest-wins rule compares it, the
+// row keeps it, and every outcome is journaled with it.
 type Job struct {
 	Env   queue.Envelope
 	AppID int64
 	Prov  store.Provenance
-	// Stream is the job's position in its partition's live-event stream,
-	// journaled with every outcome (zero for a job queued without one).
-	Stream store.StreamPosition
 }
 
 // Handler applies the jobs of one type inside tx and returns one outcome per job.
@@ -152,8 +152,8 @@ func (a *Applier) Resolve(ctx context.Context, envs []queue.Envelope, readAt tim
 			failed[i] = fmt.Errorf("job %s: unknown type %q: %w", e.ID, e.Type, ErrPermanent)
 			continue
 		}
-		jobs = append(jobs, Job{Env: e, AppID: id, Stream: a.Stream(e), Prov: store.Provenance{
-			EventID: e.ID, EventTime: e.AcceptedAt(), ReadAt: readAt,
+		jobs = append(jobs, Job{Env: e, AppID: id, Prov: store.Provenance{
+			EventID: e.ID, EventTime: e.AcceptedAt(), Stream: a.Stream(e), ReadAt: readAt,
 		}})
 	}
 	return jobs, failed, nil
@@ -225,7 +225,7 @@ func JournalEntry(j Job, outcome, detail string) store.JournalEntry {
 	e := store.JournalEntry{
 		EventID: j.Env.ID, Type: j.Env.Type, AppID: j.AppID, Chat: j.Env.Chat, Message: j.Env.Message,
 		EventTime: j.Env.AcceptedAt(), ReadAt: j.Prov.ReadAt, Attempt: j.Env.Attempt,
-		Outcome: outcome, Detail: detail, TraceID: j.Env.Trace, Stream: j.Stream,
+		Outcome: outcome, Detail: detail, TraceID: j.Env.Trace, Stream: j.Prov.Stream,
 	}
 	if outcome == store.OutcomeApplied || outcome == store.OutcomeDuplicate || outcome == store.OutcomeStale {
 		e.WrittenAt = j.Prov.WriteAt

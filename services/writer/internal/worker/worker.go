@@ -245,7 +245,7 @@ func (w *Worker) buryFailed(ctx context.Context, envs []queue.Envelope, bad map[
 		w.log.Warn("undecodable job moved to the dead list")
 	}
 	for i, cause := range bad {
-		j := apply.Job{Env: envs[i], Prov: store.Provenance{ReadAt: readAt}, Stream: w.applier.Stream(envs[i])}
+		j := apply.Job{Env: envs[i], Prov: store.Provenance{ReadAt: readAt, Stream: w.applier.Stream(envs[i])}}
 		if err := w.kill(ctx, j, cause, false); err != nil {
 			return 0, err
 		}
