@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,69 +15,8 @@ import (
 	"github.com/instachat/instachat/pkg/chat"
 	"github.com/instachat/instachat/pkg/queue"
 	"github.com/instachat/instachat/pkg/testenv"
+	"github.com/instachat/instachat/services/api/internal/browsertest"
 )
-
-// chatTab is what a tab of the chat page shows of its open chat.
-type chatTab struct {
-	Rows   [][]string `json:"rows"` // number, body
-	Log    []string   `json:"log"`
-	Dups   int        `json:"dups"`
-	Gaps   int        `json:"gaps"`
-	Status string     `json:"status"`
-}
-
-const readChatTab = `({
-  rows: Array.from(document.querySelectorAll('#messages li.msg'), li => [li.dataset.number, li.querySelector('.body').textContent]),
-  log: window.icLog || [], dups: window.icDups, gaps: window.icGaps,
-  status: document.getElementById('status').dataset.state})`
-
-func readTab(t *testing.T, ctx context.Context) chatTab {
-	t.Helper()
-	s, err := chromedp.Run(ctx, chromedp.Evaluate[chatTab](readChatTab))
-	if err != nil {
-		t.Fatalf("read the chat page: %v", err)
-	}
-	return s
-}
-
-// pollTab waits for a JavaScript condition in a tab, checking every 20 ms
-// (a tab in the background gets no animation frames to poll on).
-func pollTab(t *testing.T, ctx context.Context, timeout time.Duration, what, cond string) {
-	t.Helper()
-	if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](cond,
-		chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(timeout))); err != nil {
-		s, _ := chromedp.Run(ctx, chromedp.Evaluate[chatTab](readChatTab))
-		t.Fatalf("%s: not within %v (%v); the page shows %+v", what, timeout, err, s)
-	}
-}
-
-// tabConsole collects the console errors and exceptions of a second tab
-// (CSP violations included), leaving out network errors: a tab whose
-// connection is cut logs each failed reconnect.
-func tabConsole(ctx context.Context) func() []string {
-	var (
-		mu   sync.Mutex
-		errs []string
-	)
-	messages := chromedp.Console(ctx)
-	go func() {
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			if (m.IsException() || m.Type == chromedp.ConsoleError) && m.Source != "network" {
-				mu.Lock()
-				errs = append(errs, m.Source+" "+m.String())
-				mu.Unlock()
-			}
-		}
-	}()
-	return func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return slices.Clone(errs)
-	}
-}
 
 // chatEventIDs reads the application's partition stream and returns the
 // ids of chat n's message events, in stream order.
@@ -113,39 +51,29 @@ func chatEventIDs(t *testing.T, s *system, token string, n int64) []string {
 // them. No console errors, CSP violations included. SCREENSHOT=path saves
 // tab A.
 func TestChatPageLive(t *testing.T) {
-	requireChromium(t)
+	browsertest.Require(t)
 	s := newSystem(t)
 	if r := s.get("/chat"); r.status != http.StatusOK {
 		t.Fatalf("GET /chat: got %d, want 200: is the chat page mounted (routes.go)?", r.status)
 	}
 	proxy := testenv.NewProxy(t, strings.TrimPrefix(s.apiURL, "http://"))
 
-	a, errsA := newBrowser(t)
-	if err := chromedp.Do(a, chromedp.Navigate(s.apiURL+"/chat"),
-		chromedp.WaitVisible(chromedp.CSS("#create-app")),
-		chromedp.SetValue(chromedp.CSS("#app-name-input"), "Support desk"),
-		chromedp.Click(chromedp.CSS("#create-app button")),
-		chromedp.WaitVisible(chromedp.CSS("#new-chat")),
-		chromedp.Click(chromedp.CSS("#new-chat")),
-		chromedp.WaitVisible(chromedp.CSS("#compose-input")),
-	); err != nil {
-		t.Fatalf("tab A: create an application and a chat: %v", err)
-	}
-	pollTab(t, a, 10*time.Second, "tab A connected", `document.getElementById('status').dataset.state === 'connected'`)
-	hash, err := chromedp.Run(a, chromedp.Evaluate[string](`location.hash`))
+	a := browsertest.New(t, browsertest.Config{Width: 1440, Height: 900})
+	consoleA := browsertest.WatchConsole(t, a)
+	hash := browsertest.CreateChat(t, a, s.apiURL+"/chat")
 	token, ok := strings.CutPrefix(hash, "#app=")
 	token, ok2 := strings.CutSuffix(token, "&chat=1")
-	if err != nil || !ok || !ok2 || token == "" {
-		t.Fatalf("tab A's location.hash is %q (%v), want #app=<token>&chat=1", hash, err)
+	if !ok || !ok2 || token == "" {
+		t.Fatalf("tab A's location.hash is %q, want #app=<token>&chat=1", hash)
 	}
 
 	b, cancelB := chromedp.NewContext(a)
 	defer cancelB()
-	errsB := tabConsole(b)
+	consoleB := browsertest.WatchConsole(t, b)
 	if err := chromedp.Do(b, chromedp.Navigate("http://"+proxy.Addr()+"/chat#app="+token+"&chat=1")); err != nil {
 		t.Fatalf("tab B: %v", err)
 	}
-	pollTab(t, b, 10*time.Second, "tab B connected", `document.getElementById('status').dataset.state === 'connected'`)
+	browsertest.WaitChatTab(t, b, 10*time.Second, "tab B connected", `document.getElementById('status').dataset.state === 'connected'`)
 
 	rowIs := func(n int, body string) string {
 		return `(() => { const li = document.querySelector('#messages li[data-number="` + strconv.Itoa(n) + `"]');
@@ -156,7 +84,7 @@ func TestChatPageLive(t *testing.T) {
 		if err := chromedp.Do(a, chromedp.SetValue(chromedp.CSS("#compose-input"), body), chromedp.Click(chromedp.CSS("#send"))); err != nil {
 			t.Fatalf("tab A: send %q: %v", body, err)
 		}
-		pollTab(t, a, 5*time.Second, "tab A shows message "+strconv.Itoa(n), rowIs(n, body))
+		browsertest.WaitChatTab(t, a, 5*time.Second, "tab A shows message "+strconv.Itoa(n), rowIs(n, body))
 	}
 	want := map[int]string{}
 	for n := 1; n <= 3; n++ {
@@ -164,13 +92,13 @@ func TestChatPageLive(t *testing.T) {
 		start := time.Now()
 		send(n, body)
 		want[n] = body
-		pollTab(t, b, time.Second, "message "+strconv.Itoa(n)+" in tab B within a second of tab A showing it", rowIs(n, body))
+		browsertest.WaitChatTab(t, b, time.Second, "message "+strconv.Itoa(n)+" in tab B within a second of tab A showing it", rowIs(n, body))
 		t.Logf("message %d: in tab B %v after the send", n, time.Since(start).Round(time.Millisecond))
 	}
 
 	// Cut B off; A sends 5, edits 2 and deletes 1 meanwhile.
 	proxy.Cut()
-	pollTab(t, b, 5*time.Second, "tab B sees the cut", `document.getElementById('status').dataset.state !== 'connected'`)
+	browsertest.WaitChatTab(t, b, 5*time.Second, "tab B sees the cut", `document.getElementById('status').dataset.state !== 'connected'`)
 	for n := 4; n <= 8; n++ {
 		body := "Sent while B was away, " + strconv.Itoa(n)
 		send(n, body)
@@ -186,7 +114,7 @@ func TestChatPageLive(t *testing.T) {
 		); err != nil {
 			t.Fatalf("tab A: edit message %d: %v", n, err)
 		}
-		pollTab(t, a, 5*time.Second, "tab A shows the edit of "+strconv.Itoa(n), rowIs(n, body)+
+		browsertest.WaitChatTab(t, a, 5*time.Second, "tab A shows the edit of "+strconv.Itoa(n), rowIs(n, body)+
 			` && !document.querySelector('`+row+` form')`)
 		want[n] = body
 	}
@@ -195,7 +123,7 @@ func TestChatPageLive(t *testing.T) {
 	if err := chromedp.Do(a, chromedp.Click(chromedp.CSS(`#messages li[data-number="3"] button.delete`))); err != nil {
 		t.Fatalf("tab A: delete message 3: %v", err)
 	}
-	pollTab(t, a, 5*time.Second, "tab A drops message 3", `document.querySelector('#messages li[data-number="3"]') === null`)
+	browsertest.WaitChatTab(t, a, 5*time.Second, "tab A drops message 3", `document.querySelector('#messages li[data-number="3"]') === null`)
 	delete(want, 3)
 	time.Sleep(2 * time.Second)
 	proxy.Restore()
@@ -212,10 +140,10 @@ func TestChatPageLive(t *testing.T) {
 		n, _ := strconv.Atoi(r[0])
 		conds = append(conds, rowIs(n, r[1]))
 	}
-	pollTab(t, b, 15*time.Second, "tab B caught up after the cut", strings.Join(conds, " && "))
+	browsertest.WaitChatTab(t, b, 15*time.Second, "tab B caught up after the cut", strings.Join(conds, " && "))
 	streamIDs := chatEventIDs(t, s, token, 1)
 	for name, ctx := range map[string]context.Context{"A": a, "B": b} {
-		got := readTab(t, ctx)
+		got := browsertest.ReadChatTab(t, ctx)
 		if !slices.EqualFunc(got.Rows, wantRows, slices.Equal) {
 			t.Errorf("tab %s: got rows %q, want %q", name, got.Rows, wantRows)
 		}
@@ -245,7 +173,7 @@ func TestChatPageLive(t *testing.T) {
 		body := "Only in Redis, " + strconv.Itoa(n)
 		send(n, body)
 		want[n] = body
-		pollTab(t, b, time.Second, "message "+strconv.Itoa(n)+" in tab B with the writer stopped", rowIs(n, body))
+		browsertest.WaitChatTab(t, b, time.Second, "message "+strconv.Itoa(n)+" in tab B with the writer stopped", rowIs(n, body))
 	}
 	// A page loaded now must follow from a position before 9 and 10, which
 	// MySQL does not show: the list's Event-Position (optional in the
@@ -258,19 +186,13 @@ func TestChatPageLive(t *testing.T) {
 	s.startWriter()
 
 	if path := os.Getenv("SCREENSHOT"); path != "" {
-		png, err := chromedp.Run(a, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot: %v", err)
-		}
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			t.Fatalf("save the screenshot: %v", err)
-		}
-		t.Logf("chat page screenshot (%d bytes): %s", len(png), path)
+		browsertest.SaveScreenshot(t, a, path)
 	}
-	if e := errsA(); len(e) != 0 {
+	if e := consoleA.Errors(); len(e) != 0 {
 		t.Errorf("tab A's console: %q", e)
 	}
-	if e := errsB(); len(e) != 0 {
+	// B's connection was cut: each failed reconnect logs a network error.
+	if e := consoleB.ErrorsExceptNetwork(); len(e) != 0 {
 		t.Errorf("tab B's console: %q", e)
 	}
 }
@@ -282,10 +204,10 @@ func reloadWithoutWriter(t *testing.T, b context.Context, rows int, cond string)
 	if err := chromedp.Do(b, chromedp.Reload()); err != nil {
 		t.Fatalf("tab B: reload: %v", err)
 	}
-	pollTab(t, b, 10*time.Second, "tab B after a reload with the writer stopped",
+	browsertest.WaitChatTab(t, b, 10*time.Second, "tab B after a reload with the writer stopped",
 		`document.getElementById('status').dataset.state === 'connected' && `+cond+
 			` && document.querySelectorAll('#messages li.msg').length === `+strconv.Itoa(rows))
-	if got := readTab(t, b); got.Dups != 0 || got.Gaps != 0 {
+	if got := browsertest.ReadChatTab(t, b); got.Dups != 0 || got.Gaps != 0 {
 		t.Errorf("tab B after the reload: got icDups %d and icGaps %d, want 0 and 0 (icLog %v)", got.Dups, got.Gaps, got.Log)
 	}
 }

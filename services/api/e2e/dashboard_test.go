@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,73 +22,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/instachat/instachat/pkg/queue"
+	"github.com/instachat/instachat/services/api/internal/browsertest"
 )
-
-// chromiumPath is Debian's chromium. Without it the browser test skips,
-// unless CI is set: there it must run, so a missing browser fails.
-const chromiumPath = "/usr/bin/chromium"
-
-func requireChromium(t *testing.T) {
-	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if ci := os.Getenv("CI"); ci != "" && ci != "false" {
-			t.Fatalf("CI=%s but %s is missing (%v): .ci/run installs Debian's chromium before the tests", ci, chromiumPath, err)
-		}
-		t.Skipf("%s not found, so the dashboard is not tested in a browser: apt-get install chromium chromium-driver", chromiumPath)
-	}
-}
-
-// newBrowser starts a headless Chromium of its own (fresh profile) and
-// returns a chromedp context for one tab. The browser's console is watched:
-// consoleErrors returns the errors and exceptions it saw.
-func newBrowser(t *testing.T) (ctx context.Context, consoleErrors func() []string) {
-	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.NoFirstRun,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1440, 900),
-	)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelTab := chromedp.NewContext(alloc, chromedp.WithLogf(t.Logf))
-	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
-	var (
-		mu   sync.Mutex
-		errs []string
-		done = make(chan struct{})
-	)
-	messages := chromedp.Console(ctx) // subscribes now, so no message is lost
-	go func() {
-		defer close(done)
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			if m.IsException() || m.Type == "error" {
-				mu.Lock()
-				errs = append(errs, m.String())
-				mu.Unlock()
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		cancelTimeout()
-		cancelTab()
-		cancelAlloc()
-		<-done
-	})
-	return ctx, func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return slices.Clone(errs)
-	}
-}
 
 // screenshotPath is where the dashboard's screenshot goes: a fixed place
 // under the temporary directory (overwritten by each run), or
@@ -104,19 +38,6 @@ func screenshotPath(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	return filepath.Join(dir, name)
-}
-
-func saveScreenshot(t *testing.T, ctx context.Context, name string) {
-	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100: PNG
-	if err != nil {
-		t.Fatalf("screenshot: %v", err)
-	}
-	path := screenshotPath(t, name)
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		t.Fatalf("save screenshot: %v", err)
-	}
-	t.Logf("dashboard screenshot (%d bytes): %s", len(png), path)
 }
 
 // seedQueue puts jobs in every state through pkg/queue, on the system's
@@ -228,7 +149,7 @@ func pageTotals(t *testing.T, ctx context.Context) map[string]int64 {
 }
 
 func TestDashboardInBrowser(t *testing.T) {
-	requireChromium(t)
+	browsertest.Require(t)
 	secret := make([]byte, 16)
 	_, _ = rand.Read(secret)
 	adminToken := hex.EncodeToString(secret)
@@ -249,7 +170,8 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatalf("GET /admin/queues without credentials: got %d %v, want 401 with a Basic challenge", resp.StatusCode, resp.Header.Values("WWW-Authenticate"))
 	}
 
-	ctx, consoleErrors := newBrowser(t)
+	ctx := browsertest.New(t, browsertest.Config{Width: 1440, Height: 900})
+	console := browsertest.WatchConsole(t, ctx)
 	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("admin:"+adminToken))
 	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
 		t.Fatalf("start the browser: %v", err)
@@ -310,7 +232,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	if err != nil || stalled != "1 stalled" {
 		t.Errorf("stalled flag: got %q, %v; want \"1 stalled\"", stalled, err)
 	}
-	saveScreenshot(t, ctx, "dashboard.png")
+	browsertest.SaveScreenshot(t, ctx, screenshotPath(t, "dashboard.png"))
 
 	// Retry the first dead job: it leaves the dead list for the pending list.
 	first, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS("#jobs tbody tr"), "data-id"))
@@ -338,7 +260,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	if !slices.ContainsFunc(pending, func(j queue.Job) bool { return j.ID == first.Value && j.Envelope.Attempt == 0 }) {
 		t.Errorf("pending jobs after Retry: %s is not there with its attempts reset", first.Value)
 	}
-	saveScreenshot(t, ctx, "dashboard-after-retry.png")
+	browsertest.SaveScreenshot(t, ctx, screenshotPath(t, "dashboard-after-retry.png"))
 
 	// Every state's tab lists as many jobs as Redis holds in that state (all
 	// fit on one page here), and the stalled job is flagged.
@@ -355,11 +277,11 @@ func TestDashboardInBrowser(t *testing.T) {
 			if err != nil || flagged != 1 {
 				t.Errorf("processing tab: got %d stalled rows, %v; want 1", flagged, err)
 			}
-			saveScreenshot(t, ctx, "dashboard-processing.png")
+			browsertest.SaveScreenshot(t, ctx, screenshotPath(t, "dashboard-processing.png"))
 		}
 	}
 
-	for _, e := range consoleErrors() {
+	for _, e := range console.Errors() {
 		t.Errorf("browser console: %s", e)
 	}
 }

@@ -148,7 +148,13 @@
     } catch (e) { /* storage may be off; the address still holds the token */ }
   }
 
+  // routing numbers route() calls: one that awaited while the hash changed
+  // again (a chat created before the application finished loading) leaves
+  // the page to the later call instead of opening the chat it was called for.
+  var routing = 0;
+
   async function route() {
+    var n = ++routing;
     var h = readHash();
     var token = h.token || storedToken();
     if (!token) {
@@ -160,6 +166,9 @@
     }
     var switched = token !== app.token;
     if (switched && !(await openApp(token))) {
+      return;
+    }
+    if (n !== routing) {
       return;
     }
     if (switched || h.chat !== (chat ? chat.number : 0)) {
