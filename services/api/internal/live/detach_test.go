@@ -12,7 +12,7 @@ import (
 
 // served wraps the hub's Serve in a server that sets a header first, as the
 // middleware does, and reports each Serve's return.
-func (r *rig) served(t *testing.T, http2 bool) (url string, client *http.Client, returned <-chan struct{}) {
+func (r *rig) served(t *testing.T, mode string) (url string, client *http.Client, returned <-chan struct{}) {
 	t.Helper()
 	ret := make(chan struct{}, 16)
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -20,10 +20,13 @@ func (r *rig) served(t *testing.T, http2 bool) (url string, client *http.Client,
 		r.hub.Serve(w, req, Filter{App: req.URL.Query().Get("app"), Chat: 1}, nil)
 		ret <- struct{}{}
 	}))
-	if http2 {
+	switch mode {
+	case "http2":
 		srv.EnableHTTP2 = true
 		srv.StartTLS()
-	} else {
+	case "tls": // HTTP/1 over TLS: taken over, but not probed (a goroutine watches)
+		srv.StartTLS()
+	default:
 		srv.Start()
 	}
 	t.Cleanup(srv.Close)
@@ -43,10 +46,17 @@ func (r *rig) waitSubscribers(t *testing.T, want float64) {
 // TestSSEStreamOutlivesItsHandler: over HTTP/1 the stream takes its
 // connection over and Serve returns once it has joined; the response keeps
 // the middleware's headers, events keep flowing, and a client that hangs up
-// frees its slot at once.
+// frees its slot within a heartbeat tick (a plain socket is probed, a TLS
+// one watched).
 func TestSSEStreamOutlivesItsHandler(t *testing.T) {
+	for _, mode := range []string{"plain", "tls"} {
+		t.Run(mode, func(t *testing.T) { outlivesItsHandler(t, mode) })
+	}
+}
+
+func outlivesItsHandler(t *testing.T, mode string) {
 	r := newRig(t, Config{}, 1, true)
-	url, client, returned := r.served(t, false)
+	url, client, returned := r.served(t, mode)
 	res, err := client.Get(url + "/?app=A")
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +102,7 @@ func (r *rig) slots() int {
 // the stream ends.
 func TestSSEOverHTTP2StaysInItsHandler(t *testing.T) {
 	r := newRig(t, Config{}, 1, true)
-	url, client, returned := r.served(t, true)
+	url, client, returned := r.served(t, "http2")
 	res, err := client.Get(url + "/?app=A")
 	if err != nil {
 		t.Fatal(err)

@@ -109,6 +109,7 @@ type Hub struct {
 	journal *journal      // nil: gaps beyond Redis are reset (UseJournal)
 
 	streams sync.WaitGroup // streams that outlive their handler (Serve)
+	hangups hangups        // their connections, probed by beat
 
 	mu      sync.Mutex // guards the counts below
 	total   int
@@ -154,6 +155,25 @@ func (h *Hub) CloseAll() {
 	}
 }
 
+// shuttingDown reports whether CloseAll ran.
+func (h *Hub) shuttingDown() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.closing
+}
+
+// detach runs a stream that outlives its handler, unless the hub is
+// shutting down: Run waits for those, and none may start once it waits.
+func (h *Hub) detach(stream func()) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing {
+		return false
+	}
+	h.streams.Go(stream)
+	return true
+}
+
 // errBusy and errClosing refuse a stream before it starts.
 var (
 	errLimitProcess = errors.New("too many event streams open on this server")
@@ -195,8 +215,8 @@ func (h *Hub) shardOf(app string) (int, *shard) {
 	return p, h.shards[p]
 }
 
-// beat asks idle streams for a heartbeat: one ticker for the whole process,
-// no timer per stream.
+// beat asks idle streams for a heartbeat and ends the streams whose clients
+// hung up: one ticker for the whole process, no timer per stream.
 func (h *Hub) beat(ctx context.Context) {
 	tick := min(max(h.cfg.Heartbeat/4, 10*time.Millisecond), time.Second)
 	t := time.NewTicker(tick)
@@ -210,6 +230,7 @@ func (h *Hub) beat(ctx context.Context) {
 			for _, sh := range h.shards {
 				sh.each(func(s *sub) { s.idleSince(idle) })
 			}
+			h.hangups.sweep()
 		}
 	}
 }

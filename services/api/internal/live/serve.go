@@ -54,11 +54,19 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, f Filter, from *even
 		end(why)
 		return
 	}
-	if !st.t.detached() {
+	c, ok := st.t.(*connSSE)
+	switch {
+	case h.shuttingDown(): // registered after CloseAll closed the streams it found
+		end(endShutdown)
+	case !ok:
 		end(st.live())
-		return
+	default:
+		h.hangups.follow(c)
+		if !h.detach(func() { end(st.live()); h.hangups.forget(c) }) {
+			h.hangups.forget(c)
+			end(endShutdown)
+		}
 	}
-	h.streams.Go(func() { end(st.live()) })
 }
 
 // begin takes a stream slot, waits for the partition's reader when the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -24,9 +25,6 @@ type transport interface {
 	flush() error
 	// end closes the stream for the given reason.
 	end(why ending)
-	// detached reports whether the stream outlives its handler (it holds
-	// its connection itself).
-	detached() bool
 }
 
 // ending is why a stream ends.
@@ -89,7 +87,6 @@ func sseHeader(h http.Header) {
 
 func (s *sse) name() string          { return transportSSE }
 func (s *sse) done() <-chan struct{} { return s.ctx.Done() }
-func (s *sse) detached() bool        { return false }
 
 func (s *sse) begin(deadline time.Time) {
 	_ = s.rc.SetWriteDeadline(deadline) // unsupported only under test recorders
@@ -112,16 +109,19 @@ func (s *sse) end(ending) {}
 // the server's background reader, a 4 KiB read buffer, 4 KiB and 2 KiB write
 // buffers and the request's state: about 40 KiB of RSS a subscriber, measured
 // at 10,000 (docs/benchmarks/2026-11-28-1114-subscribe.md). Taken over, the
-// handler returns and a stream holds the connection, one goroutine that
+// handler returns and a stream holds the connection and one goroutine that
 // writes (frames are already encoded and shared: one writev a batch, no
-// buffer of its own) and one that waits for the client to hang up.
+// buffer of its own). The hub's heartbeat ticker notices a client hanging up
+// (hangups); a connection it cannot probe gets a goroutine blocked in Read.
 //
 // The response has no length and no chunking: it ends when the connection
 // closes (RFC 9112 §6.3), which is how an event stream ends anyway.
 type connSSE struct {
-	conn net.Conn
-	gone chan struct{} // closed when the client hung up (or the stream closed the connection)
-	bufs net.Buffers   // the batch being written
+	conn   net.Conn
+	gone   chan struct{} // closed when the client hung up
+	hungUp sync.Once
+	probe  func(buf []byte) bool // reports a hang-up without blocking; nil: watch instead
+	bufs   net.Buffers           // the batch being written
 }
 
 // hijackSSE takes the connection over and writes the response head with the
@@ -148,15 +148,16 @@ func hijackSSE(w http.ResponseWriter, rc *http.ResponseController) (*connSSE, er
 		return nil, err
 	}
 	_ = conn.SetDeadline(time.Time{})
-	s := &connSSE{conn: conn, gone: make(chan struct{})}
-	go s.watch()
-	return s, nil
+	return &connSSE{conn: conn, gone: make(chan struct{}), probe: probeOf(conn)}, nil
 }
+
+// hangUp ends done.
+func (s *connSSE) hangUp() { s.hungUp.Do(func() { close(s.gone) }) }
 
 // watch waits for the client to hang up. Clients send nothing once the
 // request is made; anything they do send is discarded.
 func (s *connSSE) watch() {
-	defer close(s.gone)
+	defer s.hangUp()
 	var b [64]byte
 	for {
 		if _, err := s.conn.Read(b[:]); err != nil {
@@ -167,7 +168,6 @@ func (s *connSSE) watch() {
 
 func (s *connSSE) name() string          { return transportSSE }
 func (s *connSSE) done() <-chan struct{} { return s.gone }
-func (s *connSSE) detached() bool        { return true }
 
 func (s *connSSE) begin(deadline time.Time) { _ = s.conn.SetWriteDeadline(deadline) }
 

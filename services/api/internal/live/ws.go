@@ -37,7 +37,6 @@ func openWS(w http.ResponseWriter, r *http.Request) (*ws, error) {
 
 func (s *ws) name() string          { return transportWS }
 func (s *ws) done() <-chan struct{} { return s.ctx.Done() }
-func (s *ws) detached() bool        { return false }
 
 // begin bounds the batch's writes by one context (coder/websocket has no
 // write deadline of its own).
