@@ -45,6 +45,10 @@ func loadMigrations() ([]migration, error) {
 	return out, nil
 }
 
+// migrateLock names the migration lock of the connection's database (lock
+// names are at most 64 characters).
+const migrateLock = "CONCAT('instachat_migrate:', LEFT(IFNULL(DATABASE(), ''), 40))"
+
 // migrate applies the migrations the database has not seen yet, under a
 // named lock so api, writer and cron starting together apply each one once.
 // DDL is not transactional in MariaDB, so each migration is recorded right
@@ -63,11 +67,13 @@ func (s *Store) migrate(ctx context.Context) error {
 		return wrap("migrate", err)
 	}
 	defer conn.Close()
+	// The lock is the database's: lock names are the server's, and
+	// databases on one server (tests, tenants) need not wait for each other.
 	var got int
-	if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK('instachat_migrate', 60)").Scan(&got); err != nil || got != 1 {
+	if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK("+migrateLock+", 60)").Scan(&got); err != nil || got != 1 {
 		return fmt.Errorf("migrate: take lock: %v (got %d)", err, got)
 	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT RELEASE_LOCK('instachat_migrate')")
+	defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT RELEASE_LOCK("+migrateLock+")")
 	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
   version INT NOT NULL PRIMARY KEY,
   name VARCHAR(255) NOT NULL,
