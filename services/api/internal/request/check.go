@@ -69,6 +69,12 @@ func Check(data []byte) error {
 			}
 			top.wantKey = true // tok is this key's value
 		}
+		if n, ok := tok.(json.Number); ok {
+			if _, err := n.Float64(); err != nil { // beyond ±1.8e308: no decoder takes it
+				return fmt.Errorf("number %.20s… is out of range", n)
+			}
+			continue
+		}
 		switch tok {
 		case json.Delim('{'), json.Delim('['):
 			if len(stack) == MaxDepth {
