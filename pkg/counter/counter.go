@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -155,8 +156,19 @@ end
 // would refuse after the step's earlier writes, which it does not roll back),
 // and within a generation sequences have no holes. Call it after the step's
 // last check: a step that emits has accepted the write.
+//
+// EMIT and HOOKS are the application's settings for the step (set by
+// idemLua from the step's arguments; a renumbering emits and queues no
+// delivery): with EMIT other than '1' the event type is one the application
+// does not emit, and the job is queued without a position; otherwise one
+// delivery per webhook endpoint id in HOOKS (space-separated) is queued on
+// the partition's hooks lane KEYS[k + 2]: the job with its position and
+// "hook" spliced in, in the same step as the event, so an event is on the
+// stream exactly when its deliveries are queued.
 const emitLua = `
+local EMIT, HOOKS = '1', ''
 local function emit(job, k, retain)
+  if EMIT ~= '1' then return job end
   local m = redis.call('HMGET', KEYS[k + 1], 'e', 'g', 's')
   local g, s = m[2], tonumber(m[3]) or 0
   if m[1] ~= epoch() or not g then
@@ -171,12 +183,17 @@ local function emit(job, k, retain)
   local id = g .. '-' .. string.format('%d', s)
   redis.call('HSET', KEYS[k + 1], 's', string.format('%d', s))
   redis.call('XADD', KEYS[k], 'MAXLEN', '~', retain, id, 'j', job)
-  return string.sub(job, 1, -2) .. ',"ev":"' .. id .. '"}'
+  local out = string.sub(job, 1, -2) .. ',"ev":"' .. id .. '"}'
+  for hook in string.gmatch(HOOKS, '%S+') do
+    redis.call('LPUSH', KEYS[k + 2], string.sub(out, 1, -2) .. ',"hook":"' .. hook .. '"}')
+  end
+  return out
 end
 `
 
 // idemLua defines replay() and done(n), which make a step idempotent, and
-// RETAIN, the events a partition's stream keeps (ARGV[#ARGV - 3]). The last
+// RETAIN, the events a partition's stream keeps (ARGV[#ARGV - 3]), after
+// EMIT and HOOKS (ARGV[#ARGV - 5] and ARGV[#ARGV - 4], see emitLua). The last
 // three arguments of every step are the request's fingerprint (” for a
 // step without an idempotency key), the record's lifetime in milliseconds
 // and the acceptance time (Unix µs); with a key, the record is the last KEYS
@@ -188,6 +205,7 @@ end
 // racing requests with one key get one number between them.
 const idemLua = `local IFP, ITTL, IAT = ARGV[#ARGV - 2], ARGV[#ARGV - 1], ARGV[#ARGV]
 local RETAIN = ARGV[#ARGV - 3]
+EMIT, HOOKS = ARGV[#ARGV - 5], ARGV[#ARGV - 4]
 local function replay()
   if IFP == '' then return nil end
   local r = redis.call('GET', KEYS[#KEYS])
@@ -210,9 +228,9 @@ if replayed then return replayed end
 // The scripts splice numbers in with string.format('%d'): Lua's own
 // number-to-string conversion switches to exponent notation beyond 14 digits,
 // which would turn the job into one that no longer decodes. Each step's keys
-// are its own, then the pending list, the event stream and its meta (see
-// emitLua), then the idempotency record if any; its arguments are its own,
-// then RETAIN and the three of idemLua.
+// are its own, then the pending list, the event stream, its meta and the
+// hooks lane (see emitLua), then the idempotency record if any; its
+// arguments are its own, then EMIT, HOOKS, RETAIN and the three of idemLua.
 var createChatScript = redis.NewScript(epochLua + emitLua + idemLua + `
 if redis.call('HGET', KEYS[1], 'e') ~= epoch() then return -1 end
 local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
@@ -248,16 +266,29 @@ type Result struct {
 // claim's record, or answers from it (Result.Replayed) without doing
 // anything again; a record of another request is chat.ErrKeyReused.
 func (c *Counter) Accept(ctx context.Context, e queue.Envelope, cl Claim) (Result, error) {
+	return c.AcceptObserved(ctx, e, cl, Observers{Emit: true})
+}
+
+// Observers are what an application's settings ask of a step besides the
+// write: whether its event goes on the partition's stream (Emit), and the
+// webhook endpoints that get a delivery of it (Hooks, ids; only with Emit).
+type Observers struct {
+	Emit  bool
+	Hooks []string
+}
+
+// AcceptObserved is Accept with the application's observers.
+func (c *Counter) AcceptObserved(ctx context.Context, e queue.Envelope, cl Claim, o Observers) (Result, error) {
 	switch e.Type {
 	case queue.TypeChatCreate, queue.TypeMessageCreate, queue.TypeMessageUpdate, queue.TypeMessageDelete, queue.TypeChatDelete:
-		return c.accept(ctx, e, cl, e.Type)
+		return c.accept(ctx, e, cl, o, e.Type)
 	}
 	return Result{}, fmt.Errorf("accept %s job %s: not a job the api queues: %w", e.Type, e.ID, chat.ErrInvalid)
 }
 
 // accept runs the step of kind (a job type; an update stands for both
 // message updates and deletes) for e.
-func (c *Counter) accept(ctx context.Context, e queue.Envelope, cl Claim, kind string) (Result, error) {
+func (c *Counter) accept(ctx context.Context, e queue.Envelope, cl Claim, o Observers, kind string) (Result, error) {
 	e.Ev = "" // the step gives the job its position
 	var what string
 	var script *redis.Script
@@ -297,8 +328,9 @@ func (c *Counter) accept(ctx context.Context, e queue.Envelope, cl Claim, kind s
 		args = []any{e.Chat, raw}
 	}
 	p := c.keys.Partition(e.App)
-	keys = append(keys, c.keys.Pending(p), c.keys.Events(p), c.keys.EventsMeta(p))
-	args = append(args, c.cfg.EventsRetain, cl.Fingerprint, c.cfg.IdempotencyTTL.Milliseconds(), e.Time)
+	keys = append(keys, c.keys.Pending(p), c.keys.Events(p), c.keys.EventsMeta(p), c.keys.Hooks().Pending(p))
+	args = append(args, map[bool]string{true: "1", false: "0"}[o.Emit], strings.Join(o.Hooks, " "),
+		c.cfg.EventsRetain, cl.Fingerprint, c.cfg.IdempotencyTTL.Milliseconds(), e.Time)
 	if cl.Fingerprint != "" {
 		keys = append(keys, c.keys.Idempotency(e.App, cl.Key))
 	}
@@ -314,7 +346,7 @@ func (c *Counter) accept(ctx context.Context, e queue.Envelope, cl Claim, kind s
 
 // CreateChat assigns the next chat number of e.App and enqueues e with it.
 func (c *Counter) CreateChat(ctx context.Context, e queue.Envelope) (int64, error) {
-	r, err := c.accept(ctx, e, Claim{}, queue.TypeChatCreate)
+	r, err := c.accept(ctx, e, Claim{}, Observers{Emit: true}, queue.TypeChatCreate)
 	return r.Number, err
 }
 
@@ -343,7 +375,7 @@ return done(n)`)
 
 // CreateMessage assigns the next message number of chat e.Chat and enqueues e with it.
 func (c *Counter) CreateMessage(ctx context.Context, e queue.Envelope) (int64, error) {
-	r, err := c.accept(ctx, e, Claim{}, queue.TypeMessageCreate)
+	r, err := c.accept(ctx, e, Claim{}, Observers{Emit: true}, queue.TypeMessageCreate)
 	return r.Number, err
 }
 
@@ -368,7 +400,7 @@ return done(m)`)
 // step. A delete also records the message's tombstone, so later changes are
 // refused at once.
 func (c *Counter) EnqueueMessageJob(ctx context.Context, e queue.Envelope) error {
-	_, err := c.accept(ctx, e, Claim{}, queue.TypeMessageUpdate)
+	_, err := c.accept(ctx, e, Claim{}, Observers{Emit: true}, queue.TypeMessageUpdate)
 	return err
 }
 
@@ -385,7 +417,7 @@ return done(c)`)
 // records its tombstone (new messages and changes are refused from now on)
 // and enqueues e, in one step.
 func (c *Counter) DeleteChat(ctx context.Context, e queue.Envelope) error {
-	_, err := c.accept(ctx, e, Claim{}, queue.TypeChatDelete)
+	_, err := c.accept(ctx, e, Claim{}, Observers{Emit: true}, queue.TypeChatDelete)
 	return err
 }
 

@@ -275,3 +275,66 @@ func TestStreamIsTrimmedApproximately(t *testing.T) {
 		t.Errorf("last entry: got %v (message %d), want seq and message %d", last.pos, last.job.Message, n)
 	}
 }
+
+// TestObserversChooseTheEventAndItsDeliveries: a step whose event type the
+// application does not emit queues its job without a position and appends
+// nothing; one with webhook endpoints queues one delivery per endpoint on
+// the hooks lane, in the same step (the job with its position and "hook"),
+// and an idempotent replay queues none again.
+func TestObserversChooseTheEventAndItsDeliveries(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	e.seedApp(t, 0)
+	if _, err := e.c.AcceptObserved(ctx, e.chatJob(""), counter.Claim{}, counter.Observers{Emit: false, Hooks: []string{"wh_a"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.stream(t); len(got) != 0 {
+		t.Fatalf("an event the application does not emit is on the stream: %v", got)
+	}
+	if q := e.pending(t); len(q) != 1 || q[0].Ev != "" || q[0].Hook != "" {
+		t.Fatalf("queued: %+v, want the job without a position", q)
+	}
+	if n := e.hooks(t); len(n) != 0 {
+		t.Fatalf("deliveries of an event not emitted: %v", n)
+	}
+
+	job := e.messageJob(1, "hello")
+	job.SV = 7
+	cl := counter.Claim{Key: "k1", Fingerprint: "abcd"}
+	obs := counter.Observers{Emit: true, Hooks: []string{"wh_a", "wh_b"}}
+	for range 2 { // the second is an idempotent replay
+		if _, err := e.c.AcceptObserved(ctx, job, cl, obs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := e.stream(t)
+	if len(s) != 1 {
+		t.Fatalf("stream: %d entries, want 1", len(s))
+	}
+	got := e.hooks(t)
+	if len(got) != 2 {
+		t.Fatalf("deliveries: %+v, want one per endpoint", got)
+	}
+	for i, hook := range []string{"wh_b", "wh_a"} { // LPUSH: the last endpoint is at the head
+		d := got[i]
+		if d.Hook != hook || d.Ev != s[0].pos.String() || d.ID != job.ID || d.Body != "hello" || d.Message != 1 || d.SV != 7 || d.Ref() != job.ID+"."+hook {
+			t.Errorf("delivery %d: %+v, want the job at %s for %s", i, d, s[0].pos, hook)
+		}
+	}
+}
+
+// hooks returns the app's partition's queued webhook deliveries, newest first.
+func (e env) hooks(t *testing.T) []queue.Envelope {
+	t.Helper()
+	raws, err := e.rdb.LRange(t.Context(), e.keys.Hooks().Pending(e.keys.Partition(e.app)), 0, -1).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]queue.Envelope, len(raws))
+	for i, raw := range raws {
+		if out[i], err = queue.Decode(raw); err != nil {
+			t.Fatalf("delivery %q: %v", raw, err)
+		}
+	}
+	return out
+}

@@ -38,11 +38,28 @@ type Envelope struct {
 	Origin  string `json:"origin,omitempty"`
 	Chat    int64  `json:"chat"`    // chat number
 	Message int64  `json:"message"` // message number (0 for chat jobs)
+	// SV is the version of the application's settings the api accepted the
+	// job under (package settings): whoever handles it uses those settings
+	// or newer ones. 0 for jobs from before settings.
+	SV int64 `json:"sv,omitempty"`
 	// Ev is the job's position in its partition's event stream
 	// ("<generation>-<sequence>", package events), spliced in by the Lua step
 	// that accepted it; empty when encoded by the api, and on jobs accepted
 	// before events existed.
 	Ev string `json:"ev,omitempty"`
+	// Hook is the webhook endpoint a delivery job (on the hooks lane,
+	// Keys.Hooks) goes to, spliced in after Ev by the step that queued it;
+	// empty on every other job.
+	Hook string `json:"hook,omitempty"`
+}
+
+// Ref names a job on its lane: its event id, and for a webhook delivery the
+// endpoint too (one event has a delivery per endpoint).
+func (e Envelope) Ref() string {
+	if e.Hook == "" {
+		return e.ID
+	}
+	return e.ID + "." + e.Hook
 }
 
 // DeadNumberConflict marks a create the writer refused because its number

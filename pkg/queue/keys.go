@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strconv"
+	"strings"
 )
 
 // Keys lays out InstaChat's Redis keyspace. Everything that belongs to one
@@ -17,6 +18,7 @@ import (
 type Keys struct {
 	prefix     string
 	partitions int
+	lane       string // "" for the writer's jobs, "hooks:" for webhook deliveries
 }
 
 // NewKeys returns the key layout for a prefix (e.g. "ic:") and a partition
@@ -38,7 +40,24 @@ func (k Keys) Partition(app string) int {
 	return int(h.Sum32() % uint32(k.partitions))
 }
 
-func (k Keys) base(p int) string { return k.prefix + "{p" + strconv.Itoa(p) + "}:" }
+func (k Keys) base(p int) string { return k.prefix + "{p" + strconv.Itoa(p) + "}:" + k.lane }
+
+// Hooks is the layout of the webhook deliveries' lane: the same reliable
+// queue (pending, processing, retry, dead, stats) under "{pN}:hooks:", in
+// the partition's slot, so the step that accepts a write queues its
+// deliveries atomically. Only the queue's keys are meant to be used from it.
+func (k Keys) Hooks() Keys {
+	k.lane = "hooks:"
+	return k
+}
+
+// Lane names the keys' lane: "jobs" or "hooks".
+func (k Keys) Lane() string {
+	if k.lane == "" {
+		return "jobs"
+	}
+	return strings.TrimSuffix(k.lane, ":")
+}
 
 // ChatCounter is an application's chat counter, a hash: n is the highest chat
 // number handed out, e the epoch it is valid in (the Redis replication id it

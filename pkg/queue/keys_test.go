@@ -2,6 +2,7 @@ package queue_test
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -92,5 +93,24 @@ func TestPartitionSpreads(t *testing.T) {
 		if n < 700 || n > 1300 {
 			t.Errorf("partition %d: got %d of 4000 tokens, want about 1000", p, n)
 		}
+	}
+}
+
+// TestHooksLane: the webhook deliveries' lane has its own queue keys in the
+// same partition's slot.
+func TestHooksLane(t *testing.T) {
+	k := queue.NewKeys("ic:", 4)
+	h := k.Hooks()
+	for p := range 4 {
+		for _, pair := range [][2]string{{k.Pending(p), h.Pending(p)}, {k.Dead(p), h.Dead(p)}, {k.Retry(p), h.Retry(p)}, {k.Processing(p, "c"), h.Processing(p, "c")}} {
+			jobs, hooks := pair[0], pair[1]
+			tag := "{p" + strconv.Itoa(p) + "}"
+			if jobs == hooks || !strings.Contains(hooks, tag+":hooks:") || !strings.Contains(jobs, tag) {
+				t.Errorf("partition %d: jobs %q, hooks %q", p, jobs, hooks)
+			}
+		}
+	}
+	if k.Lane() != "jobs" || h.Lane() != "hooks" || h.Partition("app") != k.Partition("app") {
+		t.Errorf("lanes: %q %q", k.Lane(), h.Lane())
 	}
 }
