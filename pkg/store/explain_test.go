@@ -31,6 +31,9 @@ var growing = map[string]bool{
 	"messages":      true,
 	"event_journal": true,
 	"search_outbox": true,
+	// One row an application, and up to ten endpoints each.
+	"application_settings": true,
+	"webhook_endpoints":    true,
 }
 
 // explainCase is one statement the store runs.
@@ -213,6 +216,16 @@ FROM messages m STRAIGHT_JOIN chats c ON c.id = m.chat_id WHERE m.id > ? ORDER B
 		// idempotency.go
 		{name: "PurgeIdempotencyKeys", site: "idempotency.go PurgeIdempotencyKeys",
 			query: "DELETE FROM idempotency_keys WHERE expires_at < ? ORDER BY expires_at LIMIT 5000", args: []any{purgeCutoff}},
+
+		// settings.go
+		{name: "appIDOf", site: "settings.go appIDOf", query: "SELECT id FROM applications WHERE token_digest = ? FOR UPDATE", args: []any{"digest"}},
+		{name: "load settings", site: "settings.go load settings", query: "SELECT * FROM application_settings WHERE application_id = ?", args: []any{int64(1)}},
+		{name: "load webhooks", site: "settings.go load webhooks",
+			query: "SELECT * FROM webhook_endpoints WHERE application_id = ? ORDER BY position", args: []any{int64(1)}},
+		{name: "save settings", site: "settings.go save settings", skip: "INSERT … ON DUPLICATE KEY UPDATE"},
+		{name: "save webhooks", site: "settings.go save webhooks",
+			query: "DELETE FROM webhook_endpoints WHERE application_id = ?", args: []any{int64(1)}},
+		{name: "insertWebhook", site: "settings.go insertWebhook", skip: "INSERT"},
 
 		// journal.go
 		{name: "writeJournal", site: "journal.go writeJournal", skip: "multi-row INSERT"},

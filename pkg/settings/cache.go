@@ -1,0 +1,170 @@
+package settings
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/expirable"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/singleflight"
+)
+
+// Loader reads an application's settings, by its token digest, from MySQL
+// (store.Store); an application without settings has the defaults at
+// version 0, one that does not exist is chat.ErrNotFound.
+type Loader interface {
+	LoadSettings(ctx context.Context, app string) (Settings, error)
+}
+
+// Cache sizes and lifetimes. An entry lives at most CacheTTL even if a
+// change's message never arrived.
+const (
+	CacheSize = 100_000
+	CacheTTL  = time.Minute
+)
+
+// Cache keeps applications' settings in memory, loaded on a miss (one load
+// per application at a time), and current across processes: a change is
+// published on a Redis channel and every process drops what is older. The
+// highest version heard of each application is kept too, so that a load
+// that raced a change is not cached as if current, and so that AtLeast can
+// tell a job from the future.
+type Cache struct {
+	load    Loader
+	rdb     redis.UniversalClient
+	channel string
+	log     *slog.Logger
+	entries *expirable.LRU[string, Settings]
+	heard   *expirable.LRU[string, int64] // app → newest version announced
+	loads   singleflight.Group
+	ready   chan struct{} // closed once subscribed the first time
+}
+
+// NewCache returns a cache over load; Run keeps it current through channel.
+func NewCache(load Loader, rdb redis.UniversalClient, channel string, log *slog.Logger) *Cache {
+	return &Cache{load: load, rdb: rdb, channel: channel, log: log,
+		entries: expirable.NewLRU[string, Settings](CacheSize, nil, CacheTTL),
+		heard:   expirable.NewLRU[string, int64](CacheSize, nil, CacheTTL),
+		ready:   make(chan struct{})}
+}
+
+// Get returns app's settings.
+func (c *Cache) Get(ctx context.Context, app string) (Settings, error) { return c.AtLeast(ctx, app, 0) }
+
+// AtLeast returns app's settings at version min or later: a job accepted
+// under version min is applied with those settings or newer ones, never
+// with the ones this process had cached before.
+func (c *Cache) AtLeast(ctx context.Context, app string, min int64) (Settings, error) {
+	if heard, ok := c.heard.Get(app); ok && heard > min {
+		min = heard
+	}
+	if s, ok := c.entries.Get(app); ok && s.Version >= min {
+		return s, nil
+	}
+	v, err, _ := c.loads.Do(app, func() (any, error) {
+		s, err := c.load.LoadSettings(ctx, app)
+		if err != nil {
+			return Settings{}, err
+		}
+		c.put(app, s)
+		return s, nil
+	})
+	if err != nil {
+		return Settings{}, err
+	}
+	return v.(Settings), nil
+}
+
+// put caches s unless a newer version was announced meanwhile.
+func (c *Cache) put(app string, s Settings) {
+	if heard, ok := c.heard.Get(app); ok && heard > s.Version {
+		return
+	}
+	if cur, ok := c.entries.Get(app); ok && cur.Version > s.Version {
+		return
+	}
+	c.entries.Add(app, s)
+}
+
+// Changed is called by the process that wrote s: it caches s and tells every
+// process, which drop older versions within a round trip to Redis.
+func (c *Cache) Changed(ctx context.Context, app string, s Settings) error {
+	c.hear(app, s.Version)
+	c.put(app, s)
+	msg := app + " " + strconv.FormatInt(s.Version, 10)
+	if err := c.rdb.Publish(ctx, c.channel, msg).Err(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// hear records that app's settings reached version v and drops older ones.
+func (c *Cache) hear(app string, v int64) {
+	if heard, ok := c.heard.Get(app); !ok || v > heard {
+		c.heard.Add(app, v)
+	}
+	if s, ok := c.entries.Get(app); ok && s.Version < v {
+		c.entries.Remove(app)
+	}
+}
+
+// Ready is closed once the cache heard its channel: from then on a change
+// made anywhere reaches it.
+func (c *Cache) Ready() <-chan struct{} { return c.ready }
+
+// Run follows the channel until ctx ends. Each (re)subscription drops every
+// entry: changes published while it was cut off were not heard.
+func (c *Cache) Run(ctx context.Context) {
+	ps := c.rdb.Subscribe(ctx, c.channel)
+	defer ps.Close()
+	first := true
+	for ctx.Err() == nil {
+		m, err := ps.Receive(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				c.log.WarnContext(ctx, "settings cache: subscription", "err", err)
+				c.purge()
+				sleepCtx(ctx, time.Second)
+			}
+			continue
+		}
+		switch m := m.(type) {
+		case *redis.Subscription:
+			if m.Kind == "subscribe" {
+				c.purge()
+				if first {
+					first = false
+					close(c.ready)
+				}
+			}
+		case *redis.Message:
+			c.heard1(m.Payload)
+		}
+	}
+}
+
+// heard1 handles one "<app> <version>" message.
+func (c *Cache) heard1(payload string) {
+	app, v, ok := strings.Cut(payload, " ")
+	version, err := strconv.ParseInt(v, 10, 64)
+	if !ok || err != nil || app == "" {
+		c.log.Warn("settings cache: malformed message", "payload", payload)
+		return
+	}
+	c.hear(app, version)
+}
+
+// purge drops every entry (not the versions heard: they stay true).
+func (c *Cache) purge() { c.entries.Purge() }
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
