@@ -2,14 +2,17 @@ package settings
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/hashicorp/golang-lru/v2/expirable"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/instachat/instachat/pkg/chat"
 )
 
 // Loader reads an application's settings, by its token digest, from MySQL
@@ -19,12 +22,19 @@ type Loader interface {
 	LoadSettings(ctx context.Context, app string) (Settings, error)
 }
 
-// Cache sizes and lifetimes. An entry lives at most CacheTTL even if a
-// change's message never arrived.
+// Cache sizes and lifetimes. An entry is reloaded after CacheTTL even if a
+// change's message never arrived; while MySQL cannot answer, the last
+// settings loaded keep serving (a write is still accepted with MySQL down).
 const (
 	CacheSize = 100_000
 	CacheTTL  = time.Minute
 )
+
+// entry is cached settings and when they were loaded.
+type entry struct {
+	s  Settings
+	at time.Time
+}
 
 // Cache keeps applications' settings in memory, loaded on a miss (one load
 // per application at a time), and current across processes: a change is
@@ -37,18 +47,17 @@ type Cache struct {
 	rdb     redis.UniversalClient
 	channel string
 	log     *slog.Logger
-	entries *expirable.LRU[string, Settings]
-	heard   *expirable.LRU[string, int64] // app → newest version announced
+	entries *lru.Cache[string, entry]
+	heard   *lru.Cache[string, int64] // app → newest version announced
 	loads   singleflight.Group
 	ready   chan struct{} // closed once subscribed the first time
 }
 
 // NewCache returns a cache over load; Run keeps it current through channel.
 func NewCache(load Loader, rdb redis.UniversalClient, channel string, log *slog.Logger) *Cache {
-	return &Cache{load: load, rdb: rdb, channel: channel, log: log,
-		entries: expirable.NewLRU[string, Settings](CacheSize, nil, CacheTTL),
-		heard:   expirable.NewLRU[string, int64](CacheSize, nil, CacheTTL),
-		ready:   make(chan struct{})}
+	entries, _ := lru.New[string, entry](CacheSize) // errors only for a size ≤ 0
+	heard, _ := lru.New[string, int64](CacheSize)
+	return &Cache{load: load, rdb: rdb, channel: channel, log: log, entries: entries, heard: heard, ready: make(chan struct{})}
 }
 
 // Get returns app's settings.
@@ -58,11 +67,13 @@ func (c *Cache) Get(ctx context.Context, app string) (Settings, error) { return 
 // under version min is applied with those settings or newer ones, never
 // with the ones this process had cached before.
 func (c *Cache) AtLeast(ctx context.Context, app string, min int64) (Settings, error) {
+	want := min // what the caller needs even when MySQL cannot answer
 	if heard, ok := c.heard.Get(app); ok && heard > min {
 		min = heard
 	}
-	if s, ok := c.entries.Get(app); ok && s.Version >= min {
-		return s, nil
+	e, cached := c.entries.Get(app)
+	if cached && e.s.Version >= min && time.Since(e.at) < CacheTTL {
+		return e.s, nil
 	}
 	v, err, _ := c.loads.Do(app, func() (any, error) {
 		s, err := c.load.LoadSettings(ctx, app)
@@ -72,21 +83,25 @@ func (c *Cache) AtLeast(ctx context.Context, app string, min int64) (Settings, e
 		c.put(app, s)
 		return s, nil
 	})
-	if err != nil {
-		return Settings{}, err
+	switch {
+	case err == nil:
+		return v.(Settings), nil
+	case cached && e.s.Version >= want && !errors.Is(err, chat.ErrNotFound):
+		c.log.DebugContext(ctx, "settings cache: serving settings older than a minute", "app", app, "err", err)
+		return e.s, nil
 	}
-	return v.(Settings), nil
+	return Settings{}, err
 }
 
-// put caches s unless a newer version was announced meanwhile.
+// put caches s unless a newer version was announced or cached meanwhile.
 func (c *Cache) put(app string, s Settings) {
 	if heard, ok := c.heard.Get(app); ok && heard > s.Version {
 		return
 	}
-	if cur, ok := c.entries.Get(app); ok && cur.Version > s.Version {
+	if cur, ok := c.entries.Get(app); ok && cur.s.Version > s.Version {
 		return
 	}
-	c.entries.Add(app, s)
+	c.entries.Add(app, entry{s: s, at: time.Now()})
 }
 
 // Changed is called by the process that wrote s: it caches s and tells every
@@ -106,8 +121,8 @@ func (c *Cache) hear(app string, v int64) {
 	if heard, ok := c.heard.Get(app); !ok || v > heard {
 		c.heard.Add(app, v)
 	}
-	if s, ok := c.entries.Get(app); ok && s.Version < v {
-		c.entries.Remove(app)
+	if e, ok := c.entries.Peek(app); ok && e.s.Version < v {
+		c.entries.Add(app, entry{s: e.s}) // stale: reloaded on its next use
 	}
 }
 
@@ -157,8 +172,18 @@ func (c *Cache) heard1(payload string) {
 	c.hear(app, version)
 }
 
-// purge drops every entry (not the versions heard: they stay true).
-func (c *Cache) purge() { c.entries.Purge() }
+// Invalidate marks every entry stale, as a lost subscription does.
+func (c *Cache) Invalidate() { c.purge() }
+
+// purge marks every entry stale (not the versions heard: they stay true):
+// each is reloaded on its next use, and serves only if MySQL cannot answer.
+func (c *Cache) purge() {
+	for _, app := range c.entries.Keys() {
+		if e, ok := c.entries.Peek(app); ok {
+			c.entries.Add(app, entry{s: e.s})
+		}
+	}
+}
 
 func sleepCtx(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
+
 	"github.com/instachat/instachat/pkg/chat"
 	"github.com/instachat/instachat/pkg/settings"
 	"github.com/instachat/instachat/pkg/store"
@@ -20,10 +22,22 @@ type rig struct {
 	app string // token digest
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t *testing.T) *rig { return newRigVia(t, "") }
+
+// newRigVia reaches MySQL through addr ("" for directly).
+func newRigVia(t *testing.T, addr string) *rig {
 	t.Helper()
 	ctx := context.Background()
-	s, err := store.Open(ctx, store.Config{DSN: testenv.MySQLDSN(t)})
+	dsn := testenv.MySQLDSN(t)
+	if addr != "" {
+		cfg, err := mysql.ParseDSN(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Addr, cfg.Timeout, cfg.ReadTimeout = addr, time.Second, time.Second
+		dsn = cfg.FormatDSN()
+	}
+	s, err := store.Open(ctx, store.Config{DSN: dsn})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,5 +151,43 @@ func TestCacheFollowsChanges(t *testing.T) {
 	}
 	if s, err := b.AtLeast(ctx, r.app, 2); err != nil || s.Version != 2 || s.BodyLimit() != 20 {
 		t.Errorf("AtLeast(2): %+v, %v", s, err)
+	}
+}
+
+// TestCacheServesTheLastSettingsWhileMySQLIsDown: settings older than a
+// minute, or dropped by a resubscription, keep serving when MySQL cannot be
+// reached (writes are accepted with MySQL down); an application never loaded
+// is an error the caller decides about, and a job from a newer version is
+// not served older settings.
+func TestCacheServesTheLastSettingsWhileMySQLIsDown(t *testing.T) {
+	proxy := testenv.NewProxy(t, "127.0.0.1:3306")
+	r := newRigVia(t, proxy.Addr())
+	rdb, prefix := testenv.Redis(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	c := settings.NewCache(r.st, rdb, prefix+"settings", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	go c.Run(ctx)
+	<-c.Ready()
+	r.write(t, `{"max_body_bytes": 33}`)
+	if s, err := c.Get(ctx, r.app); err != nil || s.BodyLimit() != 33 {
+		t.Fatalf("first read: %+v, %v", s, err)
+	}
+	proxy.Cut()
+	t.Cleanup(proxy.Restore)
+	// A lost subscription marks every entry stale; MySQL is down.
+	if err := rdb.Publish(ctx, prefix+"settings", r.app+" 1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	c.Invalidate()
+	readCtx, cancelRead := context.WithTimeout(ctx, 5*time.Second)
+	defer cancelRead()
+	if s, err := c.Get(readCtx, r.app); err != nil || s.BodyLimit() != 33 {
+		t.Errorf("with MySQL down: %+v, %v; want the last settings loaded", s, err)
+	}
+	if _, err := c.AtLeast(readCtx, r.app, 2); err == nil {
+		t.Error("AtLeast(2) with MySQL down served version 1")
+	}
+	if _, err := c.Get(readCtx, "never loaded"); err == nil {
+		t.Error("an application never loaded was served with MySQL down")
 	}
 }
