@@ -184,8 +184,10 @@ func StartCluster(t testing.TB, n int) []*RedisServer {
 	nodes := make([]*RedisServer, n)
 	addrs := make([]string, n)
 	for i := range nodes {
+		// The bus port is a free one of its own: by default it is the port
+		// plus 10000, which something else may hold (it failed CI so).
 		nodes[i] = StartRedis(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-			"--cluster-node-timeout", "2000")
+			"--cluster-node-timeout", "2000", "--cluster-port", FreePort(t))
 		addrs[i] = nodes[i].Addr
 	}
 	args := append([]string{"--cluster", "create"}, addrs...)
