@@ -15,6 +15,10 @@ import (
 	"github.com/instachat/instachat/pkg/chat"
 )
 
+// Channel is the Redis channel changes are announced on, under the
+// services' key prefix (KEY_PREFIX).
+func Channel(keyPrefix string) string { return keyPrefix + "settings" }
+
 // Loader reads an application's settings, by its token digest, from MySQL
 // (store.Store); an application without settings has the defaults at
 // version 0, one that does not exist is chat.ErrNotFound.

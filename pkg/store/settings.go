@@ -154,6 +154,9 @@ func (ss *SettingsStore) webhook(h webhookRow) (settings.Webhook, error) {
 		t := h.PausedAt.Time.UTC()
 		w.PausedAt = &t
 	}
+	if ss.sealer == nil {
+		return settings.Webhook{}, fmt.Errorf("webhook %s: this process has no WEBHOOK_KEY to open its secret with", h.PublicID)
+	}
 	secret, err := ss.sealer.Open(h.PublicID, h.SecretSealed)
 	if err != nil {
 		return settings.Webhook{}, err
@@ -193,6 +196,9 @@ write_rate_limit = VALUES(write_rate_limit), events = VALUES(events), updated_at
 }
 
 func (ss *SettingsStore) insertWebhook(db *gorm.DB, id int64, position int, w settings.Webhook, now time.Time) error {
+	if ss.sealer == nil {
+		return fmt.Errorf("webhook %s: this process has no WEBHOOK_KEY to seal its secret with", w.ID)
+	}
 	sealed, err := ss.sealer.Seal(w.ID, w.Secrets[0])
 	if err != nil {
 		return err

@@ -53,7 +53,9 @@ import (
 	"github.com/instachat/instachat/pkg/counter"
 	"github.com/instachat/instachat/pkg/queue"
 	"github.com/instachat/instachat/pkg/search"
+	appsettings "github.com/instachat/instachat/pkg/settings"
 	"github.com/instachat/instachat/pkg/telemetry"
+	"github.com/instachat/instachat/pkg/webhook"
 	"github.com/instachat/instachat/services/api/internal/chats"
 	"github.com/instachat/instachat/services/api/internal/httpapi"
 	"github.com/instachat/instachat/services/api/internal/index"
@@ -104,6 +106,8 @@ type settings struct {
 	trustedProxies []netip.Prefix
 	historySettle  time.Duration
 	live           live.Config
+	webhookKey     string         // seals webhook secrets; "" turns webhooks off
+	webhookPolicy  webhook.Policy // where webhook URLs may point
 }
 
 // readSettings reads the api's settings, refusing bad and placeholder values.
@@ -134,7 +138,26 @@ func readSettings(getenv func(string) string) (settings, error) {
 	if s.trustedProxies, err = httpapi.ParseTrustedProxies(env.List("TRUSTED_PROXIES", "")); err != nil {
 		return s, fmt.Errorf("TRUSTED_PROXIES: %w", err)
 	}
+	s.webhookKey = env.Secret("WEBHOOK_KEY", "seals webhook signing secrets in MySQL (the writer needs the same); empty turns webhooks off", false)
+	if s.webhookPolicy, err = webhook.ParsePolicy(env.String("WEBHOOK_ALLOW_HOSTS", "")); err != nil {
+		return s, fmt.Errorf("WEBHOOK_ALLOW_HOSTS: %w", err)
+	}
 	return s, env.Err()
+}
+
+// tenants builds the applications' settings: their store, the cache Run
+// keeps current, and what webhook endpoints need.
+func tenants(cfg settings, conns *config.Conns, log *slog.Logger) (chats.Tenants, error) {
+	var sealer *appsettings.Sealer
+	if cfg.webhookKey != "" {
+		var err error
+		if sealer, err = appsettings.NewSealer(cfg.webhookKey); err != nil {
+			return chats.Tenants{}, err
+		}
+	}
+	st := conns.Store.Settings(sealer)
+	return chats.Tenants{Store: st, Cache: appsettings.NewCache(st, conns.Redis, appsettings.Channel(cfg.common.KeyPrefix), log),
+		NewSecret: webhook.NewSecret, CheckURL: cfg.webhookPolicy.CheckURL, Webhooks: sealer != nil}, nil
 }
 
 // serve runs the HTTP api with its background work (index rebuild and
@@ -177,7 +200,11 @@ func serve(ctx context.Context, getenv func(string) string, out io.Writer) error
 	metrics := telemetry.NewRegistry()
 	measured := search.WithMetrics(engine, metrics)
 	cnt := counter.New(conns.Redis, cfg.common.Keys(), conns.Store, cfg.common.Counter)
-	svc := chats.New(conns.Store, cnt, measured, log)
+	ten, err := tenants(cfg, conns, log)
+	if err != nil {
+		return err
+	}
+	svc := chats.New(conns.Store, cnt, measured, log).WithTenants(ten)
 	idx := index.New(conns.Store, measured, log)
 	// The admin endpoints' and dashboard's view of the queue; replaying a
 	// number conflict renumbers it.
@@ -187,6 +214,7 @@ func serve(ctx context.Context, getenv func(string) string, out io.Writer) error
 	defer background.Wait() // before the engine closes
 	defer stopBackground()  // before the wait
 	background.Go(func() { idx.Run(bgCtx, ready, cfg.catchUp) })
+	background.Go(func() { ten.Cache.Run(bgCtx) })
 	hub := live.New(cfg.live, conns.Redis, cfg.common.Keys(), live.NewMetrics(metrics), log)
 	hub.UseJournal(conns.Store) // the MySQL the lists read: their Event-Position is its watermark
 	background.Go(func() { hub.Run(bgCtx) })

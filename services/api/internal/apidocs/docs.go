@@ -1806,6 +1806,298 @@ const docTemplate = `{
                 }
             }
         },
+        "/api/v1/applications/{token}/settings": {
+            "get": {
+                "description": "Its customizations (body limit, write rate limit, the event types its live streams and webhooks carry) and its webhook endpoints, without their secrets. ETag is the version a write must name.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "settings"
+                ],
+                "summary": "Read an application's settings",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "application token",
+                        "name": "token",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/Settings"
+                        },
+                        "headers": {
+                            "ETag": {
+                                "type": "string",
+                                "description": "\\\"\u003cversion\u003e\\"
+                            }
+                        }
+                    },
+                    "404": {
+                        "description": "unknown token",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "503": {
+                        "description": "MySQL unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    }
+                }
+            },
+            "put": {
+                "description": "PUT replaces the document (absent fields take their defaults), PATCH changes the fields it names. The write must name the version it changes: If-Match: \"\u003cversion\u003e\" (412 when stale) or a version field (409 when stale); neither is 428. A webhook without an id is created: its secret is in this answer only. Webhook URLs must be HTTPS and resolve to public addresses (the operator may allow others).",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "settings"
+                ],
+                "summary": "Change an application's settings",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "application token",
+                        "name": "token",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "\\",
+                        "name": "If-Match",
+                        "in": "header"
+                    },
+                    {
+                        "description": "the settings",
+                        "name": "request",
+                        "in": "body",
+                        "required": true,
+                        "schema": {
+                            "$ref": "#/definitions/SettingsRequest"
+                        }
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/Settings"
+                        },
+                        "headers": {
+                            "ETag": {
+                                "type": "string",
+                                "description": "\\\"\u003cversion\u003e\\"
+                            }
+                        }
+                    },
+                    "400": {
+                        "description": "invalid settings, or a webhook URL the server does not allow",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "404": {
+                        "description": "unknown token",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "409": {
+                        "description": "the version field is not the current version",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "412": {
+                        "description": "If-Match is not the current version",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "428": {
+                        "description": "neither If-Match nor a version field",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "503": {
+                        "description": "MySQL unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    }
+                }
+            },
+            "patch": {
+                "description": "PUT replaces the document (absent fields take their defaults), PATCH changes the fields it names. The write must name the version it changes: If-Match: \"\u003cversion\u003e\" (412 when stale) or a version field (409 when stale); neither is 428. A webhook without an id is created: its secret is in this answer only. Webhook URLs must be HTTPS and resolve to public addresses (the operator may allow others).",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "settings"
+                ],
+                "summary": "Change an application's settings",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "application token",
+                        "name": "token",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "\\",
+                        "name": "If-Match",
+                        "in": "header"
+                    },
+                    {
+                        "description": "the settings",
+                        "name": "request",
+                        "in": "body",
+                        "required": true,
+                        "schema": {
+                            "$ref": "#/definitions/SettingsRequest"
+                        }
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/Settings"
+                        },
+                        "headers": {
+                            "ETag": {
+                                "type": "string",
+                                "description": "\\\"\u003cversion\u003e\\"
+                            }
+                        }
+                    },
+                    "400": {
+                        "description": "invalid settings, or a webhook URL the server does not allow",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "404": {
+                        "description": "unknown token",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "409": {
+                        "description": "the version field is not the current version",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "412": {
+                        "description": "If-Match is not the current version",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "428": {
+                        "description": "neither If-Match nor a version field",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "503": {
+                        "description": "MySQL unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    }
+                }
+            }
+        },
+        "/api/v1/applications/{token}/settings/webhooks/{id}/rotate-secret": {
+            "post": {
+                "description": "The new secret is in this answer only. For the overlap (default 24h, at most 168h) deliveries carry a signature with each secret, so receivers can switch without losing any.",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "settings"
+                ],
+                "summary": "Rotate a webhook's signing secret",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "application token",
+                        "name": "token",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "webhook id",
+                        "name": "id",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "\\",
+                        "name": "If-Match",
+                        "in": "header"
+                    },
+                    {
+                        "description": "the overlap",
+                        "name": "request",
+                        "in": "body",
+                        "schema": {
+                            "$ref": "#/definitions/RotateRequest"
+                        }
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/Settings"
+                        }
+                    },
+                    "400": {
+                        "description": "invalid overlap",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "404": {
+                        "description": "unknown token or webhook",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "412": {
+                        "description": "If-Match is not the current version",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    }
+                }
+            }
+        },
         "/healthz": {
             "get": {
                 "produces": [
@@ -2377,6 +2669,96 @@ const docTemplate = `{
                 "replayed": {
                     "type": "boolean",
                     "example": true
+                }
+            }
+        },
+        "RotateRequest": {
+            "type": "object",
+            "properties": {
+                "overlap": {
+                    "type": "string",
+                    "example": "24h"
+                }
+            }
+        },
+        "Settings": {
+            "type": "object",
+            "properties": {
+                "events": {
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    },
+                    "example": [
+                        "message.created",
+                        "message.updated"
+                    ]
+                },
+                "max_body_bytes": {
+                    "type": "integer",
+                    "example": 2000
+                },
+                "updated_at": {
+                    "type": "string"
+                },
+                "version": {
+                    "type": "integer",
+                    "example": 3
+                },
+                "webhooks": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/Webhook"
+                    }
+                },
+                "write_rate_limit": {
+                    "type": "string",
+                    "example": "50/1s,burst=100"
+                }
+            }
+        },
+        "SettingsRequest": {
+            "type": "object"
+        },
+        "Webhook": {
+            "type": "object",
+            "properties": {
+                "active": {
+                    "type": "boolean"
+                },
+                "created_at": {
+                    "type": "string"
+                },
+                "events": {
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    }
+                },
+                "id": {
+                    "type": "string",
+                    "example": "wh_01jdx3k4m5n6p7q8r9s0t1v2w3"
+                },
+                "paused_at": {
+                    "type": "string"
+                },
+                "paused_reason": {
+                    "type": "string"
+                },
+                "previous_secret_until": {
+                    "type": "string"
+                },
+                "secret": {
+                    "type": "string",
+                    "example": "whsec_…"
+                },
+                "secret_hint": {
+                    "type": "string",
+                    "example": "whsec_Tq9…"
+                },
+                "url": {
+                    "type": "string",
+                    "example": "https://example.com/hooks/instachat"
                 }
             }
         }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/instachat/instachat/pkg/chat"
 	"github.com/instachat/instachat/pkg/counter"
+	"github.com/instachat/instachat/pkg/events"
 	"github.com/instachat/instachat/pkg/queue"
 	"github.com/instachat/instachat/pkg/search"
 	"github.com/instachat/instachat/pkg/store"
@@ -30,6 +31,7 @@ type Service struct {
 	// an idempotency key answers its retries (the counter keeps the
 	// Redis-backed writes' records for as long).
 	idempotencyTTL time.Duration
+	tenants        Tenants // applications' settings (WithTenants)
 }
 
 // DefaultBudget bounds every request's work on MySQL, Redis and search, so
@@ -229,7 +231,13 @@ func (s *Service) envelope(typ, token string, w Write) queue.Envelope {
 
 // accept runs e's counter step with w's claim.
 func (s *Service) accept(ctx context.Context, token string, e queue.Envelope, w Write) (Accepted, error) {
-	r, err := s.counter.Accept(ctx, e, w.claim())
+	typ, _ := events.TypeOfJob(e.Type)
+	obs, version, limit := s.observe(ctx, token, typ)
+	if len(e.Body) > limit && (e.Type == queue.TypeMessageCreate || e.Type == queue.TypeMessageUpdate) {
+		return Accepted{}, chat.Invalidf("body must be at most %d bytes in this application (its settings' max_body_bytes)", limit)
+	}
+	e.SV = version
+	r, err := s.counter.AcceptObserved(ctx, e, w.claim(), obs)
 	if err != nil {
 		return Accepted{}, s.remember(token, err)
 	}

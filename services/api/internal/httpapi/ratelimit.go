@@ -34,6 +34,9 @@ type RateLimit struct {
 	// Timeout bounds the Redis call of one check (DefaultRateLimitTimeout
 	// when zero); past it, or on any Redis error, the request proceeds.
 	Timeout time.Duration
+	// AppWrites, when set, returns an application's own write limit (its
+	// settings' write_rate_limit, in RATE_LIMIT_WRITES syntax), "" for Writes.
+	AppWrites func(ctx context.Context, token string) string
 }
 
 // DefaultRateLimitTimeout is how long a request waits for its limit check.
@@ -93,12 +96,30 @@ func (l *limiter) perApplication() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		switch c.Request.Method {
 		case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
-			l.check(c, limitApplicationWrites, l.cfg.Writes, chat.TokenDigest(c.Param("token")),
+			l.check(c, limitApplicationWrites, l.appWrites(c), chat.TokenDigest(c.Param("token")),
 				"writes per application")
 		default:
 			c.Next()
 		}
 	}
+}
+
+// appWrites is the write limit of the request's application: its own, or
+// the server's. A value that no longer parses (saved values are checked) is
+// the server's.
+func (l *limiter) appWrites(c *gin.Context) Limit {
+	if l.cfg.AppWrites == nil {
+		return l.cfg.Writes
+	}
+	v := l.cfg.AppWrites(c.Request.Context(), c.Param("token"))
+	if v == "" {
+		return l.cfg.Writes
+	}
+	lim, err := ParseLimit(v)
+	if err != nil {
+		return l.cfg.Writes
+	}
+	return lim
 }
 
 // check spends one request of key's budget under the named limit. Allowed,

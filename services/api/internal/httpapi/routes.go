@@ -28,6 +28,10 @@ func addRoutes(r *gin.Engine, h *handlers) {
 	app.GET("", h.getApplication)
 	app.PUT("", h.updateApplication)
 	app.PATCH("", h.updateApplication)
+	app.GET("/settings", h.getSettings)
+	app.PUT("/settings", h.changeSettings)
+	app.PATCH("/settings", h.changeSettings)
+	app.POST("/settings/webhooks/:id/rotate-secret", h.rotateSecret)
 	// Live events: SSE, or WebSocket on Upgrade; they last as long as the client stays.
 	app.GET("/events", h.appEvents)
 	app.GET("/chats/:number/events", h.chatEvents)

@@ -78,6 +78,7 @@ func NewServer(cfg Config, svc *chats.Service, inspector *queue.Inspector, log *
 	}
 	r.NoRoute(func(c *gin.Context) { fail(c, http.StatusNotFound, "no such route") })
 	r.NoMethod(func(c *gin.Context) { fail(c, http.StatusMethodNotAllowed, "method not allowed on this route") })
+	cfg.RateLimit.AppWrites = svc.WriteRateLimit
 	h := &handlers{svc: svc, inspector: inspector, cfg: cfg, log: log, metrics: metrics, limits: newLimiter(cfg.RateLimit, metrics, log),
 		dashboard: dashboard.New(dashboard.Config{Path: "/admin/queues", AdminToken: cfg.AdminToken}, inspector, log)}
 	addRoutes(r, h)
