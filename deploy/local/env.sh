@@ -1,8 +1,8 @@
 # Sourced (not run) by deploy/local/run.sh and the Makefile's one-shot targets
 # (make sync, reconcile, reindex, dead): the one configuration that make run
 # and every command share. On first use it writes .env (git-ignored, mode 600)
-# with the local defaults and a generated INTERNAL_TOKEN and ADMIN_TOKEN (256
-# random bits in hex each: the services refuse placeholders and anything
+# with the local defaults and a generated INTERNAL_TOKEN, ADMIN_TOKEN and
+# WEBHOOK_KEY (256 random bits in hex each: the services refuse placeholders and anything
 # shorter than 32 characters). Each KEY=value line of .env is exported unless the environment
 # already sets KEY, so `MYSQL_DSN=… make sync` still wins; API_URL defaults to
 # the api on API_ADDR. It then prints the database and key prefix the command
@@ -31,6 +31,16 @@ CRON_ADDR=:8082
 ENVFILE
   )
   echo "created $INSTACHAT_ENV_FILE with the local settings and new INTERNAL_TOKEN and ADMIN_TOKEN" >&2
+fi
+# Webhooks (issue 14) came after the first .env files: add their settings once.
+if ! grep -q '^WEBHOOK_KEY=' "$INSTACHAT_ENV_FILE"; then
+  cat >>"$INSTACHAT_ENV_FILE" <<ENVFILE
+# Seals webhook signing secrets in MySQL (the api and the writer share it);
+# receivers on this machine may be plain HTTP.
+WEBHOOK_KEY=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
+WEBHOOK_ALLOW_HOSTS=localhost,127.0.0.1
+ENVFILE
+  echo "added a new WEBHOOK_KEY and WEBHOOK_ALLOW_HOSTS=localhost,127.0.0.1 to $INSTACHAT_ENV_FILE" >&2
 fi
 while IFS= read -r line || [ -n "$line" ]; do
   case "$line" in '' | '#'*) continue ;; esac
