@@ -58,6 +58,10 @@ func TestPageInBrowser(t *testing.T) {
 	if hash := browsertest.CreateChat(t, a, srv.URL+"/chat"); hash != "#app="+token+"&chat=1" {
 		t.Fatalf("got location.hash %q, want the token and chat 1", hash)
 	}
+	// The application's settings are shown, and its body limit bounds the compose box.
+	browsertest.WaitChatTab(t, a, 5*time.Second, "settings shown", `document.getElementById('settings-version').textContent === '(version 2)' &&
+		document.getElementById('webhook-list').textContent.includes('paused: failing for 24h') &&
+		document.getElementById('compose-input').maxLength === 500`)
 	stored, _ := chromedp.Run(a, chromedp.Evaluate[string](`localStorage.getItem('instachat.chat.token')`))
 	if stored != token {
 		t.Errorf("got stored token %q, want %q", stored, token)

@@ -160,6 +160,11 @@ func (f *fakeAPI) handler() http.Handler {
 		defer f.mu.Unlock()
 		writeJSON(w, 200, map[string]any{"token": f.token, "name": f.name})
 	}))
+	mux.HandleFunc("GET "+base+"/settings", app(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, map[string]any{"version": 2, "max_body_bytes": 500, "write_rate_limit": nil, "events": nil,
+			"webhooks": []map[string]any{{"id": "wh_x", "url": "https://hooks.example/in", "events": []string{"message.created"},
+				"active": false, "paused_reason": "failing for 24h", "secret_hint": "whsec_abcd…"}}})
+	}))
 	mux.HandleFunc("POST "+base+"/chats", app(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		defer f.mu.Unlock()

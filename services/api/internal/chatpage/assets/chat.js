@@ -214,8 +214,55 @@
     $("token").textContent = token;
     $("chats").textContent = "";
     app.chatsBefore = null;
+    loadSettings(token);
     await loadChats();
     return true;
+  }
+
+  // loadSettings shows the application's settings (read-only) and applies
+  // its body limit to the compose box. A failure leaves the panel saying so.
+  async function loadSettings(token) {
+    var list = $("settings-list"), hooks = $("webhook-list");
+    list.textContent = "";
+    hooks.textContent = "";
+    $("settings-version").textContent = "";
+    var res;
+    try {
+      res = await call("GET", API + "/applications/" + encodeURIComponent(token) + "/settings");
+    } catch (err) {
+      list.appendChild(el("dd", "unavailable: " + describe(err)));
+      return;
+    }
+    if (token !== app.token) {
+      return;
+    }
+    var s = res.data;
+    $("settings-version").textContent = "(version " + s.version + ")";
+    var rows = [
+      ["Body limit", s.max_body_bytes ? s.max_body_bytes + " bytes" : "16384 bytes (server's)"],
+      ["Write rate", s.write_rate_limit || "the server's"],
+      ["Events", s.events ? s.events.join(", ") : "all"],
+    ];
+    rows.forEach(function (r) {
+      list.appendChild(el("dt", r[0]));
+      list.appendChild(el("dd", r[1]));
+    });
+    $("compose-input").maxLength = s.max_body_bytes || 16384;
+    (s.webhooks || []).forEach(function (w) {
+      var state = w.active ? "active" : "paused" + (w.paused_reason ? ": " + w.paused_reason : "");
+      var li = el("li", w.url + " — " + (w.events ? w.events.join(", ") : "all events") + " — " + state);
+      li.className = w.active ? "hook" : "hook paused";
+      hooks.appendChild(li);
+    });
+    if (!(s.webhooks || []).length) {
+      hooks.appendChild(el("li", "No webhooks."));
+    }
+  }
+
+  function el(tag, text) {
+    var e = document.createElement(tag);
+    e.textContent = text;
+    return e;
   }
 
   function chatItem(n) {
