@@ -47,4 +47,35 @@
 // silent are resumed after the last event yielded, with the client's
 // backoff, until ctx ends: each event comes once, in order, or an
 // EventReset says which stretch could not be served.
+//
+// # Settings
+//
+// Settings reads an application's settings (a body limit, a write rate
+// limit, which event types it emits, its webhook endpoints) and their
+// Version. Every write names the version it changes, so that two writers
+// cannot silently undo each other: PatchSettings changes the fields set in
+// a SettingsInput (Set a value, or Null for the server's default) and
+// PutSettings replaces the document. A stale version is ErrStale; read
+// again and reapply:
+//
+//	s, err := app.Settings(ctx)
+//	// …
+//	s, err = app.PatchSettings(ctx, client.SettingsInput{
+//		MaxBodyBytes: client.Set(2000),
+//		Webhooks:     client.Set(append(s.WebhookInputs(), client.WebhookInput{URL: "https://hooks.example.com/instachat"})),
+//	}, client.IfVersion(s.Version))
+//
+// A new endpoint's signing secret is in that answer (Webhook.Secret) and
+// in no other: store it then. RotateWebhookSecret makes a new one; the old
+// one keeps signing beside it for an overlap.
+//
+// # Webhooks
+//
+// The server POSTs each event an endpoint wants to its URL, at least once,
+// signed: X-InstaChat-Signature is "t=<unix>,v1=<hex>", the HMAC-SHA256 of
+// "<t>.<body>" keyed with the secret, one v1 per secret during a rotation's
+// overlap. ParseWebhook verifies a request and decodes its Event, and
+// VerifyWebhook checks a signature by itself (constant time, at most
+// DefaultWebhookTolerance from now, against replays). Answer 2xx once the
+// event is handled and deduplicate by Delivery.ID: see ExampleParseWebhook.
 package client

@@ -15,7 +15,9 @@ var (
 	ErrUnauthorized = errors.New("instachat: unauthorized")
 	// ErrNotFound: no such application, chat, message or dead job (404).
 	ErrNotFound = errors.New("instachat: not found")
-	// ErrConflict: concurrent changes kept winning, or a rebuild already runs (409).
+	// ErrConflict: concurrent changes kept winning, or a rebuild already
+	// runs, or a settings write's version field is stale (409; that one
+	// matches ErrStale too).
 	ErrConflict = errors.New("instachat: conflict")
 	// ErrKeyReused: the idempotency key was first used for a different request (422).
 	ErrKeyReused = errors.New("instachat: idempotency key reused for a different request")
@@ -23,10 +25,17 @@ var (
 	ErrRateLimited = errors.New("instachat: rate limited")
 	// ErrUnavailable: a backing service or gateway is unavailable (502, 503, 504).
 	ErrUnavailable = errors.New("instachat: unavailable")
+	// ErrStale: a settings write named a version that is no longer the
+	// current one (412 for If-Match, 409 for a version field): read the
+	// settings again and reapply the change.
+	ErrStale = errors.New("instachat: stale version")
+	// ErrPreconditionRequired: a settings write named no version (428).
+	ErrPreconditionRequired = errors.New("instachat: precondition required")
 	// ErrOutcomeUnknown: a write ran out of attempts (or its context ended)
 	// after an attempt that went unanswered, so it may have been applied.
 	// Retrying it with the same idempotency key (see Response and
-	// WithIdempotencyKey) is safe.
+	// WithIdempotencyKey) is safe. Settings writes carry no key: read the
+	// settings back instead.
 	ErrOutcomeUnknown = errors.New("instachat: outcome unknown")
 )
 
@@ -44,6 +53,9 @@ type Error struct {
 	RequestID string
 	// RetryAfter is the server's Retry-After, 0 when absent.
 	RetryAfter time.Duration
+	// versioned: the answer to a write conditional on a version, whose 409
+	// is ErrStale.
+	versioned bool
 }
 
 func (e *Error) Error() string {
@@ -66,6 +78,10 @@ func (e *Error) Is(target error) bool {
 		return e.StatusCode == http.StatusNotFound
 	case ErrConflict:
 		return e.StatusCode == http.StatusConflict
+	case ErrStale:
+		return e.StatusCode == http.StatusPreconditionFailed || (e.StatusCode == http.StatusConflict && e.versioned)
+	case ErrPreconditionRequired:
+		return e.StatusCode == http.StatusPreconditionRequired
 	case ErrKeyReused:
 		return e.StatusCode == http.StatusUnprocessableEntity
 	case ErrRateLimited:
@@ -87,11 +103,22 @@ func StatusOf(err error) int {
 	return 0
 }
 
+// isStale reports the statuses of a stale version.
+func isStale(code int) bool {
+	return code == http.StatusPreconditionFailed || code == http.StatusConflict
+}
+
 // outcomeError marks a write's final error as ErrOutcomeUnknown while
 // keeping the error it wraps (an *Error, a network error) reachable.
-type outcomeError struct{ err error }
+type outcomeError struct {
+	err     error
+	keyless bool // sent without an idempotency key (a settings write)
+}
 
 func (e *outcomeError) Error() string {
+	if e.keyless {
+		return e.err.Error() + " (outcome unknown: an attempt went unanswered and may have been applied; it had no idempotency key, so read back what it changes before trying again)"
+	}
 	return e.err.Error() + " (outcome unknown: an attempt went unanswered and may have been applied; retrying with the same idempotency key is safe)"
 }
 

@@ -1,10 +1,16 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/instachat/instachat/client"
 	"github.com/instachat/instachat/client/clienttest"
@@ -233,4 +239,87 @@ func ExampleApp_Subscribe() {
 	// message.updated 1 "Hello!"
 	// message.deleted 2 ""
 	// map[1:Hello!]
+}
+
+func ExampleApp_PatchSettings() {
+	srv := clienttest.NewServer()
+	defer srv.Close()
+	ctx := context.Background()
+	c, _ := client.New(srv.URL)
+	created, _ := c.CreateApplication(ctx, "Support desk")
+	app := c.App(created.Token)
+
+	// Read, change, and write conditional on the version read: a change
+	// someone made meanwhile is not overwritten, the write fails ErrStale.
+	s, err := app.Settings(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	hooks := append(s.WebhookInputs(), client.WebhookInput{ // keep the others, add one
+		URL:    "https://hooks.example.com/instachat",
+		Events: []string{client.EventMessageCreated, client.EventMessageUpdated},
+	})
+	s, err = app.PatchSettings(ctx, client.SettingsInput{
+		MaxBodyBytes: client.Set(2000),
+		Webhooks:     client.Set(hooks),
+	}, client.IfVersion(s.Version))
+	if err != nil {
+		log.Fatal(err)
+	}
+	hook := s.Webhooks[len(s.Webhooks)-1]
+	// Keep hook.Secret now, where the receiver reads it: it is never shown again.
+	fmt.Println(s.Version, s.MaxBodyBytes, strings.HasPrefix(hook.Secret, "whsec_"))
+
+	// Null puts a field back to the server's default; version 0 is stale.
+	_, err = app.PatchSettings(ctx, client.SettingsInput{MaxBodyBytes: client.Null[int]()}, client.IfVersion(0))
+	fmt.Println(errors.Is(err, client.ErrStale), client.StatusOf(err))
+	// Output:
+	// 1 2000 true
+	// true 412
+}
+
+func ExampleParseWebhook() {
+	// The endpoint's secret; during a rotation's overlap, hold the new one
+	// and the old one: either verifies.
+	secrets := []string{"whsec_Tq9xv0mEXAMPLEexampleEXAMPLEexampleEXAMPL"}
+
+	var mu sync.Mutex
+	handled := map[string]bool{} // in production: a table with a unique key
+	receiver := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ev, d, err := client.ParseWebhook(r, secrets)
+		if err != nil {
+			// Forged, altered, replayed or not ours: refuse, do nothing.
+			http.Error(w, "invalid delivery", http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		again := handled[d.ID] // deliveries are at least once
+		handled[d.ID] = true
+		mu.Unlock()
+		if !again {
+			fmt.Printf("%s: chat %d, message %d: %q\n", ev.Type, ev.Chat, ev.Message, ev.Body)
+		}
+		w.WriteHeader(http.StatusNoContent) // any 2xx: delivered
+	})
+
+	// A delivery as InstaChat makes it, sent twice, then a forgery.
+	body := []byte(`{"id":"1-42","type":"message.created","chat":1,"message":7,"body":"Hello","accepted_at":"2026-11-28T12:00:00.123456Z"}`)
+	deliver := func(signature string) int {
+		req := httptest.NewRequest(http.MethodPost, "/hooks/instachat", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(client.HeaderWebhookSignature, signature)
+		req.Header.Set(client.HeaderWebhookDelivery, "dlv_01")
+		rec := httptest.NewRecorder()
+		receiver.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	signature := client.SignWebhook(secrets, time.Now(), body)
+	fmt.Println(deliver(signature))
+	fmt.Println(deliver(signature))
+	fmt.Println(deliver(client.SignWebhook([]string{"whsec_guessed"}, time.Now(), body)))
+	// Output:
+	// message.created: chat 1, message 7: "Hello"
+	// 204
+	// 204
+	// 400
 }

@@ -34,6 +34,13 @@ type call struct {
 	errOut any          // decoded from any other answer too
 	header *http.Header // set to a 2xx answer's header
 	opts   writeOpts
+	// reqHeader is added to every attempt's request.
+	reqHeader http.Header
+	// versioned marks a write conditional on a version (a settings write):
+	// without an idempotency key it is still retried, since a repeat of an
+	// applied attempt is refused as stale; and such a refusal after an
+	// unanswered attempt leaves the outcome unknown.
+	versioned bool
 }
 
 // answer is one attempt's complete HTTP answer.
@@ -67,7 +74,7 @@ func (c *Client) do(ctx context.Context, r *call) error {
 	}
 	p := c.retry.withDefaults()
 	attempts := p.MaxAttempts
-	if r.once || (r.method != http.MethodGet && key == "") {
+	if r.once || (r.method != http.MethodGet && key == "" && !r.versioned) {
 		attempts = 1 // a write without a key may take effect twice
 	}
 	target := c.base + r.path
@@ -97,7 +104,8 @@ func (c *Client) do(ctx context.Context, r *call) error {
 			return s.decode(a)
 		default:
 			e := apiError(r.op, a)
-			if !retryableStatus(a.status) && a.status != http.StatusInternalServerError {
+			e.versioned = r.versioned
+			if !retryableStatus(a.status) && a.status != http.StatusInternalServerError && !(r.versioned && isStale(a.status)) {
 				s.unanswered = false // a definite refusal: nothing was applied
 			}
 			if r.errOut != nil {
@@ -133,7 +141,7 @@ type session struct {
 
 func (s *session) fail(err error) error {
 	if s.unanswered {
-		return &outcomeError{err: err}
+		return &outcomeError{err: err, keyless: s.key == ""}
 	}
 	return err
 }
@@ -188,6 +196,9 @@ func (c *Client) attempt(ctx context.Context, r *call, target string, body []byt
 	}
 	if r.auth != "" {
 		req.Header.Set("Authorization", r.auth)
+	}
+	for k, v := range r.reqHeader {
+		req.Header[k] = v
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

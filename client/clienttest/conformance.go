@@ -21,7 +21,10 @@ const settle = 30 * time.Second
 // Run is the conformance suite of the public API as package client sees it:
 // the fake passes it (clienttest's own tests) and so must the real system
 // (its end-to-end tests call Run with the api's URL). Every subtest makes
-// its own application, so Run can share an api with other tests.
+// its own application, so Run can share an api with other tests. The api
+// must keep webhooks on (a WEBHOOK_KEY) and allow 127.0.0.1 as their
+// destination (WEBHOOK_ALLOW_HOSTS=127.0.0.1): the webhook cases save
+// endpoints there, and post nothing that would be delivered.
 func Run(t *testing.T, baseURL string, opts ...client.Option) {
 	t.Helper()
 	c, err := client.New(baseURL, opts...)
@@ -41,6 +44,9 @@ func Run(t *testing.T, baseURL string, opts ...client.Option) {
 	t.Run("Search", s.search)
 	t.Run("Health", s.health)
 	t.Run("Subscribe", s.subscribe)
+	t.Run("Settings", s.settings)
+	t.Run("SettingsBodyLimit", s.settingsBodyLimit)
+	t.Run("Webhooks", s.webhooks)
 }
 
 type suite struct {

@@ -52,10 +52,15 @@ func position(seq uint64) string { return fmt.Sprintf("%d-%d", fakeGen, seq) }
 func (l *eventLog) head() uint64 { return l.first + uint64(len(l.events)) - 1 }
 
 // emit appends an event of application a, at the time its write was
-// applied. Only writes that took effect emit: an idempotent replay returns
-// before its handler runs.
+// applied, and returns its sequence. Only writes that took effect emit: an
+// idempotent replay returns before its handler runs. A type the
+// application's settings leave out is not appended at all (the newest
+// sequence is returned), so positions stay contiguous.
 func (f *fake) emit(a *app, typ string, chat, msg int64, body *string, at time.Time) uint64 {
 	l := &f.log
+	if !a.settings.emits(typ) {
+		return l.head()
+	}
 	seq := l.head() + 1
 	ev := eventJSON{ID: position(seq), Type: typ, Chat: chat, Message: msg, Body: body,
 		AcceptedAt: at.UTC().Format("2006-01-02T15:04:05.000000Z07:00")}

@@ -85,6 +85,7 @@ type app struct {
 	nextChat         int64
 	chats            map[int64]*chat
 	keys             map[string]record
+	settings         settings
 }
 
 type chat struct {
@@ -125,7 +126,7 @@ func fail(status int, format string, args ...any) reply {
 func ok(status int, body any) reply { return reply{status: status, body: body} }
 
 // request is what a handler gets: the HTTP request and, for writes, the
-// payload already decoded (name or body).
+// payload already decoded (name or body, or a whole JSON body as read).
 type request struct {
 	*http.Request
 	payload string
@@ -156,6 +157,12 @@ func (f *fake) routes() http.Handler {
 	mux.HandleFunc("PUT "+a+"/chats/{chat}/messages/{message}", write(updateMessage, "body"))
 	mux.HandleFunc("PATCH "+a+"/chats/{chat}/messages/{message}", write(updateMessage, "body"))
 	mux.HandleFunc("DELETE "+a+"/chats/{chat}/messages/{message}", write(deleteMessage, ""))
+	// Settings writes take no idempotency key: their preconditions make
+	// them safe to repeat, as on the api.
+	mux.HandleFunc("GET "+a+"/settings", read(getSettings))
+	mux.HandleFunc("PUT "+a+"/settings", f.serve(changeSettings, wholeBody, false))
+	mux.HandleFunc("PATCH "+a+"/settings", f.serve(changeSettings, wholeBody, false))
+	mux.HandleFunc("POST "+a+"/settings/webhooks/{id}/rotate-secret", f.serve(rotateSecret, optionalBody, false))
 	mux.HandleFunc("GET "+a+"/events", f.events)
 	mux.HandleFunc("GET "+a+"/chats/{chat}/events", f.events)
 	mux.HandleFunc("/admin/", f.serve(admin, "", false))
@@ -247,16 +254,13 @@ func validKey(k string) bool {
 // clients send it ({"application": {"name"}}, {"message": {"body"|"text"}}).
 func decodePayload(r *http.Request, field string) (string, *reply) {
 	bad := func(rep reply) (string, *reply) { return "", &rep }
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/json" {
-		return bad(fail(http.StatusUnsupportedMediaType, "Content-Type must be application/json"))
+	if field == wholeBody || field == optionalBody {
+		data, rep := readJSON(r, field == optionalBody)
+		return string(data), rep
 	}
-	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxRequestBody))
-	if err != nil {
-		return bad(fail(http.StatusRequestEntityTooLarge, "request body must be at most %d bytes", maxRequestBody))
-	}
-	if !utf8.Valid(data) {
-		return bad(fail(http.StatusBadRequest, "request body must be valid UTF-8"))
+	data, rep := readJSON(r, false)
+	if rep != nil {
+		return "", rep
 	}
 	var doc map[string]json.RawMessage
 	if err := json.Unmarshal(data, &doc); err != nil {
@@ -301,6 +305,37 @@ func decodePayload(r *http.Request, field string) (string, *reply) {
 		return bad(fail(http.StatusBadRequest, "body must be at most %d bytes", maxBodyBytes))
 	}
 	return v, nil
+}
+
+// Payload fields that are the whole JSON body, for handlers that decode it
+// themselves; an optional one may be empty.
+const (
+	wholeBody    = "{}"
+	optionalBody = "{}?"
+)
+
+// readJSON reads a JSON request body as the api does: Content-Type, size
+// and UTF-8 checked. With optional, an empty body is fine without a type.
+func readJSON(r *http.Request, optional bool) ([]byte, *reply) {
+	bad := func(rep reply) ([]byte, *reply) { return nil, &rep }
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	isJSON := err == nil && mt == "application/json"
+	if !isJSON && !optional {
+		return bad(fail(http.StatusUnsupportedMediaType, "Content-Type must be application/json"))
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxRequestBody))
+	switch {
+	case err != nil:
+		return bad(fail(http.StatusRequestEntityTooLarge, "request body must be at most %d bytes", maxRequestBody))
+	case len(data) == 0 && optional:
+		return nil, nil
+	case !isJSON:
+		return bad(fail(http.StatusUnsupportedMediaType, "Content-Type must be application/json"))
+	}
+	if !utf8.Valid(data) {
+		return bad(fail(http.StatusBadRequest, "request body must be valid UTF-8"))
+	}
+	return data, nil
 }
 
 func encode(v any) []byte {

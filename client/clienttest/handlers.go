@@ -167,11 +167,24 @@ func postMessage(f *fake, r request) reply {
 	if bad != nil {
 		return *bad
 	}
+	if bad := a.checkBody(r.payload); bad != nil {
+		return *bad
+	}
 	c.nextMessage++
 	m := &message{number: c.nextMessage, body: r.payload, created: r.now, updated: r.now}
 	c.messages[m.number] = m
 	f.emit(a, "message.created", c.number, m.number, &r.payload, r.now)
 	return ok(http.StatusCreated, messageJSON{ChatNumber: c.number, Number: m.number, Body: &m.body, Status: "pending", CreatedAt: &r.now, UpdatedAt: &r.now})
+}
+
+// checkBody applies the application's own body limit (its settings'
+// max_body_bytes); decodePayload applied the server's.
+func (a *app) checkBody(body string) *reply {
+	if limit := a.settings.bodyLimit(); len(body) > limit {
+		rep := fail(http.StatusBadRequest, "body must be at most %d bytes", limit)
+		return &rep
+	}
+	return nil
 }
 
 func getMessage(f *fake, r request) reply {
@@ -185,6 +198,9 @@ func getMessage(f *fake, r request) reply {
 func updateMessage(f *fake, r request) reply {
 	a, c, m, bad := f.lookup(r)
 	if bad != nil {
+		return *bad
+	}
+	if bad := a.checkBody(r.payload); bad != nil {
 		return *bad
 	}
 	m.body, m.updated = r.payload, r.now

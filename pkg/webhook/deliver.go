@@ -24,7 +24,7 @@ type Delivery struct {
 	Body     []byte    // the event as JSON
 	ID       string    // delivery id, the same on every attempt (HeaderDelivery)
 	Attempt  int       // 1 for the first attempt (HeaderAttempt)
-	Event    string    // event type, such as "message.create" (HeaderEvent)
+	Event    string    // event type, such as "message.created" (HeaderEvent)
 	Position string    // the event's "<gen>-<seq>" position (HeaderEventPosition)
 	Secrets  []string  // signing secrets: the current one, then any still in overlap
 	Now      time.Time // signing time; zero means time.Now()

@@ -21,7 +21,7 @@ const (
 	HeaderDelivery = "X-InstaChat-Delivery"
 	// HeaderAttempt carries the attempt number: 1, 2, …
 	HeaderAttempt = "X-InstaChat-Attempt"
-	// HeaderEvent carries the event type, such as "message.create".
+	// HeaderEvent carries the event type, such as "message.created".
 	HeaderEvent = "X-InstaChat-Event"
 	// HeaderEventPosition carries the event's "<gen>-<seq>" stream position.
 	HeaderEventPosition = "X-InstaChat-Event-Position"

@@ -108,6 +108,8 @@ func newSystemOn(t *testing.T, rdb redis.UniversalClient, prefix string, extraEn
 	t.Helper()
 	secret := make([]byte, 16)
 	_, _ = rand.Read(secret)
+	webhookKey := make([]byte, 32)
+	_, _ = rand.Read(webhookKey)
 	apiPort := freePort(t)
 	dir := t.TempDir()
 	s := &system{
@@ -125,8 +127,10 @@ func newSystemOn(t *testing.T, rdb redis.UniversalClient, prefix string, extraEn
 			"LOG_LEVEL=debug",
 			"SEARCH_CATCHUP_INTERVAL=200ms",
 			"SEARCH_CATCHUP_DELAY=1s",
-			"SEARCH_BACKEND=bleve", // unless a test says otherwise, even when ELASTICSEARCH_URL is set
-			"RATE_LIMIT=off",       // the suites post thousands of writes at once; TestRateLimitOnTheBinary turns it on
+			"SEARCH_BACKEND=bleve",                          // unless a test says otherwise, even when ELASTICSEARCH_URL is set
+			"RATE_LIMIT=off",                                // the suites post thousands of writes at once; TestRateLimitOnTheBinary turns it on
+			"WEBHOOK_KEY=" + hex.EncodeToString(webhookKey), // webhooks on, api and writer alike
+			"WEBHOOK_ALLOW_HOSTS=127.0.0.1",                 // the tests' receivers listen on loopback
 		},
 		apiURL:  "http://127.0.0.1:" + apiPort,
 		dir:     dir,
