@@ -139,6 +139,9 @@ func (c *Cache) Ready() <-chan struct{} { return c.ready }
 func (c *Cache) Run(ctx context.Context) {
 	ps := c.rdb.Subscribe(ctx, c.channel)
 	defer ps.Close()
+	// Receive does not return when ctx ends: closing the subscription does.
+	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
+	defer stop()
 	first := true
 	for ctx.Err() == nil {
 		m, err := ps.Receive(ctx)

@@ -191,3 +191,21 @@ func TestCacheServesTheLastSettingsWhileMySQLIsDown(t *testing.T) {
 		t.Error("an application never loaded was served with MySQL down")
 	}
 }
+
+// TestCacheRunEndsWithItsContext: Run returns when its context ends, even
+// with no message on the channel (a service's shutdown waits for it).
+func TestCacheRunEndsWithItsContext(t *testing.T) {
+	r := newRig(t)
+	rdb, prefix := testenv.Redis(t)
+	c := settings.NewCache(r.st, rdb, prefix+"settings", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.Run(ctx); close(done) }()
+	<-c.Ready()
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run still running 5 s after its context ended")
+	}
+}
