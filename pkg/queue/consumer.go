@@ -89,6 +89,12 @@ func (c *Consumer) Fetch(ctx context.Context, max int, block time.Duration) ([]s
 	if left := leftCmd.Val(); len(left) > 0 {
 		return reverse(left), nil
 	}
+	return c.blockingTake(ctx, pending, proc, max, block)
+}
+
+// blockingTake is the end of Fetch and Take: up to block for one job with
+// BLMOVE, then up to max-1 more in one Lua round trip.
+func (c *Consumer) blockingTake(ctx context.Context, pending, proc string, max int, block time.Duration) ([]string, error) {
 	if block <= 0 {
 		return c.take(ctx, nil, max)
 	}
@@ -104,6 +110,45 @@ func (c *Consumer) Fetch(ctx context.Context, max int, block time.Duration) ([]s
 		return nil, fmt.Errorf("take job for %s: %w", c.name, err)
 	}
 	return c.take(ctx, []string{first}, max-1)
+}
+
+// Take is Fetch for a consumer that settles its jobs one by one (AckJob)
+// while others are still in flight, as the webhook deliveries do: it moves
+// up to max new jobs into the processing list, blocking up to block as
+// Fetch does, and never returns the jobs the list already holds (they are
+// the caller's, in flight). A job whose settling failed stays in the list
+// until Leave, or RequeueOrphans after the consumer died, gives it back.
+func (c *Consumer) Take(ctx context.Context, max int, block time.Duration) ([]string, error) {
+	if max < 1 {
+		max = 1
+	}
+	k := c.q.keys
+	pending, proc := k.Pending(c.partition), k.Processing(c.partition, c.name)
+	// As in Fetch: registered and alive before BLMOVE may move a job.
+	pipe := c.q.rdb.Pipeline()
+	pipe.SAdd(ctx, k.Consumers(c.partition), c.name)
+	pipe.Set(ctx, k.Heartbeat(c.partition, c.name), time.Now().UnixMilli(), c.q.cfg.HeartbeatTTL)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("heartbeat %s: %w", c.name, err)
+	}
+	return c.blockingTake(ctx, pending, proc, max, block)
+}
+
+// AckJob removes one job that Take returned from the processing list, after
+// it was done or handed to retry or dead (failed), and counts it.
+func (c *Consumer) AckJob(ctx context.Context, raw string, failed bool) error {
+	k := c.q.keys
+	field := "processed"
+	if failed {
+		field = "failed"
+	}
+	pipe := c.q.rdb.TxPipeline()
+	pipe.LRem(ctx, k.Processing(c.partition, c.name), 1, raw)
+	pipe.HIncrBy(ctx, k.Stats(c.partition), field, 1)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("ack job of %s: %w", c.name, err)
+	}
+	return nil
 }
 
 // FetchMore moves up to n more jobs into the processing list after Fetch,

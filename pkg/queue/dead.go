@@ -39,8 +39,10 @@ type DeadJob struct {
 	Envelope Envelope
 	// Decoded reports whether Raw is a valid envelope.
 	Decoded bool
-	// ID names the job for ReplayDead and DiscardDead: the event id, or for
-	// a job that does not decode "raw-" and a digest of its content.
+	// ID names the job for ReplayDead and DiscardDead: its Envelope.Ref (the
+	// event id; on the hooks lane the event id and the endpoint, since one
+	// event has a delivery per endpoint), or for a job that does not decode
+	// "raw-" and a digest of its content.
 	ID string
 }
 
@@ -48,7 +50,7 @@ type DeadJob struct {
 func newDeadJob(p int, raw string) DeadJob {
 	j := DeadJob{Partition: p, Raw: raw}
 	if e, err := Decode(raw); err == nil {
-		j.Envelope, j.Decoded, j.ID = e, true, e.ID
+		j.Envelope, j.Decoded, j.ID = e, true, e.Ref()
 		return j
 	}
 	sum := sha256.Sum256([]byte(raw))

@@ -39,7 +39,8 @@ type Job struct {
 	Envelope Envelope
 	// Decoded reports whether the stored job is a valid envelope.
 	Decoded bool
-	// ID is the event id, or "raw-" and a digest for a job that does not decode.
+	// ID is the job's Envelope.Ref (the event id, with the endpoint on the
+	// hooks lane), or "raw-" and a digest for a job that does not decode.
 	ID string
 	// Consumer owns the processing list that holds a processing job.
 	Consumer string

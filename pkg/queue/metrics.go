@@ -20,16 +20,22 @@ type Collector struct {
 	up      *prometheus.Desc
 }
 
-// NewCollector returns a Collector over an inspector of the queue.
+// NewCollector returns a Collector over an inspector of the queue. The jobs
+// lane's metrics are named instachat_queue_*; another lane's carry its name
+// (instachat_hooks_queue_* for Keys.Hooks), so a process can register both.
 func NewCollector(in *Inspector) *Collector {
+	name, of := "instachat_queue_", ""
+	if lane := in.keys.Lane(); lane != "jobs" {
+		name, of = "instachat_"+lane+"_queue_", " ("+lane+" lane)"
+	}
 	return &Collector{
 		in:      in,
 		timeout: 2 * time.Second,
-		jobs: prometheus.NewDesc("instachat_queue_jobs", "Jobs per queue state and partition, read from Redis at scrape time.",
+		jobs: prometheus.NewDesc(name+"jobs", "Jobs per queue state and partition"+of+", read from Redis at scrape time.",
 			[]string{"state", "partition"}, nil),
-		oldest: prometheus.NewDesc("instachat_queue_oldest_job_age_seconds", "Age of the oldest job per queue state (since the api accepted it).",
+		oldest: prometheus.NewDesc(name+"oldest_job_age_seconds", "Age of the oldest job per queue state"+of+" (since the api accepted it).",
 			[]string{"state"}, nil),
-		up: prometheus.NewDesc("instachat_queue_scrape_ok", "1 when Redis answered the last scrape of the queue.", nil, nil),
+		up: prometheus.NewDesc(name+"scrape_ok", "1 when Redis answered the last scrape of the queue"+of+".", nil, nil),
 	}
 }
 

@@ -90,6 +90,13 @@ func (q *Queue) Push(ctx context.Context, e Envelope) error {
 // Retry schedules a failed job for another attempt, or moves it to the dead
 // list when it has used its attempts. It reports whether the job died.
 func (q *Queue) Retry(ctx context.Context, e Envelope, cause error, now time.Time) (dead bool, err error) {
+	return q.RetryAfter(ctx, e, cause, now, Backoff)
+}
+
+// RetryAfter is Retry on the caller's schedule: wait(n) is the wait before
+// the next attempt after n failures (Retry uses Backoff). The webhook
+// deliveries use it for their own, shorter, schedule.
+func (q *Queue) RetryAfter(ctx context.Context, e Envelope, cause error, now time.Time, wait func(n int) time.Duration) (dead bool, err error) {
 	e.Attempt++
 	e.Error = errorText(cause)
 	raw, err := e.Encode()
@@ -100,11 +107,27 @@ func (q *Queue) Retry(ctx context.Context, e Envelope, cause error, now time.Tim
 	if e.Attempt >= q.cfg.MaxAttempts {
 		return true, q.bury(ctx, p, raw)
 	}
-	due := now.Add(Backoff(e.Attempt)).UnixMilli()
+	due := now.Add(wait(e.Attempt)).UnixMilli()
 	if err := q.rdb.ZAdd(ctx, q.keys.Retry(p), redis.Z{Score: float64(due), Member: raw}).Err(); err != nil {
 		return false, fmt.Errorf("schedule retry of %s: %w", e.ID, err)
 	}
 	return false, nil
+}
+
+// Postpone puts a job back on the retry set until due without counting an
+// attempt: it could not be tried for a reason that is not its own (a
+// dependency was unavailable), so it must not die of it.
+func (q *Queue) Postpone(ctx context.Context, e Envelope, cause error, due time.Time) error {
+	e.Error = errorText(cause)
+	raw, err := e.Encode()
+	if err != nil {
+		return err
+	}
+	p := q.keys.Partition(e.App)
+	if err := q.rdb.ZAdd(ctx, q.keys.Retry(p), redis.Z{Score: float64(due.UnixMilli()), Member: raw}).Err(); err != nil {
+		return fmt.Errorf("postpone %s: %w", e.ID, err)
+	}
+	return nil
 }
 
 // BuryConflict keeps a create whose number another event's row holds on the
