@@ -22,9 +22,12 @@ import (
 	"github.com/instachat/instachat/pkg/counter"
 	"github.com/instachat/instachat/pkg/health"
 	"github.com/instachat/instachat/pkg/queue"
+	appsettings "github.com/instachat/instachat/pkg/settings"
 	"github.com/instachat/instachat/pkg/store"
 	"github.com/instachat/instachat/pkg/telemetry"
+	"github.com/instachat/instachat/pkg/webhook"
 	"github.com/instachat/instachat/services/writer/internal/apply"
+	"github.com/instachat/instachat/services/writer/internal/delivery"
 	"github.com/instachat/instachat/services/writer/internal/reindex"
 	"github.com/instachat/instachat/services/writer/internal/worker"
 )
@@ -53,8 +56,14 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// Each partition's consumer holds one connection in BLMOVE.
-	cfg.common.Redis.PoolSize = max(cfg.common.Redis.PoolSize, cfg.common.Partitions*2+16)
+	// Each partition's consumer holds one connection in BLMOVE; with
+	// webhooks on, so does each partition's delivery consumer, and each
+	// delivery in flight settles through Redis.
+	pool := cfg.common.Partitions*2 + 16
+	if cfg.hooks.sealer != nil {
+		pool += cfg.common.Partitions + cfg.hooks.delivery.Concurrency
+	}
+	cfg.common.Redis.PoolSize = max(cfg.common.Redis.PoolSize, pool)
 	conns, err := cfg.common.Connect(ctx)
 	if err != nil {
 		return err
@@ -69,6 +78,17 @@ type settings struct {
 	addr    string         // the health and metrics server's
 	reindex reindex.Config // Forget is set once the store is open
 	worker  worker.Config  // Counter is set once Redis is connected
+	hooks   hooksSettings
+}
+
+// hooksSettings configure the webhook deliveries (WEBHOOK_*).
+type hooksSettings struct {
+	key         string              // WEBHOOK_KEY
+	sealer      *appsettings.Sealer // from key; nil (no key): deliveries are not consumed
+	policy      webhook.Policy
+	timeout     time.Duration
+	maxAttempts int
+	delivery    delivery.Config
 }
 
 // readSettings reads the writer's settings; the workers' metrics go to
@@ -83,7 +103,63 @@ func readSettings(env *config.Env, metrics *prometheus.Registry) (settings, erro
 	s.worker = worker.Config{BatchSize: env.Int("WRITER_BATCH_SIZE", 500), Block: env.Duration("WRITER_BLOCK", 2*time.Second),
 		Linger: env.Duration("WRITER_LINGER", 50*time.Millisecond), Metrics: worker.NewMetrics(metrics)}
 	s.common.Store.RowLocks = env.String("WRITER_ROW_LOCKS", "false") == "true"
-	return s, env.Err()
+	if err := env.Err(); err != nil {
+		return s, err
+	}
+	var err error
+	if s.hooks, err = readHooks(env); err != nil {
+		return s, err
+	}
+	if s.hooks.sealer != nil {
+		s.hooks.delivery.Metrics = delivery.NewMetrics(metrics)
+	}
+	return s, nil
+}
+
+// readHooks reads and checks the webhook deliveries' settings.
+func readHooks(env *config.Env) (hooksSettings, error) {
+	h := hooksSettings{
+		key:         env.Secret("WEBHOOK_KEY", "opens the webhook signing secrets the api sealed in MySQL (the api's WEBHOOK_KEY); empty turns deliveries off", false),
+		timeout:     env.Duration("WEBHOOK_TIMEOUT", delivery.DefaultTimeout),
+		maxAttempts: env.Int("WEBHOOK_MAX_ATTEMPTS", delivery.DefaultMaxAttempts),
+		delivery: delivery.Config{
+			Concurrency:   env.Int("WEBHOOK_CONCURRENCY", delivery.DefaultConcurrency),
+			Backoff:       env.Duration("WEBHOOK_BACKOFF", delivery.DefaultBackoff),
+			BackoffMax:    env.Duration("WEBHOOK_BACKOFF_MAX", delivery.DefaultBackoffMax),
+			PauseAfter:    env.Duration("WEBHOOK_PAUSE_AFTER", delivery.DefaultPauseAfter),
+			PauseFailures: env.Int("WEBHOOK_PAUSE_FAILURES", delivery.DefaultPauseFailures),
+		},
+	}
+	if err := env.Err(); err != nil {
+		return h, err
+	}
+	var err error
+	if h.key != "" {
+		if h.sealer, err = appsettings.NewSealer(h.key); err != nil {
+			return h, fmt.Errorf("WEBHOOK_KEY: %w", err)
+		}
+	}
+	if h.policy, err = webhook.ParsePolicy(env.String("WEBHOOK_ALLOW_HOSTS", "")); err != nil {
+		return h, fmt.Errorf("WEBHOOK_ALLOW_HOSTS: %w", err)
+	}
+	d := h.delivery
+	switch {
+	case h.timeout < 100*time.Millisecond || h.timeout > time.Minute:
+		return h, fmt.Errorf("WEBHOOK_TIMEOUT must be from 100ms to 1m, got %s", h.timeout)
+	case d.Concurrency < 1 || d.Concurrency > 1024:
+		return h, fmt.Errorf("WEBHOOK_CONCURRENCY must be from 1 to 1024 deliveries in flight, got %d", d.Concurrency)
+	case h.maxAttempts < 1 || h.maxAttempts > 100:
+		return h, fmt.Errorf("WEBHOOK_MAX_ATTEMPTS must be from 1 to 100, got %d", h.maxAttempts)
+	case d.Backoff < 10*time.Millisecond:
+		return h, fmt.Errorf("WEBHOOK_BACKOFF must be at least 10ms, got %s", d.Backoff)
+	case d.BackoffMax < d.Backoff || d.BackoffMax > 7*24*time.Hour:
+		return h, fmt.Errorf("WEBHOOK_BACKOFF_MAX must be from WEBHOOK_BACKOFF (%s) to 168h, got %s", d.Backoff, d.BackoffMax)
+	case d.PauseAfter < time.Second || d.PauseAfter > 30*24*time.Hour:
+		return h, fmt.Errorf("WEBHOOK_PAUSE_AFTER must be from 1s to 720h, got %s", d.PauseAfter)
+	case d.PauseFailures < 1:
+		return h, fmt.Errorf("WEBHOOK_PAUSE_FAILURES must be at least 1, got %d", d.PauseFailures)
+	}
+	return h, nil
 }
 
 // serve runs the reindex sender, the queue's upkeep, one worker per
@@ -93,6 +169,10 @@ func readSettings(env *config.Env, metrics *prometheus.Registry) (settings, erro
 func serve(ctx context.Context, cfg settings, st *store.Store, rdb redis.UniversalClient, metrics *prometheus.Registry, log *slog.Logger) error {
 	q := queue.New(rdb, cfg.common.Keys(), cfg.common.Queue)
 	metrics.MustRegister(queue.NewCollector(queue.NewInspector(rdb, cfg.common.Keys())))
+	// The webhook deliveries' lane: the same queue with its own attempts.
+	hooksQueue := queue.New(rdb, cfg.common.Keys().Hooks(), queue.Config{MaxAttempts: cfg.hooks.maxAttempts,
+		HeartbeatTTL: cfg.common.Queue.HeartbeatTTL, DeadCap: cfg.common.Queue.DeadCap})
+	metrics.MustRegister(queue.NewCollector(queue.NewInspector(rdb, hooksQueue.Keys())))
 	cfg.worker.Counter = counter.New(rdb, cfg.common.Keys(), st, cfg.common.Counter)
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -105,10 +185,13 @@ func serve(ctx context.Context, cfg settings, st *store.Store, rdb redis.Univers
 	rxDone := make(chan struct{})
 	go func() { defer close(rxDone); rx.Run(rxCtx) }()
 	var wg sync.WaitGroup
-	wg.Go(func() { maintain(ctx, q, log) })
+	// Both lanes get the upkeep, also while this writer does not deliver:
+	// another writer may, and its dead consumers' jobs must go back.
+	wg.Go(func() { maintain(ctx, []*queue.Queue{q, hooksQueue}, log) })
 
 	errc := make(chan error, cfg.common.Partitions+1)
 	startWorkers(ctx, &wg, errc, cfg, q, st, rx, log)
+	startDeliveries(ctx, &wg, cfg, hooksQueue, st, rdb, log)
 
 	handler := health.Handler(version, []health.Check{
 		{Name: "mysql", Run: st.Ping},
@@ -149,33 +232,63 @@ func startWorkers(ctx context.Context, wg *sync.WaitGroup, errc chan<- error, cf
 	}
 }
 
-// maintain is the queue's upkeep, which the writers own (ADR 0011): it
-// requeues the jobs of dead consumers and promotes due retries and parked
-// jobs whose backoff passed.
-func maintain(ctx context.Context, q *queue.Queue, log *slog.Logger) {
+// startDeliveries starts the webhook deliveries in wg, with the settings
+// cache they read endpoints from, or logs once that webhooks are off.
+func startDeliveries(ctx context.Context, wg *sync.WaitGroup, cfg settings, q *queue.Queue, st *store.Store, rdb redis.UniversalClient, log *slog.Logger) {
+	if cfg.hooks.sealer == nil {
+		log.Info("webhooks are off: WEBHOOK_KEY is not set, so this writer delivers none; deliveries queued on the hooks lane wait for a writer that has it")
+		return
+	}
+	ss := st.Settings(cfg.hooks.sealer)
+	cache := appsettings.NewCache(ss, rdb, appsettings.Channel(cfg.common.KeyPrefix), log)
+	// Not awaited with the workers: Cache.Run stays blocked in its
+	// subscription after ctx ends until a message comes; closing Redis when
+	// run returns ends it.
+	go cache.Run(ctx)
+	dc := cfg.hooks.delivery
+	host, _ := os.Hostname()
+	dc.Name = fmt.Sprintf("%s-%d-%s-hooks", host, os.Getpid(), strconv.FormatInt(time.Now().UnixNano()%1e9, 36))
+	d := delivery.New(dc, q, rdb, cache, ss, cfg.hooks.policy.Client(cfg.hooks.timeout), log)
+	wg.Go(func() { d.Run(ctx) })
+	log.Info("webhooks on", "allow_hosts", cfg.hooks.policy.String(), "timeout", cfg.hooks.timeout)
+}
+
+// maintain is the queue's upkeep, which the writers own (ADR 0011), for each
+// lane: it requeues the jobs of dead consumers and promotes due retries and
+// parked jobs whose backoff passed.
+func maintain(ctx context.Context, lanes []*queue.Queue, log *slog.Logger) {
 	promote := time.NewTicker(time.Second)
 	defer promote.Stop()
-	reap := time.NewTicker(q.Config().HeartbeatTTL / 2)
+	reap := time.NewTicker(lanes[0].Config().HeartbeatTTL / 2)
 	defer reap.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-promote.C:
-			if _, err := q.PromoteDue(ctx, time.Now()); err != nil && ctx.Err() == nil {
-				log.Warn("promote retries", "err", err)
-			}
-			if _, err := q.PromoteParked(ctx, time.Now()); err != nil && ctx.Err() == nil {
-				log.Warn("promote parked jobs", "err", err)
+			for _, q := range lanes {
+				promoteDue(ctx, q, log)
 			}
 		case <-reap.C:
-			n, err := q.RequeueOrphans(ctx)
-			if err != nil && ctx.Err() == nil {
-				log.Warn("requeue orphaned jobs", "err", err)
-			}
-			if n > 0 {
-				log.Info("requeued jobs of a dead consumer", "jobs", n)
+			for _, q := range lanes {
+				n, err := q.RequeueOrphans(ctx)
+				if err != nil && ctx.Err() == nil {
+					log.Warn("requeue orphaned jobs", "lane", q.Keys().Lane(), "err", err)
+				}
+				if n > 0 {
+					log.Info("requeued jobs of a dead consumer", "lane", q.Keys().Lane(), "jobs", n)
+				}
 			}
 		}
+	}
+}
+
+// promoteDue moves a lane's due retries and parked jobs back to pending.
+func promoteDue(ctx context.Context, q *queue.Queue, log *slog.Logger) {
+	if _, err := q.PromoteDue(ctx, time.Now()); err != nil && ctx.Err() == nil {
+		log.Warn("promote retries", "lane", q.Keys().Lane(), "err", err)
+	}
+	if _, err := q.PromoteParked(ctx, time.Now()); err != nil && ctx.Err() == nil {
+		log.Warn("promote parked jobs", "lane", q.Keys().Lane(), "err", err)
 	}
 }
