@@ -1,6 +1,7 @@
 package events
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -61,9 +62,23 @@ func FromEntry(id, job string) (Event, error) {
 	if err != nil {
 		return Event{}, fmt.Errorf("event %s: %w", id, err)
 	}
+	return fromJob(pos, e)
+}
+
+// FromJob returns the event a queued job carries with its position (Ev): a
+// webhook delivery's event.
+func FromJob(e queue.Envelope) (Event, error) {
+	pos, err := Parse(e.Ev)
+	if err != nil {
+		return Event{}, fmt.Errorf("job %s has no event position: %w", e.Ref(), err)
+	}
+	return fromJob(pos, e)
+}
+
+func fromJob(pos Position, e queue.Envelope) (Event, error) {
 	typ, ok := TypeOfJob(e.Type)
 	if !ok {
-		return Event{}, fmt.Errorf("event %s: job type %q is not an event", id, e.Type)
+		return Event{}, fmt.Errorf("event %s: job type %q is not an event", pos, e.Type)
 	}
 	ev := Event{ID: pos, Type: typ, App: e.App, Chat: e.Chat, Message: e.Message, Accepted: e.AcceptedAt()}
 	if HasBody(typ) {
@@ -71,3 +86,27 @@ func FromEntry(id, job string) (Event, error) {
 	}
 	return ev, nil
 }
+
+// JSON is the event's public shape, the one live streams and webhook
+// deliveries carry alike: id (the position), type, chat, message (0 left
+// out), body (for created and updated messages) and accepted_at with
+// microseconds. It names no application and carries no token.
+func (ev Event) JSON() []byte {
+	v := struct {
+		ID         string  `json:"id"`
+		Type       string  `json:"type"`
+		Chat       int64   `json:"chat"`
+		Message    int64   `json:"message,omitempty"`
+		Body       *string `json:"body,omitempty"`
+		AcceptedAt string  `json:"accepted_at"`
+	}{ID: ev.ID.String(), Type: ev.Type, Chat: ev.Chat, Message: ev.Message, AcceptedAt: ev.Accepted.UTC().Format(AcceptedFormat)}
+	if HasBody(ev.Type) {
+		v.Body = &ev.Body
+	}
+	data, _ := json.Marshal(v) // strings and numbers only: cannot fail
+	return data
+}
+
+// AcceptedFormat is how accepted_at is written: microseconds always, as the
+// api accepts writes.
+const AcceptedFormat = "2006-01-02T15:04:05.000000Z07:00"

@@ -1,7 +1,6 @@
 package live
 
 import (
-	"encoding/json"
 	"strconv"
 	"time"
 
@@ -39,29 +38,11 @@ type frame struct {
 	ws       []byte // the JSON alone
 }
 
-// eventJSON is the public shape of an event.
-type eventJSON struct {
-	ID         string  `json:"id"`
-	Type       string  `json:"type"`
-	Chat       int64   `json:"chat"`
-	Message    int64   `json:"message,omitempty"`
-	Body       *string `json:"body,omitempty"`
-	AcceptedAt string  `json:"accepted_at"`
-}
-
-// acceptedFormat has microseconds always, as the api accepts them.
-const acceptedFormat = "2006-01-02T15:04:05.000000Z07:00"
-
 // eventFrame encodes ev for every transport.
 func eventFrame(ev events.Event) *frame {
-	v := eventJSON{ID: ev.ID.String(), Type: ev.Type, Chat: ev.Chat, Message: ev.Message,
-		AcceptedAt: ev.Accepted.UTC().Format(acceptedFormat)}
-	if events.HasBody(ev.Type) {
-		v.Body = &ev.Body
-	}
-	data, _ := json.Marshal(v) // strings and numbers only: cannot fail
+	data := ev.JSON()
 	return &frame{kind: kindEvent, pos: ev.ID, app: ev.App, chat: ev.Chat, typ: ev.Type, accepted: ev.Accepted,
-		sse: sseFrame(v.ID, ev.Type, data), ws: data}
+		sse: sseFrame(ev.ID.String(), ev.Type, data), ws: data}
 }
 
 // controlFrame encodes a ready, reset or overflow frame at pos.
