@@ -19,18 +19,18 @@ import (
 
 // newSettingsAPI is newLiveAPI's api with applications' settings served:
 // webhook secrets sealed, loopback allowed as a webhook destination.
-func newSettingsAPI(t *testing.T) (*liveAPI, queue.Keys) { return newSettingsAPIWith(t, false) }
+func newSettingsAPI(t *testing.T) (*liveAPI, queue.Keys) { return newSettingsAPIWith(t, false, "127.0.0.1") }
 
 // newSettingsAPIWith turns the rate limits on when limited (the server's
-// write limit is generous: 100 a second).
-func newSettingsAPIWith(t *testing.T, limited bool) (*liveAPI, queue.Keys) {
+// write limit is generous: 100 a second); allow is WEBHOOK_ALLOW_HOSTS.
+func newSettingsAPIWith(t *testing.T, limited bool, allow string) (*liveAPI, queue.Keys) {
 	t.Helper()
 	d := newDeps(t, 2)
 	sealer, err := settings.NewSealer("settings test key, thirty-two chars")
 	if err != nil {
 		t.Fatal(err)
 	}
-	policy, err := webhook.ParsePolicy("127.0.0.1")
+	policy, err := webhook.ParsePolicy(allow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestSettingsWebhooksAndObservers(t *testing.T) {
 // TestSettingsWriteRateLimit: an application's write_rate_limit replaces the
 // server's for its writes, at once on the process that saved it.
 func TestSettingsWriteRateLimit(t *testing.T) {
-	a, _ := newSettingsAPIWith(t, true)
+	a, _ := newSettingsAPIWith(t, true, "127.0.0.1")
 	if r := a.do(t, "PATCH", a.app("/settings"), map[string]string{"If-Match": "*"}, `{"write_rate_limit": "3/1m"}`); r.status != http.StatusOK {
 		t.Fatalf("PATCH: %d %s", r.status, r.raw)
 	}
@@ -185,5 +185,22 @@ func TestSettingsWriteRateLimit(t *testing.T) {
 	}
 	if created < 2 || created > 3 || statuses[3] != http.StatusTooManyRequests {
 		t.Errorf("writes after the limit changed: %v, want two or three 201 then 429", statuses)
+	}
+}
+
+// TestSettingsRefuseInternalDestinations: without an allow-list, a webhook
+// URL on loopback, a private or link-local address, or a name that resolves
+// to one, is refused at save time, over HTTPS too.
+func TestSettingsRefuseInternalDestinations(t *testing.T) {
+	a, _ := newSettingsAPIWith(t, false, "")
+	for _, u := range []string{"https://127.0.0.1/h", "https://10.0.0.1/h", "https://169.254.169.254/latest/meta-data/",
+		"https://[::1]/h", "https://localhost/h", "http://127.0.0.1:8080/h"} {
+		r := a.do(t, "PATCH", a.app("/settings"), map[string]string{"If-Match": "*"}, `{"webhooks": [{"url": "`+u+`"}]}`)
+		if r.status != http.StatusBadRequest || !strings.Contains(r.raw, "webhooks[0].url") {
+			t.Errorf("%s: got %d %s, want 400 naming the url", u, r.status, r.raw)
+		}
+	}
+	if r := a.do(t, "GET", a.app("/settings"), nil, ""); r.body["version"] != float64(0) {
+		t.Errorf("refused writes changed the settings: %s", r.raw)
 	}
 }
