@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/instachat/instachat/pkg/chat"
 	"github.com/instachat/instachat/pkg/counter"
 	"github.com/instachat/instachat/pkg/events"
@@ -28,23 +30,7 @@ import (
 func TestJournalHoldsStreamPositions(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	st, err := store.Open(ctx, store.Config{DSN: testenv.MySQLDSN(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	rdb, prefix := testenv.Redis(t)
-	keys := queue.NewKeys(prefix, 1)
-	q := queue.New(rdb, keys, queue.Config{MaxAttempts: 1, HeartbeatTTL: 3 * time.Second})
-	c := counter.New(rdb, keys, st, counter.Config{})
-	app, err := st.CreateApplication(ctx, "events test", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok := chat.TokenDigest(app.App.Token)
-	if err := c.SeedApplication(ctx, tok, counter.Seed{}); err != nil {
-		t.Fatal(err)
-	}
+	st, rdb, keys, q, c, app, tok := newStreamRig(ctx, t, 1, "events test")
 	job := func(typ string, chatN, msg int64, body string) queue.Envelope {
 		return queue.Envelope{ID: queue.NewEventID(time.Now()), Type: typ, App: tok, Chat: chatN, Message: msg, Body: body, Time: time.Now().UnixMicro()}
 	}
@@ -114,4 +100,29 @@ func TestJournalHoldsStreamPositions(t *testing.T) {
 	if got, err := st.EventsBetween(ctx, 0, gen, 1, 7, app.ID, 1, 0); err != nil || len(got) != 4 || got[0].Seq != 2 || got[3].Seq != 5 {
 		t.Errorf("journaled events of chat 1 between 1 and 7: got %+v, %v; want 2..5", got, err)
 	}
+}
+
+// newStreamRig is a fresh MySQL database and Redis prefix with one partition,
+// its queue (maxAttempts deliveries a job), a counter and one application
+// seeded in Redis, whose token digest is tok.
+func newStreamRig(ctx context.Context, t *testing.T, maxAttempts int, name string) (st *store.Store, rdb *redis.Client, keys queue.Keys,
+	q *queue.Queue, c *counter.Counter, app store.AppRef, tok string) {
+	t.Helper()
+	st, err := store.Open(ctx, store.Config{DSN: testenv.MySQLDSN(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	rdb, prefix := testenv.Redis(t)
+	keys = queue.NewKeys(prefix, 1)
+	q = queue.New(rdb, keys, queue.Config{MaxAttempts: maxAttempts, HeartbeatTTL: 3 * time.Second})
+	c = counter.New(rdb, keys, st, counter.Config{})
+	if app, err = st.CreateApplication(ctx, name, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	tok = chat.TokenDigest(app.App.Token)
+	if err := c.SeedApplication(ctx, tok, counter.Seed{}); err != nil {
+		t.Fatal(err)
+	}
+	return st, rdb, keys, q, c, app, tok
 }

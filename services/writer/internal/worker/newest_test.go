@@ -8,12 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/instachat/instachat/pkg/chat"
 	"github.com/instachat/instachat/pkg/counter"
 	"github.com/instachat/instachat/pkg/events"
 	"github.com/instachat/instachat/pkg/queue"
 	"github.com/instachat/instachat/pkg/search/reindex"
-	"github.com/instachat/instachat/pkg/store"
 	"github.com/instachat/instachat/pkg/testenv"
 	"github.com/instachat/instachat/services/writer/internal/apply"
 	"github.com/instachat/instachat/services/writer/internal/worker"
@@ -27,23 +25,7 @@ import (
 func TestRowEndsWithTheStreamsLastUpdate(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	st, err := store.Open(ctx, store.Config{DSN: testenv.MySQLDSN(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	rdb, prefix := testenv.Redis(t)
-	keys := queue.NewKeys(prefix, 1)
-	q := queue.New(rdb, keys, queue.Config{MaxAttempts: 3, HeartbeatTTL: 3 * time.Second})
-	c := counter.New(rdb, keys, st, counter.Config{})
-	app, err := st.CreateApplication(ctx, "two replicas", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok := chat.TokenDigest(app.App.Token)
-	if err := c.SeedApplication(ctx, tok, counter.Seed{}); err != nil {
-		t.Fatal(err)
-	}
+	st, rdb, keys, q, c, app, tok := newStreamRig(ctx, t, 3, "two replicas")
 	now := time.Now()
 	job := func(typ string, chatN, msg int64, body string, clock time.Time) queue.Envelope {
 		return queue.Envelope{ID: queue.NewEventID(clock), Type: typ, App: tok, Chat: chatN, Message: msg, Body: body, Time: clock.UnixMicro()}
