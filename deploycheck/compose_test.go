@@ -173,6 +173,48 @@ func TestComposeEnvironment(t *testing.T) {
 	}
 }
 
+// TestComposeWebhooks checks that the api and the writer get the same
+// WEBHOOK_KEY from the environment (optional: compose starts without it, and
+// webhooks are off) and the same WEBHOOK_ALLOW_HOSTS, empty by default.
+func TestComposeWebhooks(t *testing.T) {
+	const key = "1d3f3f9a1c7e5b2d8f406a1e9c3b7d5f2a8e4c6b0d9f1a3e5c7b9d2f4a6c8e0b"
+	env := maps.Clone(composeSecrets)
+	env["WEBHOOK_KEY"] = key
+	with, err := loadComposeWith(env)
+	if err != nil {
+		t.Fatalf("docker-compose.yml with WEBHOOK_KEY: %v", err)
+	}
+	for _, tc := range []struct {
+		what              string
+		p                 *types.Project
+		key, allowedHosts string
+	}{
+		{"without WEBHOOK_KEY", loadCompose(t), "", ""},
+		{"with WEBHOOK_KEY", with, key, ""},
+	} {
+		for _, svc := range []string{"api", "writer"} {
+			e := tc.p.Services[svc].Environment
+			if v := e["WEBHOOK_KEY"]; v == nil || *v != tc.key {
+				t.Errorf("%s: %s WEBHOOK_KEY %q, want %q (the api and the writer share it)", tc.what, svc, deref(v), tc.key)
+			}
+			if v := e["WEBHOOK_ALLOW_HOSTS"]; v == nil || *v != tc.allowedHosts {
+				t.Errorf("%s: %s WEBHOOK_ALLOW_HOSTS %q, want %q", tc.what, svc, deref(v), tc.allowedHosts)
+			}
+		}
+		if _, ok := tc.p.Services["cron"].Environment["WEBHOOK_KEY"]; ok {
+			t.Errorf("%s: cron gets WEBHOOK_KEY, which it does not need", tc.what)
+		}
+	}
+}
+
+// deref shows an environment value, or that there is none.
+func deref(v *string) string {
+	if v == nil {
+		return "(none)"
+	}
+	return *v
+}
+
 // TestComposeMounts checks that the configuration the compose file mounts
 // into Prometheus and Grafana exists in the repository and lands where their
 // configuration expects it.

@@ -191,6 +191,13 @@ type manifests struct {
 // testSecretsEnv, and decodes every object it outputs strictly.
 func buildKustomization(t *testing.T, dir string) manifests {
 	t.Helper()
+	return buildWith(t, dir, testSecretsEnv)
+}
+
+// buildWith builds the kustomization in dir with secrets as the operator's
+// secrets.env.
+func buildWith(t *testing.T, dir, secrets string) manifests {
+	t.Helper()
 	var k kustypes.Kustomization
 	if err := yaml.Unmarshal(readFile(t, dir+"/kustomization.yaml"), &k); err != nil {
 		t.Fatal(err)
@@ -206,7 +213,7 @@ func buildKustomization(t *testing.T, dir string) manifests {
 		}
 		m.namespace = k.Namespace
 	}
-	res, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(k8sFS(t, true), "/"+dir)
+	res, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(k8sFS(t, secrets), "/"+dir)
 	if err != nil {
 		t.Fatalf("kustomize build %s: %v", dir, err)
 	}
@@ -299,8 +306,11 @@ func (m manifests) containerEnv(t *testing.T, dir string, c corev1.Container) ma
 					has = has || k == ref.Key
 				}
 			}
-			if !has {
+			if !has && (ref.Optional == nil || !*ref.Optional) {
 				t.Errorf("%s: %s env %s: Secret %s key %s does not exist", dir, c.Name, e.Name, ref.Name, ref.Key)
+			}
+			if ref.Optional != nil && *ref.Optional && !optionalSecretKeys[ref.Key] {
+				t.Errorf("%s: %s env %s: Secret %s key %s is optional, but the service needs it", dir, c.Name, e.Name, ref.Name, ref.Key)
 			}
 			out[e.Name] = "secret:" + ref.Name + "/" + ref.Key
 		default:
@@ -352,6 +362,15 @@ func checkManifests(t *testing.T, dir string, m manifests, env map[string]servic
 	}
 	if a, w := resolved["api"]["INTERNAL_TOKEN"], resolved["writer"]["INTERNAL_TOKEN"]; a == "" || a != w {
 		t.Errorf("%s: INTERNAL_TOKEN: api %q, writer %q, want the same secret", dir, a, w)
+	}
+	// The api seals webhook secrets with WEBHOOK_KEY and checks URLs against
+	// WEBHOOK_ALLOW_HOSTS; the writer opens them and checks again.
+	if a, w := resolved["api"]["WEBHOOK_KEY"], resolved["writer"]["WEBHOOK_KEY"]; a == "" || a != w {
+		t.Errorf("%s: WEBHOOK_KEY: api %q, writer %q, want the same secret", dir, a, w)
+	}
+	a, aok := resolved["api"]["WEBHOOK_ALLOW_HOSTS"]
+	if w, wok := resolved["writer"]["WEBHOOK_ALLOW_HOSTS"]; !aok || !wok || a != w {
+		t.Errorf("%s: WEBHOOK_ALLOW_HOSTS: api %q, writer %q, want the same list in both", dir, a, w)
 	}
 	if got, want := resolved["writer"]["API_URL"], "http://api:"+port(t, env, "api"); got != want {
 		t.Errorf("%s: writer API_URL %q, want %q (the api Service)", dir, got, want)

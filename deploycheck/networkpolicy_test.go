@@ -16,8 +16,20 @@ import (
 const monitoringNamespace = "monitoring"
 
 // egressPorts are the only ports the writer and the cron may reach: DNS,
-// MySQL, Redis and Sentinel; the writer also calls the api (apiPort).
+// MySQL, Redis and Sentinel; the writer also calls the api (apiPort) and
+// delivers webhooks (webhookPort).
 var egressPorts = []int32{53, 3306, 6379, 26379}
+
+// webhookPort is where the writer delivers webhooks: HTTPS on public
+// addresses, never the internal ranges (publicOnly).
+const webhookPort = 443
+
+// internalRanges are what the writer's webhook egress must leave out, so the
+// network refuses internal receivers as the writer does (pkg/webhook).
+var internalRanges = map[string][]string{
+	"0.0.0.0/0": {"10.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.168.0.0/16"},
+	"::/0":      {"::1/128", "fc00::/7", "fe80::/10"},
+}
 
 // checkNetworkPolicies checks that ingress is denied by default, that the
 // api answers on its port, that Prometheus in the monitoring namespace
@@ -100,6 +112,12 @@ func checkNetworkPolicies(t *testing.T, dir string, m manifests) {
 				if slices.Contains(egressPorts, n) {
 					continue
 				}
+				if svc == "writer" && n == webhookPort {
+					if !publicOnly(r.To) {
+						t.Errorf("%s: webhook egress to port %d: want ipBlocks 0.0.0.0/0 and ::/0 that leave out %v", where, n, internalRanges)
+					}
+					continue
+				}
 				if svc != "writer" || api == nil || !toPodsOnly(t, r.To, api.Spec.Template.Labels) {
 					t.Errorf("%s: egress to port %d; want only %v (and the writer to the api pods)", where, n, egressPorts)
 				}
@@ -112,6 +130,9 @@ func checkNetworkPolicies(t *testing.T, dir string, m manifests) {
 		}
 		if svc == "writer" && api != nil && !reachesAPI(t, egress, api) {
 			t.Errorf("%s: cannot reach the api pods' port for /internal/reindex", where)
+		}
+		if svc == "writer" && !reaches[webhookPort] {
+			t.Errorf("%s: egress to port %d is not allowed: no webhook can be delivered", where, webhookPort)
 		}
 	}
 }
@@ -141,6 +162,30 @@ func portsAllow(ports []networkingv1.NetworkPolicyPort, c corev1.Container, port
 		}
 	}
 	return false
+}
+
+// publicOnly tells whether peers are ipBlocks of the whole address space
+// that leave out every internal range.
+func publicOnly(peers []networkingv1.NetworkPolicyPeer) bool {
+	if len(peers) == 0 {
+		return false
+	}
+	for _, peer := range peers {
+		b := peer.IPBlock
+		if b == nil || peer.PodSelector != nil || peer.NamespaceSelector != nil {
+			return false
+		}
+		want, ok := internalRanges[b.CIDR]
+		if !ok {
+			return false
+		}
+		for _, r := range want {
+			if !slices.Contains(b.Except, r) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // toPodsOnly tells whether peers name only pods of this namespace with these labels.

@@ -23,7 +23,7 @@
 //	@tag.name					health
 //	@tag.description			Liveness and readiness.
 //	@tag.name					admin
-//	@tag.description			Operators only (ADMIN_TOKEN): dead jobs and the search index.
+//	@tag.description			Operators only (ADMIN_TOKEN): dead jobs and webhook deliveries, and the search index.
 //
 //	@securityDefinitions.basic	AdminAuth
 //	@securityDefinitions.apikey	AdminBearer
@@ -210,6 +210,9 @@ func serve(ctx context.Context, getenv func(string) string, out io.Writer) error
 	// number conflict renumbers it.
 	inspector := queue.NewInspector(conns.Redis, cfg.common.Keys()).WithRenumberer(cnt)
 	metrics.MustRegister(queue.NewCollector(inspector))
+	// The webhook deliveries' lane, for the same pages (?lane=hooks); its
+	// metrics come from the writers.
+	hooks := queue.NewInspector(conns.Redis, cfg.common.Keys().Hooks())
 	var background sync.WaitGroup
 	defer background.Wait() // before the engine closes
 	defer stopBackground()  // before the wait
@@ -219,7 +222,7 @@ func serve(ctx context.Context, getenv func(string) string, out io.Writer) error
 	hub.UseJournal(conns.Store) // the MySQL the lists read: their Event-Position is its watermark
 	background.Go(func() { hub.Run(bgCtx) })
 	handler := httpapi.NewServer(httpapi.Config{InternalToken: cfg.internalToken, Index: idx, AdminToken: cfg.adminToken, Version: version,
-		Metrics: metrics, RateLimit: cfg.rateLimit, TrustedProxies: cfg.trustedProxies, HistorySettle: cfg.historySettle, Live: hub}, svc, inspector, log)
+		Metrics: metrics, RateLimit: cfg.rateLimit, TrustedProxies: cfg.trustedProxies, HistorySettle: cfg.historySettle, Live: hub, Hooks: hooks}, svc, inspector, log)
 	log.Info("api listening", "addr", ln.Addr().String(), "search", cfg.engine.Backend, "version", version)
 	return serveHTTP(ctx, ln, handler, log, hub.CloseAll)
 }

@@ -17,19 +17,31 @@ import (
 	"github.com/instachat/instachat/pkg/store"
 )
 
-const deadUsage = `usage: cron dead list [-partition N] [-offset N] [-limit N]
-       cron dead replay ID | -all [-partition N]
-       cron dead discard ID | -all [-partition N]
+const deadUsage = `usage: cron dead [-lane jobs|hooks] list [-partition N] [-offset N] [-limit N]
+       cron dead [-lane jobs|hooks] replay ID | -all [-partition N]
+       cron dead [-lane jobs|hooks] discard ID | -all [-partition N]
 
+-lane    the queue lane, before the command: jobs (the writer's jobs, the default)
+         or hooks (webhook deliveries, each named <event id>.<webhook id>)
 list     show dead jobs, newest first (partition -1, the default, means all)
 replay   queue a dead job again with its attempts reset (-all: every job that decodes)
 discard  delete a dead job for good (-all: every dead job)`
 
+// Lanes of the queue that `cron dead -lane` names (queue.Keys.Lane).
+const (
+	laneJobs  = "jobs"
+	laneHooks = "hooks"
+)
+
 // deadMain runs `cron dead …` with the common settings. The dead-letter
 // tooling needs Redis only: it works while MySQL is down, except for
-// replaying a number conflict, whose new number may need its counter seeded
-// from MySQL.
+// replaying a number conflict (jobs lane), whose new number may need its
+// counter seeded from MySQL.
 func deadMain(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	lane, args, err := parseLane(args)
+	if err != nil {
+		return err
+	}
 	env := config.NewEnv(getenv)
 	common := config.ReadCommon(env, "cron")
 	if err := env.Err(); err != nil {
@@ -38,6 +50,10 @@ func deadMain(ctx context.Context, args []string, getenv func(string) string, st
 	printTarget(stderr, common)
 	rdb := common.RedisClient()
 	defer rdb.Close()
+	if lane == laneHooks {
+		// Deliveries are never renumbered: no MySQL needed.
+		return runDead(ctx, queue.NewInspector(rdb, common.Keys().Hooks()), args, stdout, time.Now())
+	}
 	in := queue.NewInspector(rdb, common.Keys())
 	if st, err := store.Open(ctx, common.Store); err != nil {
 		fmt.Fprintln(stdout, "cron dead: MySQL is unavailable, so number conflicts cannot be replayed now:", err)
@@ -46,6 +62,23 @@ func deadMain(ctx context.Context, args []string, getenv func(string) string, st
 		in.WithRenumberer(counter.New(rdb, common.Keys(), st, common.Counter))
 	}
 	return runDead(ctx, in, args, stdout, time.Now())
+}
+
+// parseLane reads the -lane flag that may come before the dead command and
+// returns the lane (jobs unless given) and the arguments after it.
+func parseLane(args []string) (string, []string, error) {
+	fs := newFlags("dead")
+	lane := fs.String("lane", laneJobs, "queue lane: jobs or hooks")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return laneJobs, []string{"help"}, nil
+		}
+		return "", nil, fmt.Errorf("dead: %w\n%s", err, deadUsage)
+	}
+	if *lane != laneJobs && *lane != laneHooks {
+		return "", nil, fmt.Errorf("dead: -lane %q: want jobs (the writer's jobs) or hooks (webhook deliveries)\n%s", *lane, deadUsage)
+	}
+	return *lane, fs.Args(), nil
 }
 
 // runDead runs `cron dead …`: the dead-letter tooling, which needs Redis only.
@@ -113,22 +146,39 @@ func deadList(ctx context.Context, in *queue.Inspector, args []string, out io.Wr
 		fmt.Fprintf(out, "no dead jobs to show (%d in total)\n", total)
 		return nil
 	}
+	// A webhook delivery also names its endpoint and its event's position
+	// (the X-InstaChat-Event-Position the receiver sees).
+	hooks := in.Keys().Lane() == laneHooks
+	extra, noExtra, what := "", "", "jobs"
+	if hooks {
+		extra, noExtra, what = "\tENDPOINT\tPOSITION", "\t-\t-", "deliveries"
+	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PARTITION\tID\tTYPE\tCHAT\tMESSAGE\tATTEMPT\tAGE\tLAST ERROR")
+	fmt.Fprintln(tw, "PARTITION\tID\tTYPE\tCHAT\tMESSAGE"+extra+"\tATTEMPT\tAGE\tLAST ERROR")
 	for _, j := range jobs {
 		if !j.Decoded {
-			fmt.Fprintf(tw, "%d\t%s\t(undecodable)\t-\t-\t-\t-\tdoes not decode as a job (%d bytes); discard it\n", j.Partition, j.ID, len(j.Raw))
+			fmt.Fprintf(tw, "%d\t%s\t(undecodable)\t-\t-"+noExtra+"\t-\t-\tdoes not decode as a job (%d bytes); discard it\n", j.Partition, j.ID, len(j.Raw))
 			continue
 		}
 		e := j.Envelope
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%d\t%s\t%s\n", j.Partition, j.ID, e.Type, e.Chat, messageColumn(e.Message),
-			e.Attempt, age(now.Sub(e.AcceptedAt())), oneLine(e.Error, 100))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s", j.Partition, j.ID, e.Type, e.Chat, messageColumn(e.Message))
+		if hooks {
+			fmt.Fprintf(tw, "\t%s\t%s", orDash(e.Hook), orDash(e.Ev))
+		}
+		fmt.Fprintf(tw, "\t%d\t%s\t%s\n", e.Attempt, age(now.Sub(e.AcceptedAt())), oneLine(e.Error, 100))
 	}
 	if err := tw.Flush(); err != nil {
-		return fmt.Errorf("write dead jobs: %w", err)
+		return fmt.Errorf("write dead %s: %w", what, err)
 	}
-	fmt.Fprintf(out, "%d–%d of %d dead jobs; age is since the api accepted the job\n", *offset+1, *offset+len(jobs), total)
+	fmt.Fprintf(out, "%d–%d of %d dead %s; age is since the api accepted the event\n", *offset+1, *offset+len(jobs), total, what)
 	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func messageColumn(n int64) string {

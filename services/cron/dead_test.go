@@ -191,3 +191,121 @@ func TestAge(t *testing.T) {
 		}
 	}
 }
+
+func TestParseLane(t *testing.T) {
+	tests := []struct {
+		args     []string
+		lane     string
+		rest     []string
+		errorHas string
+	}{
+		{[]string{"list"}, "jobs", []string{"list"}, ""},
+		{[]string{"-lane", "jobs", "list"}, "jobs", []string{"list"}, ""},
+		{[]string{"-lane", "hooks", "replay", "-all"}, "hooks", []string{"replay", "-all"}, ""},
+		{[]string{"-lane=hooks", "discard", "x.wh_a"}, "hooks", []string{"discard", "x.wh_a"}, ""},
+		{[]string{"-h"}, "jobs", []string{"help"}, ""},
+		{nil, "jobs", []string{}, ""},
+		{[]string{"-lane", "webhooks", "list"}, "", nil, `-lane "webhooks": want jobs`},
+		{[]string{"-lane"}, "", nil, "flag needs an argument"},
+		{[]string{"-partition", "1", "list"}, "", nil, "flag provided but not defined: -partition"},
+	}
+	for _, tt := range tests {
+		lane, rest, err := parseLane(tt.args)
+		if tt.errorHas != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.errorHas) || !strings.Contains(err.Error(), "usage: cron dead [-lane jobs|hooks]") {
+				t.Errorf("parseLane(%q): got error %v, want one containing %q and the usage", tt.args, err, tt.errorHas)
+			}
+			continue
+		}
+		if err != nil || lane != tt.lane || strings.Join(rest, " ") != strings.Join(tt.rest, " ") {
+			t.Errorf("parseLane(%q): got %q, %q, %v; want %q, %q", tt.args, lane, rest, err, tt.lane, tt.rest)
+		}
+	}
+}
+
+// buryDelivery buries a webhook delivery of event id to endpoint hook on
+// the hooks lane hq and returns its dead job id.
+func buryDelivery(t *testing.T, hq *queue.Queue, app, id, hook string, at time.Time) string {
+	t.Helper()
+	e := queue.Envelope{ID: id, Type: queue.TypeMessageCreate, App: app, Body: "hello", Time: at.UnixMicro(), Chat: 3, Message: 9,
+		Attempt: 7, Ev: "1764324000123-5", Hook: hook}
+	if err := hq.Bury(t.Context(), e, errors.New("HTTP 503")); err != nil {
+		t.Fatalf("Bury(%s): %v", e.Ref(), err)
+	}
+	return e.Ref()
+}
+
+func TestDeadHooksLane(t *testing.T) {
+	q, jobs, rdb, apps := deadQueue(t)
+	hq := queue.New(rdb, q.Keys().Hooks(), queue.DefaultConfig())
+	hooks := queue.NewInspector(rdb, hq.Keys())
+	now := time.Now()
+	buryJob(t, q, apps[0], "ev-job", 1, now)
+	refA := buryDelivery(t, hq, apps[0], "ev-1", "wh_alpha", now.Add(-3*time.Hour))
+	refB := buryDelivery(t, hq, apps[0], "ev-1", "wh_beta", now.Add(-3*time.Hour))
+
+	out, err := dead(t, hooks, now, "list")
+	if err != nil {
+		t.Fatalf("dead -lane hooks list: %v", err)
+	}
+	for _, want := range []string{"ENDPOINT", "POSITION", refA, refB, "wh_alpha", "1764324000123-5", "HTTP 503", "3h00m", "1–2 of 2 dead deliveries"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dead -lane hooks list: output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "ev-job") || strings.Contains(out, apps[0]) {
+		t.Errorf("dead -lane hooks list: shows the jobs lane or an application key:\n%s", out)
+	}
+	if out, _ := dead(t, jobs, now, "list"); strings.Contains(out, "ENDPOINT") || strings.Contains(out, refA) {
+		t.Errorf("dead list (jobs lane): shows deliveries:\n%s", out)
+	}
+	if _, err := dead(t, jobs, now, "replay", refA); err == nil || !strings.Contains(err.Error(), "no dead job has this id") {
+		t.Errorf("dead replay of a delivery on the jobs lane: got %v, want no such dead job", err)
+	}
+
+	out, err = dead(t, hooks, now, "replay", refA)
+	if err != nil || !strings.Contains(out, "replayed "+refA) {
+		t.Fatalf("dead -lane hooks replay %s: got %v, %q", refA, err, out)
+	}
+	p := q.Keys().Partition(apps[0])
+	raw, err := rdb.RPop(t.Context(), hq.Keys().Pending(p)).Result()
+	if err != nil {
+		t.Fatalf("hooks lane's pending after replay: %v", err)
+	}
+	if e, err := queue.Decode(raw); err != nil || e.Ref() != refA || e.Attempt != 0 {
+		t.Errorf("replayed delivery: got %+v, %v; want %s with its attempts reset", e, err, refA)
+	}
+	out, err = dead(t, hooks, now, "discard", "-all")
+	if err != nil || !strings.Contains(out, "discarded 1 dead jobs") {
+		t.Errorf("dead -lane hooks discard -all: got %v, %q", err, out)
+	}
+	if _, total, _ := jobs.Dead(t.Context(), -1, 0, 1); total != 1 {
+		t.Errorf("jobs lane after the hooks lane's discard -all: got %d dead, want 1", total)
+	}
+}
+
+// TestDeadMainLane runs `cron dead -lane hooks` the way the binary does,
+// from the environment: it reaches the hooks lane of the configured prefix,
+// with no MySQL.
+func TestDeadMainLane(t *testing.T) {
+	rdb, prefix := testenv.Redis(t)
+	keys := queue.NewKeys(prefix, 2)
+	ref := buryDelivery(t, queue.New(rdb, keys.Hooks(), queue.DefaultConfig()), "app-digest", "ev-1", "wh_alpha", time.Now())
+	env := map[string]string{"REDIS_ADDR": testenv.RedisAddr(), "REDIS_KEY_PREFIX": prefix, "QUEUE_PARTITIONS": "2",
+		"MYSQL_DSN": "nobody:@tcp(127.0.0.1:1)/nowhere"}
+	getenv := func(k string) string { return env[k] }
+	var out, errOut bytes.Buffer
+	if err := deadMain(t.Context(), []string{"-lane", "hooks", "list"}, getenv, &out, &errOut); err != nil || !strings.Contains(out.String(), ref) {
+		t.Errorf("cron dead -lane hooks list: got %v:\n%s", err, out.String())
+	}
+	if strings.Contains(out.String(), "MySQL is unavailable") {
+		t.Errorf("cron dead -lane hooks: it tried MySQL, which the hooks lane does not need:\n%s", out.String())
+	}
+	out.Reset()
+	if err := deadMain(t.Context(), []string{"-lane", "hooks", "discard", ref}, getenv, &out, &errOut); err != nil || !strings.Contains(out.String(), "discarded "+ref) {
+		t.Errorf("cron dead -lane hooks discard: got %v:\n%s", err, out.String())
+	}
+	if err := deadMain(t.Context(), []string{"-lane", "all", "list"}, getenv, &out, &errOut); err == nil || !strings.Contains(err.Error(), "want jobs") {
+		t.Errorf("cron dead -lane all: got %v, want the lanes named", err)
+	}
+}

@@ -49,7 +49,7 @@ func commands() []command {
 		{"purge", "", "delete journal entries older than JOURNAL_RETENTION, now", oneJob("purge", (*jobs).purge)},
 		{"requeue", "", "move the jobs of dead writers back to their queues, now (the writers do it every QUEUE_HEARTBEAT_TTL/2)", oneJob("requeue", (*jobs).requeue)},
 		{"reconcile", "[flags]", "replay the event journal and compare it with MySQL (exit 3: differences; cron reconcile -h)", reconcileMain},
-		{"dead", "list|replay|discard …", "list, replay or discard dead jobs (cron dead help)", withError(deadMain)},
+		{"dead", "[-lane hooks] list|replay|discard …", "list, replay or discard dead jobs, or dead webhook deliveries (cron dead help)", withError(deadMain)},
 	}
 }
 

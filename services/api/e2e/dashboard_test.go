@@ -281,7 +281,54 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 	}
 
+	checkHooksLane(t, ctx, s.apiURL, q, s.rdb)
+
 	for _, e := range console.Errors() {
 		t.Errorf("browser console: %s", e)
+	}
+}
+
+// checkHooksLane buries a webhook delivery on the hooks lane, follows the
+// lane toggle from the jobs page to the hooks lane's page, finds the
+// delivery there with its endpoint and event position, and retries it.
+func checkHooksLane(t *testing.T, ctx context.Context, apiURL string, q *queue.Queue, rdb redis.UniversalClient) {
+	t.Helper()
+	hq := queue.New(rdb, q.Keys().Hooks(), queue.DefaultConfig())
+	now := time.Now()
+	e := queue.Envelope{ID: queue.NewEventID(now), Type: queue.TypeMessageCreate, App: "0123456789abcdef01234567", Chat: 3, Message: 7,
+		Body: "a delivery that failed", Time: now.Add(-time.Hour).UnixMicro(), Ev: "1764324000123-7", Hook: "wh_3mzq7v2k4xw8b1n5c6d9f0g2hj", Attempt: 7}
+	if err := hq.Bury(t.Context(), e, errors.New("HTTP 503 from the receiver")); err != nil {
+		t.Fatal(err)
+	}
+	hooks := queue.NewInspector(rdb, hq.Keys())
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(apiURL+"/admin/queues?state=dead")); err != nil {
+		t.Fatalf("open the jobs lane: %v", err)
+	}
+	if _, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(`#lanes a[href="/admin/queues/hooks"]`))); err != nil {
+		t.Fatalf("follow the Webhook deliveries link: %v", err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(apiURL+"/admin/queues/hooks?state=dead")); err != nil {
+		t.Fatalf("open the hooks lane's dead list: %v", err)
+	}
+	current, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#lanes a[aria-current="page"]`)))
+	if err != nil || current != "Webhook deliveries" {
+		t.Errorf("current lane: got %q, %v; want Webhook deliveries", current, err)
+	}
+	row, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('#jobs tbody tr'),
+		tr => tr.getAttribute('data-id') + ' ' + tr.querySelector('.endpoint').title + ' ' + tr.querySelector('.position').textContent)`))
+	if want := e.Ref() + " " + e.Hook + " " + e.Ev; err != nil || !slices.Equal(row, []string{want}) {
+		t.Fatalf("hooks lane's dead list: got %q, %v; want [%q]", row, err, want)
+	}
+	browsertest.SaveScreenshot(t, ctx, screenshotPath(t, "dashboard-hooks.png"))
+	if _, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS("#jobs tbody tr button.retry"))); err != nil {
+		t.Fatalf("click Retry on the hooks lane: %v", err)
+	}
+	flash, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#flash")))
+	if err != nil || !strings.Contains(flash, e.Ref()) || !strings.Contains(flash, "queued again") {
+		t.Errorf("after Retry on the hooks lane: got message %q, %v; want %s queued again", flash, err, e.Ref())
+	}
+	if got := totals(t, hooks); got["dead"] != 0 || got["pending"] != 1 {
+		t.Errorf("hooks lane after Retry: got %v, want the delivery pending again", got)
 	}
 }

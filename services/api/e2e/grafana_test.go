@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,7 +23,8 @@ import (
 // TestDashboardMetricsAreExported runs the three services, drives a little
 // of everything the Grafana dashboard shows (requests, jobs, an out-of-order
 // event, searches that fail, counter syncs, a live-event subscription that
-// receives the posts), scrapes every /metrics endpoint
+// receives the posts, a webhook on loopback that receives them too), scrapes
+// every /metrics endpoint
 // and checks that each metric the dashboard queries
 // (deploycheck.DashboardMetrics, derived from its PromQL) is exported by at
 // least one service. A vector series appears only once something happened,
@@ -36,6 +39,7 @@ func TestDashboardMetricsAreExported(t *testing.T) {
 	cronURL := s.restartOnKnownPort("cron", "SYNC_SCHEDULE=@every 1s")
 
 	app := s.newApp("grafana")
+	hooked := receiveWebhooks(t, app)
 	s.newChats(app, 1)
 	created := s.followChat(app, 1)
 	for i := range 3 {
@@ -52,6 +56,15 @@ func TestDashboardMetricsAreExported(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Errorf("no message.created event on the subscription to chat 1 within 30 s")
 	}
+	// The settings reach the api's cache within a second: post until a
+	// write accepted with the webhook is delivered.
+	eventually(t, 30*time.Second, "a webhook delivered", func() (bool, string) {
+		if hooked.Load() > 0 {
+			return true, ""
+		}
+		_, err := app.PostMessage(t.Context(), 1, "hello webhook")
+		return false, fmt.Sprintf("no delivery yet (last post: %v)", err)
+	})
 	s.pushStaleUpdate(app.Token())
 	if _, err := app.Search(t.Context(), 1, "hel", 0, 0); !errors.Is(err, ic.ErrUnavailable) || ic.StatusOf(err) != http.StatusServiceUnavailable {
 		t.Errorf("search with Elasticsearch down: got %v, want 503", err)
@@ -81,6 +94,23 @@ func TestDashboardMetricsAreExported(t *testing.T) {
 	if len(deploycheck.DashboardMetrics) < 10 {
 		t.Errorf("deploycheck.DashboardMetrics has %d names; the check looked at almost nothing", len(deploycheck.DashboardMetrics))
 	}
+}
+
+// receiveWebhooks saves a webhook of app that points at a receiver on
+// loopback (WEBHOOK_ALLOW_HOSTS) and returns the count of deliveries it
+// answered.
+func receiveWebhooks(t *testing.T, app *ic.App) *atomic.Int64 {
+	t.Helper()
+	var n atomic.Int64
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(rcv.Close)
+	if _, err := app.PutSettings(t.Context(), ic.SettingsInput{Webhooks: ic.Set([]ic.WebhookInput{{URL: rcv.URL}})}, ic.AnyVersion); err != nil {
+		t.Fatalf("save a webhook: %v", err)
+	}
+	return &n
 }
 
 // followChat subscribes to a chat's live events until the test ends, once

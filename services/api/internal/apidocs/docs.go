@@ -21,6 +21,82 @@ const docTemplate = `{
     "host": "{{.Host}}",
     "basePath": "{{.BasePath}}",
     "paths": {
+        "/admin/applications/{token}/webhook-deliveries": {
+            "get": {
+                "security": [
+                    {
+                        "AdminAuth": []
+                    },
+                    {
+                        "AdminBearer": []
+                    }
+                ],
+                "description": "The application's most recent webhook deliveries, newest first, over all its webhooks: each attempt with its outcome, status, duration, the start of the answer and what came next (the writers keep the last 100 per application, for 30 days after the last). Served under /admin, outside /api/v1.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "admin"
+                ],
+                "summary": "Recent webhook deliveries of an application",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "application token",
+                        "name": "token",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "maximum": 100,
+                        "minimum": 1,
+                        "type": "integer",
+                        "default": 50,
+                        "description": "deliveries to show",
+                        "name": "limit",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/WebhookDeliveryList"
+                        }
+                    },
+                    "400": {
+                        "description": "bad limit",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "401": {
+                        "description": "missing or wrong ADMIN_TOKEN",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "403": {
+                        "description": "admin endpoints disabled (no ADMIN_TOKEN), or a cross-site request",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "404": {
+                        "description": "unknown token",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    },
+                    "503": {
+                        "description": "MySQL or Redis unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
+                        }
+                    }
+                }
+            }
+        },
         "/admin/dead": {
             "get": {
                 "security": [
@@ -31,7 +107,7 @@ const docTemplate = `{
                         "AdminBearer": []
                     }
                 ],
-                "description": "Jobs that used up their attempts, newest first: the newest of every partition, then the second newest of each, and so on. Served at /admin/dead, outside /api/v1. Jobs that do not decode show their id and decoded=false only.",
+                "description": "Jobs that used up their attempts, newest first: the newest of every partition, then the second newest of each, and so on. lane=hooks lists the webhook deliveries that used theirs (or whose endpoint is paused), each with its webhook (hook) and event position. Served at /admin/dead, outside /api/v1. Jobs that do not decode show their id and decoded=false only.",
                 "produces": [
                     "application/json"
                 ],
@@ -40,6 +116,17 @@ const docTemplate = `{
                 ],
                 "summary": "List dead jobs",
                 "parameters": [
+                    {
+                        "enum": [
+                            "jobs",
+                            "hooks"
+                        ],
+                        "type": "string",
+                        "default": "jobs",
+                        "description": "queue lane: jobs (the writer's jobs) or hooks (webhook deliveries)",
+                        "name": "lane",
+                        "in": "query"
+                    },
                     {
                         "type": "integer",
                         "description": "one partition (default: all)",
@@ -73,7 +160,7 @@ const docTemplate = `{
                         }
                     },
                     "400": {
-                        "description": "bad partition or pagination",
+                        "description": "bad lane, partition or pagination",
                         "schema": {
                             "$ref": "#/definitions/ErrorResponse"
                         }
@@ -117,6 +204,17 @@ const docTemplate = `{
                 "summary": "Discard every dead job",
                 "parameters": [
                     {
+                        "enum": [
+                            "jobs",
+                            "hooks"
+                        ],
+                        "type": "string",
+                        "default": "jobs",
+                        "description": "queue lane: jobs (the writer's jobs) or hooks (webhook deliveries)",
+                        "name": "lane",
+                        "in": "query"
+                    },
+                    {
                         "type": "integer",
                         "description": "one partition (default: all)",
                         "name": "partition",
@@ -131,7 +229,7 @@ const docTemplate = `{
                         }
                     },
                     "400": {
-                        "description": "bad partition",
+                        "description": "bad lane or partition",
                         "schema": {
                             "$ref": "#/definitions/ErrorResponse"
                         }
@@ -177,6 +275,17 @@ const docTemplate = `{
                 "summary": "Replay every dead job",
                 "parameters": [
                     {
+                        "enum": [
+                            "jobs",
+                            "hooks"
+                        ],
+                        "type": "string",
+                        "default": "jobs",
+                        "description": "queue lane: jobs (the writer's jobs) or hooks (webhook deliveries)",
+                        "name": "lane",
+                        "in": "query"
+                    },
+                    {
                         "type": "integer",
                         "description": "one partition (default: all)",
                         "name": "partition",
@@ -191,7 +300,7 @@ const docTemplate = `{
                         }
                     },
                     "400": {
-                        "description": "bad partition",
+                        "description": "bad lane or partition",
                         "schema": {
                             "$ref": "#/definitions/ErrorResponse"
                         }
@@ -242,6 +351,17 @@ const docTemplate = `{
                         "name": "id",
                         "in": "path",
                         "required": true
+                    },
+                    {
+                        "enum": [
+                            "jobs",
+                            "hooks"
+                        ],
+                        "type": "string",
+                        "default": "jobs",
+                        "description": "queue lane: jobs (the writer's jobs) or hooks (webhook deliveries)",
+                        "name": "lane",
+                        "in": "query"
                     }
                 ],
                 "responses": {
@@ -249,6 +369,12 @@ const docTemplate = `{
                         "description": "OK",
                         "schema": {
                             "$ref": "#/definitions/DiscardResult"
+                        }
+                    },
+                    "400": {
+                        "description": "bad lane",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "401": {
@@ -288,7 +414,7 @@ const docTemplate = `{
                         "AdminBearer": []
                     }
                 ],
-                "description": "Queues the dead job again at the front of its queue, with its attempts reset. Served under /admin, outside /api/v1.",
+                "description": "Queues the dead job again at the front of its queue, with its attempts reset; on the hooks lane the delivery is attempted again (a paused endpoint's delivery dies again until the webhook is resumed). Served under /admin, outside /api/v1.",
                 "produces": [
                     "application/json"
                 ],
@@ -303,6 +429,17 @@ const docTemplate = `{
                         "name": "id",
                         "in": "path",
                         "required": true
+                    },
+                    {
+                        "enum": [
+                            "jobs",
+                            "hooks"
+                        ],
+                        "type": "string",
+                        "default": "jobs",
+                        "description": "queue lane: jobs (the writer's jobs) or hooks (webhook deliveries)",
+                        "name": "lane",
+                        "in": "query"
                     }
                 ],
                 "responses": {
@@ -310,6 +447,12 @@ const docTemplate = `{
                         "description": "OK",
                         "schema": {
                             "$ref": "#/definitions/ReplayResult"
+                        }
+                    },
+                    "400": {
+                        "description": "bad lane",
+                        "schema": {
+                            "$ref": "#/definitions/ErrorResponse"
                         }
                     },
                     "401": {
@@ -2312,7 +2455,13 @@ const docTemplate = `{
                     "description": "EventTime is when the api accepted the job.",
                     "type": "string"
                 },
+                "hook": {
+                    "description": "Hook is the webhook a delivery went to (hooks lane only).",
+                    "type": "string",
+                    "example": "wh_3mzq7v2k4xw8b1n5c6d9f0g2hj"
+                },
                 "id": {
+                    "description": "ID names the job for replay and discard: its event id, and on the\nhooks lane \"\u003cevent id\u003e.\u003cwebhook id\u003e\".",
                     "type": "string",
                     "example": "0190f5a8c3e1a2b3c4d5e6f708192a3b"
                 },
@@ -2323,6 +2472,11 @@ const docTemplate = `{
                 "partition": {
                     "type": "integer",
                     "example": 3
+                },
+                "position": {
+                    "description": "Position is the event's position in its partition's stream\n(\"\u003cgeneration\u003e-\u003csequence\u003e\", the X-InstaChat-Event-Position of a\ndelivery); empty for jobs accepted before events existed.",
+                    "type": "string",
+                    "example": "1764324000123-42"
                 },
                 "trace": {
                     "type": "string",
@@ -2342,6 +2496,14 @@ const docTemplate = `{
                     "items": {
                         "$ref": "#/definitions/DeadJob"
                     }
+                },
+                "lane": {
+                    "type": "string",
+                    "enum": [
+                        "jobs",
+                        "hooks"
+                    ],
+                    "example": "jobs"
                 },
                 "page": {
                     "type": "integer",
@@ -2761,6 +2923,86 @@ const docTemplate = `{
                     "example": "https://example.com/hooks/instachat"
                 }
             }
+        },
+        "WebhookDelivery": {
+            "type": "object",
+            "properties": {
+                "at": {
+                    "type": "string"
+                },
+                "attempt": {
+                    "type": "integer",
+                    "example": 1
+                },
+                "duration_ms": {
+                    "type": "integer",
+                    "example": 84
+                },
+                "endpoint": {
+                    "type": "string",
+                    "example": "wh_3mzq7v2k4xw8b1n5c6d9f0g2hj"
+                },
+                "error": {
+                    "type": "string",
+                    "example": "HTTP 500"
+                },
+                "event": {
+                    "type": "string",
+                    "example": "message.created"
+                },
+                "excerpt": {
+                    "type": "string",
+                    "example": "upstream unavailable"
+                },
+                "id": {
+                    "description": "ID is the delivery id, the X-InstaChat-Delivery header: the same for\nevery attempt of one event to one webhook, and the id of its dead job.",
+                    "type": "string",
+                    "example": "0190f5a8c3e1a2b3c4d5e6f708192a3b.wh_3mzq7v2k4xw8b1n5c6d9f0g2hj"
+                },
+                "next": {
+                    "description": "Next is what became of the delivery: retry, dead, or empty when it is\ndone (delivered or dropped).",
+                    "type": "string",
+                    "enum": [
+                        "retry",
+                        "dead"
+                    ],
+                    "example": "retry"
+                },
+                "outcome": {
+                    "description": "Outcome is the attempt's kind, or dropped (the webhook is gone or no\nlonger wants the event) or dead (the webhook is paused) when none was\nmade.",
+                    "type": "string",
+                    "enum": [
+                        "ok",
+                        "http_error",
+                        "timeout",
+                        "connect",
+                        "forbidden",
+                        "tls",
+                        "dropped",
+                        "dead"
+                    ],
+                    "example": "http_error"
+                },
+                "position": {
+                    "type": "string",
+                    "example": "1764324000123-42"
+                },
+                "status": {
+                    "type": "integer",
+                    "example": 500
+                }
+            }
+        },
+        "WebhookDeliveryList": {
+            "type": "object",
+            "properties": {
+                "deliveries": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/WebhookDelivery"
+                    }
+                }
+            }
         }
     },
     "securityDefinitions": {
@@ -2800,7 +3042,7 @@ const docTemplate = `{
             "name": "health"
         },
         {
-            "description": "Operators only (ADMIN_TOKEN): dead jobs and the search index.",
+            "description": "Operators only (ADMIN_TOKEN): dead jobs and webhook deliveries, and the search index.",
             "name": "admin"
         }
     ]

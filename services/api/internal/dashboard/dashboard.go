@@ -5,6 +5,10 @@
 // or discard dead jobs. Templates and assets are embedded; nothing is loaded
 // from elsewhere. It speaks net/http only: the HTTP layer mounts it behind
 // the admin credential.
+//
+// One Dashboard shows one lane of the queue (queue.Keys.Lane): the api
+// mounts one over the writer's jobs and one over the webhook deliveries,
+// each at its own path, and each page links to both (Config.Lanes).
 package dashboard
 
 import (
@@ -39,9 +43,18 @@ type Config struct {
 	StalledAfter time.Duration
 	// PerPage is how many jobs one page lists (default 25).
 	PerPage int
+	// Lanes are the dashboard's pages, one per queue lane, linked from the
+	// top of each; the one at Path is marked current. None: no links.
+	Lanes []Lane
 }
 
-// Dashboard serves the queue dashboard.
+// Lane is a link to the dashboard page of one queue lane.
+type Lane struct {
+	Name string // what the link says, such as "Webhook deliveries"
+	Path string // that page's Config.Path
+}
+
+// Dashboard serves the queue dashboard of one lane.
 type Dashboard struct {
 	cfg   Config
 	q     *queue.Inspector
@@ -49,9 +62,13 @@ type Dashboard struct {
 	csrf  string
 	now   func() time.Time
 	guard *http.CrossOriginProtection
+	// hooks is set on the webhook deliveries' lane, whose jobs name an
+	// endpoint and an event position, and whose retries wait for hours.
+	hooks bool
 }
 
-// New returns a dashboard over the queue inspector q.
+// New returns a dashboard over the queue inspector q, of whichever lane
+// q's keys name.
 func New(cfg Config, q *queue.Inspector, log *slog.Logger) *Dashboard {
 	if cfg.Path == "" {
 		cfg.Path = "/admin/queues"
@@ -62,8 +79,12 @@ func New(cfg Config, q *queue.Inspector, log *slog.Logger) *Dashboard {
 	if cfg.PerPage <= 0 {
 		cfg.PerPage = 25
 	}
-	return &Dashboard{cfg: cfg, q: q, log: log, csrf: csrfToken(cfg.AdminToken), now: time.Now,
+	d := &Dashboard{cfg: cfg, q: q, log: log, csrf: csrfToken(cfg.AdminToken), now: time.Now,
 		guard: http.NewCrossOriginProtection()}
+	if q != nil {
+		d.hooks = q.Keys().Lane() == "hooks"
+	}
+	return d
 }
 
 // Page serves the dashboard page (GET Path). Query parameters: state (one of
@@ -75,7 +96,8 @@ func (d *Dashboard) Page() http.Handler {
 		status := http.StatusOK
 		if err != nil {
 			d.log.WarnContext(r.Context(), "queue dashboard: Redis failed", "err", err)
-			v = view{Base: d.cfg.Path, Error: "Redis is unavailable; the numbers cannot be read. Try again shortly.", Now: d.now().UTC()}
+			v = d.frame(d.now().UTC())
+			v.Error = "Redis is unavailable; the numbers cannot be read. Try again shortly."
 			status = http.StatusServiceUnavailable
 		}
 		var buf bytes.Buffer

@@ -22,17 +22,32 @@ import (
 // app is an application digest as jobs carry it; the page may show only its start.
 const app = "0123456789abcdef01234567"
 
-// server mounts the dashboard's handlers the way the api's routes do.
+// lanes are the two pages the api mounts.
+var lanes = []dashboard.Lane{{Name: "Jobs", Path: "/admin/queues"}, {Name: "Webhook deliveries", Path: "/admin/queues/hooks"}}
+
+// server mounts the jobs lane's dashboard the way the api's routes do.
 func server(q *queue.Inspector) http.Handler {
-	d := dashboard.New(dashboard.Config{Path: "/admin/queues", AdminToken: "s3cret", StalledAfter: time.Hour}, q, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	mux := http.NewServeMux()
-	mux.Handle("GET /admin/queues", d.Page())
-	mux.Handle("GET /admin/queues/assets/", d.Assets())
-	mux.Handle("POST /admin/queues/dead/retry", d.Retry())
-	mux.Handle("POST /admin/queues/dead/discard", d.Discard())
-	mux.Handle("POST /admin/queues/dead/retry-all", d.RetryAll())
-	mux.Handle("POST /admin/queues/dead/discard-all", d.DiscardAll())
+	mount(mux, q, "/admin/queues")
 	return mux
+}
+
+// lanesServer mounts both lanes' pages, each over its inspector.
+func lanesServer(jobs, hooks *queue.Inspector) http.Handler {
+	mux := http.NewServeMux()
+	mount(mux, jobs, "/admin/queues")
+	mount(mux, hooks, "/admin/queues/hooks")
+	return mux
+}
+
+func mount(mux *http.ServeMux, q *queue.Inspector, path string) {
+	d := dashboard.New(dashboard.Config{Path: path, AdminToken: "s3cret", StalledAfter: time.Hour, Lanes: lanes}, q, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	mux.Handle("GET "+path, d.Page())
+	mux.Handle("GET "+path+"/assets/", d.Assets())
+	mux.Handle("POST "+path+"/dead/retry", d.Retry())
+	mux.Handle("POST "+path+"/dead/discard", d.Discard())
+	mux.Handle("POST "+path+"/dead/retry-all", d.RetryAll())
+	mux.Handle("POST "+path+"/dead/discard-all", d.DiscardAll())
 }
 
 func envelope(id string, chat, message int64, age time.Duration) queue.Envelope {
@@ -278,5 +293,125 @@ func TestPageWithRedisDown(t *testing.T) {
 	if rec.Code != http.StatusServiceUnavailable {
 		t.Errorf("GET with Redis down: got %d, want 503", rec.Code)
 	}
-	contains(t, "Redis down", rec.Body.String(), "Redis is unavailable")
+	contains(t, "Redis down", rec.Body.String(), "Redis is unavailable", `<a href="/admin/queues/hooks">Webhook deliveries</a>`)
+}
+
+// delivery is a webhook delivery job of event id to endpoint hook.
+func delivery(id, hook string, age time.Duration) queue.Envelope {
+	e := envelope(id, 7, 3, age)
+	e.Ev, e.Hook = "1764324000123-9", hook
+	return e
+}
+
+func TestHooksLanePage(t *testing.T) {
+	ctx := t.Context()
+	rdb, prefix := testenv.Redis(t)
+	keys := queue.NewKeys(prefix, 1)
+	jq := queue.New(rdb, keys, queue.DefaultConfig())
+	hq := queue.New(rdb, keys.Hooks(), queue.DefaultConfig())
+	if err := jq.Bury(ctx, envelope("job-dead", 4, 1, time.Hour), errors.New("chat 4 is missing")); err != nil {
+		t.Fatal(err)
+	}
+	for _, hook := range []string{"wh_alpha", "wh_beta"} {
+		if err := hq.Bury(ctx, delivery("ev-dead", hook, time.Hour), errors.New("HTTP 503 <busy>")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A delivery accepted two hours ago, taken by a live consumer: a
+	// retried delivery, not a stalled one.
+	if err := hq.Push(ctx, delivery("ev-late", "wh_alpha", 2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := hq.NewConsumer(0, "writer-1").Fetch(ctx, 1, 0); err != nil || len(got) != 1 {
+		t.Fatalf("fetch: got %d, %v; want 1 delivery", len(got), err)
+	}
+	done := queue.CompletedFrom(delivery("ev-ok", "wh_alpha", time.Second), "ok")
+	done.ID = "ev-ok.wh_alpha"
+	if err := hq.RecordCompleted(ctx, 0, []queue.Completed{done}, 0, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	jobs, hooks := queue.NewInspector(rdb, keys), queue.NewInspector(rdb, keys.Hooks())
+	h := lanesServer(jobs, hooks)
+
+	rec := get(t, h, "/admin/queues/hooks?state=dead")
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET the hooks lane: got %d, want 200", rec.Code)
+	}
+	if csp := rec.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || !strings.Contains(csp, "form-action 'self'") {
+		t.Errorf("hooks lane's Content-Security-Policy: got %q, want the dashboard's", csp)
+	}
+	page := rec.Body.String()
+	contains(t, "hooks lane, dead", page,
+		`<title>Webhook deliveries · InstaChat</title>`,
+		`<a href="/admin/queues">Jobs</a>`, `<a href="/admin/queues/hooks" class="current" aria-current="page">Webhook deliveries</a>`,
+		`id="total-dead">2<`, `id="total-processing">1<`,
+		"<th>Endpoint</th><th>Position</th>", "<code>wh_alpha</code>", "<code>wh_beta</code>", "<code>1764324000123-9</code>",
+		`data-id="ev-dead.wh_alpha"`, "ev-dead.wh_beta", "HTTP 503 &lt;busy&gt;",
+		`action="/admin/queues/hooks/dead/retry"`, `action="/admin/queues/hooks/dead/discard"`, `action="/admin/queues/hooks/dead/retry-all"`,
+		"ev-ok.wh_alpha", "outcome-ok", // recently completed
+		`href="/admin/queues/hooks/assets/style.css"`,
+	)
+	if strings.Contains(page, "job-dead") || strings.Contains(page, "stalled-count") {
+		t.Error("the hooks lane's page shows the jobs lane's dead job, or flags a live delivery as stalled")
+	}
+	rec = get(t, h, "/admin/queues/hooks?state=processing")
+	contains(t, "hooks lane, processing", rec.Body.String(), "ev-late.wh_alpha", "writer-1")
+	if strings.Contains(rec.Body.String(), `class="stalled"`) {
+		t.Error("hooks lane: a delivery taken by a live consumer is flagged stalled for its age")
+	}
+	jobsPage := get(t, h, "/admin/queues?state=dead").Body.String()
+	contains(t, "jobs lane", jobsPage, `<a href="/admin/queues" class="current" aria-current="page">Jobs</a>`,
+		`<a href="/admin/queues/hooks">Webhook deliveries</a>`, "job-dead", `id="total-dead">1<`)
+	if strings.Contains(jobsPage, "ev-dead") || strings.Contains(jobsPage, "<th>Endpoint</th>") {
+		t.Error("the jobs lane's page shows webhook deliveries")
+	}
+	if rec := get(t, h, "/admin/queues/hooks/assets/app.js"); rec.Code != http.StatusOK {
+		t.Errorf("GET the hooks lane's script: got %d, want 200", rec.Code)
+	}
+
+	// The forms act on the hooks lane and lead back to its page.
+	token := csrf(t, page)
+	form := func(id string) url.Values {
+		return url.Values{"id": {id}, "csrf": {token}, "state": {"dead"}, "partition": {"-1"}, "page": {"1"}}
+	}
+	if rec := post(t, h, "/admin/queues/hooks/dead/retry", form("ev-dead.wh_alpha"), map[string]string{"Sec-Fetch-Site": "cross-site"}); rec.Code != http.StatusForbidden {
+		t.Errorf("cross-site retry on the hooks lane: got %d, want 403", rec.Code)
+	}
+	bad := form("ev-dead.wh_alpha")
+	bad.Set("csrf", strings.Repeat("0", 64))
+	if rec := post(t, h, "/admin/queues/hooks/dead/retry", bad, nil); rec.Code != http.StatusForbidden {
+		t.Errorf("retry on the hooks lane with a wrong token: got %d, want 403", rec.Code)
+	}
+	rec = post(t, h, "/admin/queues/hooks/dead/retry", form("ev-dead.wh_alpha"), map[string]string{"Sec-Fetch-Site": "same-origin"})
+	loc := rec.Header().Get("Location")
+	if rec.Code != http.StatusSeeOther || !strings.HasPrefix(loc, "/admin/queues/hooks?") || !strings.Contains(loc, "done=replayed") {
+		t.Fatalf("retry a delivery: got %d to %q, want 303 back to the hooks lane's page", rec.Code, loc)
+	}
+	depth := func(in *queue.Inspector) queue.Depth {
+		t.Helper()
+		d, err := in.Depths(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d[0]
+	}
+	if d := depth(hooks); d.Dead != 1 || d.Pending != 1 {
+		t.Errorf("hooks lane after retry: got %+v, want 1 dead and 1 pending", d)
+	}
+	if d := depth(jobs); d.Dead != 1 || d.Pending != 0 {
+		t.Errorf("jobs lane after a hooks retry: got %+v, want it untouched", d)
+	}
+	contains(t, "after retry", get(t, h, loc).Body.String(), "Dead job ev-dead.wh_alpha is queued again", `id="total-dead">1<`)
+	// The jobs lane's forms do not reach deliveries.
+	rec = post(t, h, "/admin/queues/dead/discard", form("ev-dead.wh_beta"), nil)
+	if loc := rec.Header().Get("Location"); !strings.HasPrefix(loc, "/admin/queues?") || !strings.Contains(loc, "done=gone") {
+		t.Errorf("discard a delivery through the jobs lane: got Location %q, want done=gone on the jobs page", loc)
+	}
+	rec = post(t, h, "/admin/queues/hooks/dead/discard-all", url.Values{"csrf": {token}}, nil)
+	if loc := rec.Header().Get("Location"); !strings.Contains(loc, "done=discarded-all") || !strings.Contains(loc, "n=1") {
+		t.Errorf("discard all on the hooks lane: got Location %q, want done=discarded-all&n=1", loc)
+	}
+	if d := depth(jobs); d.Dead != 1 {
+		t.Errorf("jobs lane after the hooks lane's discard all: got %+v, want its dead job kept", d)
+	}
 }

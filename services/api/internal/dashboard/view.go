@@ -20,7 +20,11 @@ const maxOffset = 10000
 
 // view is everything the page template shows.
 type view struct {
-	Base       string
+	Base string
+	// Lanes link to every lane's page; Hooks is set on the webhook
+	// deliveries' lane, whose jobs show their endpoint and event position.
+	Lanes      []laneLink
+	Hooks      bool
 	Now        time.Time
 	Error      string
 	CSRF       string
@@ -51,6 +55,13 @@ type view struct {
 // statNames are the lifetime counters of the partitions' stats hashes that the page shows.
 var statNames = []string{"processed", "failed", "dead", "replayed", "discarded", "dead_trimmed"}
 
+// laneLink is one lane's page in the lane toggle.
+type laneLink struct {
+	Name    string
+	URL     string
+	Current bool
+}
+
 // stateTab is one state's link and total.
 type stateTab struct {
 	Name   queue.State
@@ -77,6 +88,8 @@ type jobRow struct {
 	App       string
 	Chat      int64
 	Message   int64
+	Endpoint  string // the webhook a delivery goes to (hooks lane)
+	Position  string // the event's "<generation>-<sequence>" position (hooks lane)
 	Attempts  int
 	Error     string
 	ErrorFull string
@@ -102,10 +115,21 @@ type recentRow struct {
 	Latency string
 }
 
+// frame is the part of the page that needs no Redis: where it is, which
+// lane, the links to the others.
+func (d *Dashboard) frame(now time.Time) view {
+	v := view{Base: d.cfg.Path, Hooks: d.hooks, Now: now}
+	for _, l := range d.cfg.Lanes {
+		v.Lanes = append(v.Lanes, laneLink{Name: l.Name, URL: l.Path, Current: l.Path == d.cfg.Path})
+	}
+	return v
+}
+
 // view reads the queue and builds the page for query.
 func (d *Dashboard) view(ctx context.Context, query url.Values) (view, error) {
 	now := d.now().UTC()
-	v := view{Base: d.cfg.Path, Now: now, CSRF: d.csrf, StalledAfter: d.cfg.StalledAfter}
+	v := d.frame(now)
+	v.CSRF, v.StalledAfter = d.csrf, d.cfg.StalledAfter
 	v.State = queue.StatePending
 	if s := queue.State(query.Get("state")); validState(s) {
 		v.State = s
@@ -209,11 +233,13 @@ func (d *Dashboard) listing(ctx context.Context, v *view, now time.Time) error {
 }
 
 // stalled says why a processing job looks stuck, or "" when it does not.
+// A webhook delivery's age says nothing: its retries wait for hours by
+// design, and each attempt is bounded by its timeout.
 func (d *Dashboard) stalled(j queue.Job, now time.Time) string {
 	if !j.Alive {
 		return "consumer heartbeat expired"
 	}
-	if j.Decoded && j.Envelope.Time > 0 && now.Sub(j.Envelope.AcceptedAt()) > d.cfg.StalledAfter {
+	if !d.hooks && j.Decoded && j.Envelope.Time > 0 && now.Sub(j.Envelope.AcceptedAt()) > d.cfg.StalledAfter {
 		return "older than " + ago(d.cfg.StalledAfter)
 	}
 	return ""
@@ -235,6 +261,7 @@ func (d *Dashboard) jobRowOf(j queue.Job, state queue.State, now time.Time) jobR
 	}
 	e := j.Envelope
 	r.Type, r.App, r.Chat, r.Message, r.Attempts = e.Type, abbreviate(e.App), e.Chat, e.Message, e.Attempt
+	r.Endpoint, r.Position = e.Hook, e.Ev
 	r.Error, r.ErrorFull = preview(e.Error, 80), e.Error
 	r.Conflict = e.Dead == queue.DeadNumberConflict
 	r.Body = preview(e.Body, 48)
@@ -294,7 +321,8 @@ func flash(q url.Values) (msg string, bad bool) {
 }
 
 // abbreviate shortens an application digest: enough to tell applications
-// apart on a page, too little to be mistaken for a credential.
+// apart on a page, too little to be mistaken for a credential. Webhook ids
+// (whose full form is in the cell's title) are shortened alike.
 func abbreviate(app string) string {
 	if len(app) <= 8 {
 		return app
@@ -363,9 +391,17 @@ func latency(d time.Duration) string {
 
 // shortID shows the end of an event id: its first 12 hex digits are the
 // millisecond it was made, shared by every job of a burst, while the end is
-// random and tells jobs apart. The full id is in the cell's title.
+// random and tells jobs apart. A webhook delivery's id (queue.Envelope.Ref,
+// "<event id>.<webhook id>") shows both parts so shortened. The full id is
+// in the cell's title.
 func shortID(id string) string {
-	if len(id) <= 12 || strings.HasPrefix(id, "raw-") {
+	if strings.HasPrefix(id, "raw-") {
+		return id
+	}
+	if ev, hook, ok := strings.Cut(id, "."); ok {
+		return shortID(ev) + "." + abbreviate(hook)
+	}
+	if len(id) <= 12 {
 		return id
 	}
 	return "…" + id[len(id)-10:]
@@ -390,4 +426,5 @@ var funcs = template.FuncMap{
 	"clock":      func(t time.Time) string { return t.Format("15:04:05 MST") },
 	"ago":        ago,
 	"shortID":    shortID,
+	"abbreviate": abbreviate,
 }

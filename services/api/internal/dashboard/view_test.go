@@ -64,6 +64,9 @@ func TestLatencyAndShortID(t *testing.T) {
 	if got := shortID("raw-0123456789abcdef"); got != "raw-0123456789abcdef" {
 		t.Errorf("shortID(short): got %q, want it unchanged", got)
 	}
+	if got := shortID("0190f5a8c3e1a2b3c4d5e6f708192a3b.wh_abcdefghijklmnopqrstuvwxyz"); got != "…f708192a3b.wh_abcde…" {
+		t.Errorf("shortID(delivery): got %q, want …f708192a3b.wh_abcde…", got)
+	}
 }
 
 func TestPreviewAndAbbreviate(t *testing.T) {

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,20 +14,23 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/instachat/instachat/pkg/chat"
 	"github.com/instachat/instachat/pkg/queue"
 	"github.com/instachat/instachat/pkg/testenv"
+	"github.com/instachat/instachat/services/api/internal/chats"
 )
 
 const testAdminToken = "admin-s3cret"
 
 // adminServer returns the api's handler over a two-partition queue on a fresh
-// key prefix. The admin endpoints need no chats service.
+// key prefix, both lanes. The dead-job endpoints need no chats service.
 func adminServer(t *testing.T, adminToken string) (http.Handler, *queue.Queue, *redis.Client) {
 	t.Helper()
 	rdb, prefix := testenv.Redis(t)
 	keys := queue.NewKeys(prefix, 2)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	return NewServer(Config{AdminToken: adminToken}, nil, queue.NewInspector(rdb, keys), log), queue.New(rdb, keys, queue.DefaultConfig()), rdb
+	cfg := Config{AdminToken: adminToken, Hooks: queue.NewInspector(rdb, keys.Hooks())}
+	return NewServer(cfg, nil, queue.NewInspector(rdb, keys), log), queue.New(rdb, keys, queue.DefaultConfig()), rdb
 }
 
 // call sends a request with an Authorization header (none when empty).
@@ -239,4 +243,159 @@ func TestAdminBulk(t *testing.T) {
 	if _, total, _ := queue.NewInspector(rdb, q.Keys()).Dead(t.Context(), -1, 0, 1); total != 0 {
 		t.Errorf("dead after discard all: got %d jobs, want 0", total)
 	}
+}
+
+// buryDelivery buries a webhook delivery of app's event id to endpoint hook
+// on hq, a queue of the hooks lane, and returns its dead job id.
+func buryDelivery(t *testing.T, hq *queue.Queue, app, id, hook string) string {
+	t.Helper()
+	e := queue.Envelope{ID: id, Type: queue.TypeMessageCreate, App: app, Body: "hi", Time: time.Now().UnixMicro(), Chat: 1, Message: 3,
+		Ev: "1764324000123-42", Hook: hook}
+	if err := hq.Bury(t.Context(), e, errors.New("HTTP 500")); err != nil {
+		t.Fatalf("Bury(%s): %v", e.Ref(), err)
+	}
+	return e.Ref()
+}
+
+func TestAdminHooksLane(t *testing.T) {
+	h, q, rdb := adminServer(t, testAdminToken)
+	auth := "Bearer " + testAdminToken
+	hq := queue.New(rdb, q.Keys().Hooks(), queue.DefaultConfig())
+	const app = "app-digest-0001"
+	p := q.Keys().Partition(app)
+	ref := buryDelivery(t, hq, app, "ev-1", "wh_a")
+	buryAdminJob(t, q, app, "ev-job", 1)
+
+	list := func(query string) DeadJobList {
+		t.Helper()
+		rec := call(t, h, http.MethodGet, "/admin/dead"+query, auth)
+		checkStatus(t, rec, "GET /admin/dead"+query, http.StatusOK)
+		var l DeadJobList
+		if err := json.Unmarshal(rec.Body.Bytes(), &l); err != nil {
+			t.Fatalf("decode %s: %v", rec.Body.String(), err)
+		}
+		return l
+	}
+	if l := list("?lane=hooks"); l.Lane != "hooks" || l.Total != 1 || len(l.Jobs) != 1 || l.Jobs[0].ID != ref || l.Jobs[0].Hook != "wh_a" ||
+		l.Jobs[0].Position != "1764324000123-42" || l.Jobs[0].Error != "HTTP 500" || l.Jobs[0].Partition != p {
+		t.Errorf("GET /admin/dead?lane=hooks: got %+v, want the delivery %s with its webhook and position", l, ref)
+	}
+	for _, query := range []string{"", "?lane=jobs"} {
+		if l := list(query); l.Lane != "jobs" || l.Total != 1 || l.Jobs[0].ID != "ev-job" || l.Jobs[0].Hook != "" {
+			t.Errorf("GET /admin/dead%s: got %+v, want the jobs lane's dead job only", query, l)
+		}
+	}
+
+	// A lane that is neither is refused on every dead-job route, before anything moves.
+	for _, r := range [][2]string{{"GET", "/admin/dead"}, {"DELETE", "/admin/dead"}, {"POST", "/admin/dead/replay-all"},
+		{"POST", "/admin/dead/" + ref + "/replay"}, {"DELETE", "/admin/dead/" + ref}} {
+		for _, lane := range []string{"Hooks", "x", "jobs,hooks"} {
+			rec := call(t, h, r[0], r[1]+"?lane="+lane, auth)
+			checkStatus(t, rec, r[0]+" "+r[1]+"?lane="+lane, http.StatusBadRequest)
+			if !strings.Contains(rec.Body.String(), `lane must be \"jobs\"`) {
+				t.Errorf("%s %s?lane=%s: got %s, want it to name the lanes", r[0], r[1], lane, rec.Body.String())
+			}
+		}
+	}
+	// A delivery is not a job: the jobs lane does not know its id.
+	checkStatus(t, call(t, h, http.MethodPost, "/admin/dead/"+ref+"/replay", auth), "replay a delivery on the jobs lane", http.StatusNotFound)
+	checkStatus(t, call(t, h, http.MethodPost, "/admin/dead/"+ref+"/replay?lane=hooks", auth), "replay a delivery", http.StatusOK)
+	raw, err := rdb.RPop(t.Context(), hq.Keys().Pending(p)).Result()
+	if err != nil {
+		t.Fatalf("hooks lane's pending after replay: %v", err)
+	}
+	if e, err := queue.Decode(raw); err != nil || e.Ref() != ref || e.Attempt != 0 || e.Error != "" {
+		t.Errorf("replayed delivery: got %+v, %v; want %s with attempts reset", e, err, ref)
+	}
+	if n := rdb.LLen(t.Context(), q.Keys().Pending(p)).Val(); n != 0 {
+		t.Errorf("jobs lane's pending after a hooks replay: got %d jobs, want 0", n)
+	}
+	buryDelivery(t, hq, app, "ev-1", "wh_a")
+	checkStatus(t, call(t, h, http.MethodDelete, "/admin/dead/"+ref+"?lane=hooks", auth), "discard a delivery", http.StatusOK)
+
+	buryDelivery(t, hq, app, "ev-2", "wh_a")
+	buryDelivery(t, hq, app, "ev-2", "wh_b")
+	rec := call(t, h, http.MethodPost, "/admin/dead/replay-all?lane=hooks", auth)
+	var replayed ReplayAllResult
+	if err := json.Unmarshal(rec.Body.Bytes(), &replayed); err != nil || replayed != (ReplayAllResult{Replayed: 2}) {
+		t.Errorf("replay-all on the hooks lane: got %d %s, want 2 replayed", rec.Code, rec.Body.String())
+	}
+	buryDelivery(t, hq, app, "ev-3", "wh_a")
+	rec = call(t, h, http.MethodDelete, "/admin/dead?lane=hooks", auth)
+	if strings.TrimSpace(rec.Body.String()) != `{"discarded":1}` {
+		t.Errorf("discard all on the hooks lane: got %s, want {\"discarded\":1}", rec.Body.String())
+	}
+	if l := list(""); l.Total != 1 {
+		t.Errorf("the jobs lane after the hooks lane's bulk actions: got %d dead, want 1", l.Total)
+	}
+
+	// A server without the hooks lane says so.
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	bare := NewServer(Config{AdminToken: testAdminToken}, nil, queue.NewInspector(rdb, q.Keys()), log)
+	checkStatus(t, call(t, bare, http.MethodGet, "/admin/dead?lane=hooks", auth), "hooks lane not configured", http.StatusServiceUnavailable)
+}
+
+func TestAdminWebhookDeliveries(t *testing.T) {
+	d := newDeps(t, 2)
+	h := NewServer(Config{AdminToken: testAdminToken, Hooks: queue.NewInspector(d.rdb, d.keys.Hooks())}, d.svc, d.in, d.log)
+	app, _, err := d.svc.CreateApplication(t.Context(), "Hooked", chats.Write{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _, err := d.svc.CreateApplication(t.Context(), "Quiet", chats.Write{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hq := queue.New(d.rdb, d.keys.Hooks(), queue.DefaultConfig())
+	at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	for i := range 60 {
+		rec := queue.HookDelivery{ID: fmt.Sprintf("ev-%02d.wh_a", i), Endpoint: "wh_a", Event: "message.created", Position: fmt.Sprintf("1-%d", i+1),
+			Attempt: 1, Outcome: "http_error", Status: 500, DurationMS: 12, Excerpt: "down", Error: "HTTP 500", Next: "retry"}
+		if err := hq.RecordHookDelivery(t.Context(), chat.TokenDigest(app.Token), rec, at.Add(time.Duration(i)*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	auth := "Bearer " + testAdminToken
+	path := func(token string) string { return "/admin/applications/" + token + "/webhook-deliveries" }
+	get := func(target string) WebhookDeliveryList {
+		t.Helper()
+		rec := call(t, h, http.MethodGet, target, auth)
+		checkStatus(t, rec, "GET "+target, http.StatusOK)
+		var l WebhookDeliveryList
+		if err := json.Unmarshal(rec.Body.Bytes(), &l); err != nil {
+			t.Fatalf("decode %s: %v", rec.Body.String(), err)
+		}
+		return l
+	}
+
+	l := get(path(app.Token))
+	if len(l.Deliveries) != 50 {
+		t.Fatalf("default limit: got %d deliveries, want 50", len(l.Deliveries))
+	}
+	newest := l.Deliveries[0]
+	want := WebhookDelivery{ID: "ev-59.wh_a", Endpoint: "wh_a", Event: "message.created", Position: "1-60", Attempt: 1, Outcome: "http_error",
+		Status: 500, DurationMS: 12, At: at.Add(59 * time.Second), Excerpt: "down", Error: "HTTP 500", Next: "retry"}
+	if !newest.At.Equal(want.At) {
+		t.Errorf("newest delivery at %v, want %v", newest.At, want.At)
+	}
+	newest.At = want.At
+	if newest != want {
+		t.Errorf("newest delivery: got %+v, want %+v", newest, want)
+	}
+	if n := len(get(path(app.Token) + "?limit=100").Deliveries); n != 60 {
+		t.Errorf("limit=100: got %d deliveries, want all 60", n)
+	}
+	if l := get(path(app.Token) + "?limit=2"); len(l.Deliveries) != 2 || l.Deliveries[1].ID != "ev-58.wh_a" {
+		t.Errorf("limit=2: got %+v, want the newest two", l.Deliveries)
+	}
+	if l := get(path(other.Token)); l.Deliveries == nil || len(l.Deliveries) != 0 {
+		t.Errorf("an application without deliveries: got %+v, want an empty list", l)
+	}
+
+	for _, query := range []string{"limit=0", "limit=101", "limit=x", "limit=-1"} {
+		checkStatus(t, call(t, h, http.MethodGet, path(app.Token)+"?"+query, auth), "GET deliveries?"+query, http.StatusBadRequest)
+	}
+	checkStatus(t, call(t, h, http.MethodGet, path("no-such-token-000000000000000000000"), auth), "unknown token", http.StatusNotFound)
+	checkStatus(t, call(t, h, http.MethodGet, path(app.Token), ""), "no credentials", http.StatusUnauthorized)
+	checkStatus(t, call(t, h, http.MethodGet, path(app.Token), app.Token), "the application's own token", http.StatusUnauthorized)
 }

@@ -7,6 +7,7 @@ import (
 
 	_ "github.com/instachat/instachat/services/api/internal/apidocs" // the generated Swagger spec
 	"github.com/instachat/instachat/services/api/internal/chatpage"
+	"github.com/instachat/instachat/services/api/internal/dashboard"
 )
 
 // addRoutes is the whole API surface in one place.
@@ -63,14 +64,27 @@ func addRoutes(r *gin.Engine, h *handlers) {
 	admin.DELETE("/dead/:id", h.discardDead)
 	admin.POST("/index/rebuild", h.startRebuild)
 	admin.GET("/index/rebuild", h.rebuildProgress)
+	admin.GET("/applications/:token/webhook-deliveries", h.webhookDeliveries)
 
-	// The queue dashboard: an HTML page for browsers (Basic auth prompts),
-	// its embedded assets, and the forms that retry or discard dead jobs.
-	queues := admin.Group("/queues")
-	queues.GET("", gin.WrapH(h.dashboard.Page()))
-	queues.GET("/assets/*file", gin.WrapH(h.dashboard.Assets()))
-	queues.POST("/dead/retry", gin.WrapH(h.dashboard.Retry()))
-	queues.POST("/dead/discard", gin.WrapH(h.dashboard.Discard()))
-	queues.POST("/dead/retry-all", gin.WrapH(h.dashboard.RetryAll()))
-	queues.POST("/dead/discard-all", gin.WrapH(h.dashboard.DiscardAll()))
+	// The queue dashboard, a page per lane (jobsDashboardPath,
+	// hooksDashboardPath).
+	mountDashboard(admin.Group("/queues"), h.dashboard)
+	hooks := admin.Group("/queues/hooks")
+	if h.hooksDashboard != nil {
+		mountDashboard(hooks, h.hooksDashboard)
+	} else {
+		hooks.GET("", h.hooksOff)
+	}
+}
+
+// mountDashboard serves a queue dashboard on g: an HTML page for browsers
+// (Basic auth prompts), its embedded assets, and the forms that retry or
+// discard dead jobs, which post below the page's own path.
+func mountDashboard(g *gin.RouterGroup, d *dashboard.Dashboard) {
+	g.GET("", gin.WrapH(d.Page()))
+	g.GET("/assets/*file", gin.WrapH(d.Assets()))
+	g.POST("/dead/retry", gin.WrapH(d.Retry()))
+	g.POST("/dead/discard", gin.WrapH(d.Discard()))
+	g.POST("/dead/retry-all", gin.WrapH(d.RetryAll()))
+	g.POST("/dead/discard-all", gin.WrapH(d.DiscardAll()))
 }

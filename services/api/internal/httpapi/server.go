@@ -49,11 +49,16 @@ type Config struct {
 	HistorySettle time.Duration
 	// Live serves the event streams; without it they answer 503.
 	Live *live.Hub
+	// Hooks inspects the webhook deliveries' lane (queue.Keys.Hooks) for
+	// the admin endpoints (?lane=hooks) and its dashboard page; without it
+	// they answer 503.
+	Hooks *queue.Inspector
 }
 
 // NewServer returns the api's http.Handler. Gin's mode is process-wide, so
-// main sets it (release), not this constructor. The queue inspector serves
-// the admin endpoints (dead jobs) and the queue dashboard.
+// main sets it (release), not this constructor. The queue inspector (the
+// jobs lane) serves the admin endpoints (dead jobs) and the queue
+// dashboard; cfg.Hooks does the same for the webhook deliveries' lane.
 func NewServer(cfg Config, svc *chats.Service, inspector *queue.Inspector, log *slog.Logger) http.Handler {
 	if cfg.HistorySettle <= 0 {
 		cfg.HistorySettle = chats.DefaultSettle
@@ -80,7 +85,10 @@ func NewServer(cfg Config, svc *chats.Service, inspector *queue.Inspector, log *
 	r.NoMethod(func(c *gin.Context) { fail(c, http.StatusMethodNotAllowed, "method not allowed on this route") })
 	cfg.RateLimit.AppWrites = svc.WriteRateLimit
 	h := &handlers{svc: svc, inspector: inspector, cfg: cfg, log: log, metrics: metrics, limits: newLimiter(cfg.RateLimit, metrics, log),
-		dashboard: dashboard.New(dashboard.Config{Path: "/admin/queues", AdminToken: cfg.AdminToken}, inspector, log)}
+		dashboard: dashboard.New(dashboard.Config{Path: jobsDashboardPath, AdminToken: cfg.AdminToken, Lanes: dashboardLanes}, inspector, log)}
+	if cfg.Hooks != nil {
+		h.hooksDashboard = dashboard.New(dashboard.Config{Path: hooksDashboardPath, AdminToken: cfg.AdminToken, Lanes: dashboardLanes}, cfg.Hooks, log)
+	}
 	addRoutes(r, h)
 	return r
 }
@@ -92,5 +100,16 @@ type handlers struct {
 	inspector *queue.Inspector
 	cfg       Config
 	log       *slog.Logger
-	dashboard *dashboard.Dashboard
+	dashboard *dashboard.Dashboard // the jobs lane's
+	// hooksDashboard is the webhook deliveries' lane's; nil without cfg.Hooks.
+	hooksDashboard *dashboard.Dashboard
 }
+
+// The queue dashboard's pages, one per lane, each linking to both.
+const (
+	jobsDashboardPath  = "/admin/queues"
+	hooksDashboardPath = "/admin/queues/hooks"
+)
+
+// dashboardLanes are the links at the top of both pages.
+var dashboardLanes = []dashboard.Lane{{Name: "Jobs", Path: jobsDashboardPath}, {Name: "Webhook deliveries", Path: hooksDashboardPath}}

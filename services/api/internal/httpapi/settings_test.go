@@ -19,7 +19,9 @@ import (
 
 // newSettingsAPI is newLiveAPI's api with applications' settings served:
 // webhook secrets sealed, loopback allowed as a webhook destination.
-func newSettingsAPI(t *testing.T) (*liveAPI, queue.Keys) { return newSettingsAPIWith(t, false, "127.0.0.1") }
+func newSettingsAPI(t *testing.T) (*liveAPI, queue.Keys) {
+	return newSettingsAPIWith(t, false, "127.0.0.1")
+}
 
 // newSettingsAPIWith turns the rate limits on when limited (the server's
 // write limit is generous: 100 a second); allow is WEBHOOK_ALLOW_HOSTS.

@@ -77,7 +77,7 @@ func TestWebSocketStreamAndResume(t *testing.T) {
 	again := r.openWS(t, "A", 1, b.String())
 	again.expect(t, "ready "+b.String(), ev("message.updated", m))
 	// Counted once the batch is flushed, which the client may see first.
-	r.waitMetric(t, 3, "instachat_events_delivered_total", "transport", "ws")
+	r.waitMetricAtLeast(t, 3, "instachat_events_delivered_total", "transport", "ws") // the first socket may take m before the server sees it closed
 
 	r.hub.CloseAll()
 	if _, err := again.next(t); websocket.CloseStatus(err) != websocket.StatusServiceRestart {
