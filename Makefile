@@ -62,7 +62,7 @@ requeue: build ## give the jobs of dead writers back to their queues once (the w
 	@$(WITH_ENV) bin/cron requeue
 
 .PHONY: dead
-dead: build ## dead jobs: ARGS="list" (default), "replay ID|-all", "discard ID|-all" (bin/cron dead help)
+dead: build ## dead jobs: ARGS="list" (default), "replay ID|-all", "discard ID|-all"; webhook deliveries with "-lane hooks …" (bin/cron dead help)
 	@$(WITH_ENV) bin/cron dead $(or $(ARGS),list)
 
 .PHONY: test
