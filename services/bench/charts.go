@@ -44,6 +44,15 @@ func (r *report) charts(dir, base string) ([]string, error) {
 			return nil, err
 		}
 	}
+	if r.webhooks != nil && r.webhooks.latency != nil {
+		p, err := r.webhooksChart()
+		if err != nil {
+			return nil, err
+		}
+		if err := c.save(p, "delivery"); err != nil {
+			return nil, err
+		}
+	}
 	if len(r.drainSeries) > 0 {
 		p, err := r.drainChart()
 		if err != nil {

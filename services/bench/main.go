@@ -58,10 +58,13 @@ type config struct {
 	largeShare  float64
 	subscribers int
 	subChats    int
-	getenv      func(string) string
-	mysqlDSN    string
-	redis       string
-	args        []string
+	// The webhooks scenario's closed-loop create-throughput phases.
+	closedClients  int
+	closedDuration time.Duration
+	getenv         func(string) string
+	mysqlDSN       string
+	redis          string
+	args           []string
 }
 
 // parseFlags reads the command line, and MYSQL_DSN and REDIS_ADDR from
@@ -91,9 +94,9 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 // flagSet declares the command line's flags, each bound to its field of c.
 func (c *config) flagSet() *flag.FlagSet {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.StringVar(&c.scenario, "scenario", "steady", "steady, ramp, backlog, search, history or subscribe")
-	fs.Float64Var(&c.rate, "rate", 500, "requests per second (ramp: the first step; search: 200 unless given)")
-	fs.DurationVar(&c.duration, "duration", 60*time.Second, "length of a steady run or of the search load")
+	fs.StringVar(&c.scenario, "scenario", "steady", "steady, ramp, backlog, search, history, subscribe or webhooks")
+	fs.Float64Var(&c.rate, "rate", 500, "requests per second (ramp: the first step; search: 200 unless given; subscribe: 1000, webhooks: 500 creates/s unless given)")
+	fs.DurationVar(&c.duration, "duration", 60*time.Second, "length of a steady run, of the search load, or of the delivery phase (subscribe, webhooks)")
 	fs.IntVar(&c.apps, "apps", 4, "applications to create")
 	fs.IntVar(&c.chats, "chats", 25, "chats per application")
 	fs.StringVar(&c.mixText, "mix", "create=80,update=10,read=5,search=5", "endpoint weights")
@@ -109,6 +112,8 @@ func (c *config) flagSet() *flag.FlagSet {
 	fs.Float64Var(&c.largeShare, "large-share", 0.1, "search: share of the messages in one extra, large chat (0: none)")
 	fs.IntVar(&c.subscribers, "subscribers", 10000, "subscribe: live-event (SSE) subscribers, spread evenly over -sub-chats chats")
 	fs.IntVar(&c.subChats, "sub-chats", 1000, "subscribe: chats the subscribers follow and the delivery load writes to")
+	fs.IntVar(&c.closedClients, "closed-clients", 64, "webhooks: clients of the closed-loop create-throughput phases, each sending its next create when its last is answered")
+	fs.DurationVar(&c.closedDuration, "closed-duration", 30*time.Second, "webhooks: length of each closed-loop create-throughput phase")
 	fs.DurationVar(&c.profile, "profile", 0, "record CPU profiles of api and writer for this long during the measured phase (0: off); the report lists their hottest functions")
 	fs.StringVar(&c.out, "out", "docs/benchmarks", "report directory (a relative one is taken from the repository root)")
 	return fs
@@ -153,8 +158,17 @@ func (c *config) resolve(fs *flag.FlagSet) error {
 		if c.subscribers <= 0 || c.subChats <= 0 || c.subscribers < c.subChats {
 			return errors.New("-subscribers and -sub-chats must be positive, with at least one subscriber per chat")
 		}
+	case "webhooks":
+		given := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+		if !given["rate"] {
+			c.rate = 500
+		}
+		if c.closedClients <= 0 || c.closedDuration <= 0 {
+			return errors.New("-closed-clients and -closed-duration must be positive")
+		}
 	default:
-		return fmt.Errorf("unknown scenario %q (want steady, ramp, backlog, search, history or subscribe)", c.scenario)
+		return fmt.Errorf("unknown scenario %q (want steady, ramp, backlog, search, history, subscribe or webhooks)", c.scenario)
 	}
 	if c.rate <= 0 || c.apps <= 0 || c.chats <= 0 || c.backlog <= 0 || c.maxInFlight <= 0 {
 		return errors.New("-rate, -apps, -chats, -backlog and -max-inflight must be positive")
@@ -179,8 +193,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer sys.close(stderr)
-	if cfg.scenario == "subscribe" {
+	switch cfg.scenario {
+	case "subscribe":
 		sys.env = append(sys.env, subscribeSettings(cfg)...)
+	case "webhooks":
+		sys.env = append(sys.env, webhookSettings()...)
 	}
 	names := []string{"api", "cron"}
 	switch cfg.scenario {
@@ -215,6 +232,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runHistory(ctx, cfg, sys, rep, stderr)
 	case "subscribe":
 		err = runSubscribe(ctx, cfg, sys, rep, stderr)
+	case "webhooks":
+		err = runWebhooks(ctx, cfg, sys, rep, stderr)
 	}
 	if err != nil {
 		return err

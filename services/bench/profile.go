@@ -14,11 +14,15 @@ import (
 )
 
 // profiles captures profiles of the running services while a phase runs
-// and keeps each one's top functions for the report.
+// and keeps each one's top functions for the report. The excerpts are made
+// in wait, once the phase is over: `go tool pprof` symbolizing a binary
+// takes a core for a second or two, and run as each profile ended it showed
+// as a latency spike in the phase it profiled.
 type profiles struct {
-	mu   sync.Mutex
-	tops map[string]profileTop // tag (the service's name unless told) → its excerpt
-	wg   sync.WaitGroup
+	mu      sync.Mutex
+	tops    map[string]profileTop // tag (the service's name unless told) → its excerpt
+	pending []func()              // excerpts to make in wait
+	wg      sync.WaitGroup
 }
 
 // profileTop is one profile taken: whose, of what, where it went and the
@@ -76,9 +80,16 @@ func (p *profiles) take(ctx context.Context, sys *system, name, tag, what, query
 	p.keep(ctx, tag, filepath.Join(sys.bin, name), "bin/"+name, file, what, path, pprofArgs, log)
 }
 
-// keep runs pprof -top on the profile at path (symbols from binary) and
-// files the excerpt under tag.
+// keep has wait run pprof -top on the profile at path (symbols from binary)
+// and file the excerpt under tag.
 func (p *profiles) keep(ctx context.Context, tag, binary, binName, file, what, path string, pprofArgs []string, log io.Writer) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pending = append(p.pending, func() { p.excerpt(ctx, tag, binary, binName, file, what, path, pprofArgs, log) })
+}
+
+// excerpt runs pprof -top on the profile at path and files it under tag.
+func (p *profiles) excerpt(ctx context.Context, tag, binary, binName, file, what, path string, pprofArgs []string, log io.Writer) {
 	top, err := pprofTop(ctx, binary, path, pprofArgs...)
 	if err != nil {
 		fmt.Fprintf(log, "pprof -top %s: %v\n", tag, err)
@@ -140,7 +151,18 @@ func recordSelf(ctx context.Context, path string, d time.Duration) error {
 	return f.Close()
 }
 
-func (p *profiles) wait() { p.wg.Wait() }
+// wait blocks until the profiles started are written, then makes their
+// excerpts.
+func (p *profiles) wait() {
+	p.wg.Wait()
+	p.mu.Lock()
+	pending := p.pending
+	p.pending = nil
+	p.mu.Unlock()
+	for _, f := range pending {
+		f()
+	}
+}
 
 // pprofTop returns the heading and the 25 hottest functions (by cumulative
 // value) of a profile.

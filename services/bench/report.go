@@ -39,6 +39,7 @@ type report struct {
 	search        *searchResult
 	history       *historyResult
 	subscribe     *subscribeResult
+	webhooks      *webhooksResult
 }
 
 // base is the reports' file name stem: date, time and scenario, so runs on
@@ -157,6 +158,8 @@ func (r *report) markdown(w io.Writer, charts []string) {
 		r.historyMarkdown(w)
 	case "subscribe":
 		r.subscribeMarkdown(w)
+	case "webhooks":
+		r.webhooksMarkdown(w)
 	case "backlog":
 		r.backlogMarkdown(w)
 	}
@@ -181,6 +184,9 @@ func (r *report) headerMarkdown(w io.Writer) {
 		load = "closed loop, 64 clients sending creates as fast as the api answers (a fill, not a latency test)"
 	case "subscribe":
 		load = fmt.Sprintf("closed loop of %d clients for the create throughput; open loop at %.0f creates/s (latency from the scheduled send time) for the delivery", closedClients, r.cfg.rate)
+	case "webhooks":
+		load = fmt.Sprintf("closed loop of %d clients for %v per create-throughput phase; open loop at %.0f creates/s (latency from the scheduled send time) for %v for the delivery",
+			r.cfg.closedClients, r.cfg.closedDuration, r.cfg.rate, r.cfg.duration)
 	}
 	fmt.Fprintf(w, "Load: %s; apps %d × chats %d; LOG_LEVEL=warn; bleve.\n\n", load, r.cfg.apps, r.cfg.chats)
 	fmt.Fprintln(w, "Requests: the Go client (`client/`), one attempt each; writes carry an `Idempotency-Key`, as the client "+
@@ -412,6 +418,9 @@ func describeRun(args []string) string {
 		d = fmt.Sprintf("live events: %s SSE subscribers over %s chats, delivery latency, lost and duplicated events at %s creates/s, "+
 			"api RSS per subscriber, create throughput with and without idle subscribers",
 			orDefault(flags["subscribers"], "10000"), orDefault(flags["sub-chats"], "1000"), orDefault(flags["rate"], "1000"))
+	case "webhooks":
+		d = fmt.Sprintf("webhooks: create throughput with one endpoint per application vs none, delivery latency (201 → loopback receiver), "+
+			"lost and duplicated deliveries at %s creates/s", orDefault(flags["rate"], "500"))
 	default:
 		d = flags["scenario"] + " scenario"
 	}

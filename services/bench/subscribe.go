@@ -181,22 +181,12 @@ func (r *subscribeRun) settle(ctx context.Context) {
 // clients, each as soon as its last was answered, for closedDuration.
 func (r *subscribeRun) closedLoop(ctx context.Context, label string) *phase {
 	rec := newRecorder()
-	start := time.Now()
-	rec.begin(start)
 	cpu0 := cpuWithBench(r.sys)
 	defer r.contended(label)()
 	withProgress(ctx, r.log, label, rec, 0, func() {
-		var wg sync.WaitGroup
-		for k := range closedClients {
-			wg.Go(func() {
-				for i := k; time.Since(start) < closedDuration && ctx.Err() == nil; i += closedClients {
-					at := time.Now()
-					status := r.w.create(ctx, r.traffic[i%len(r.traffic)])
-					rec.record("create", at, time.Since(at), status)
-				}
-			})
-		}
-		wg.Wait()
+		runClosedLoop(ctx, closedClients, closedDuration, rec, func(ctx context.Context, i int) int {
+			return r.w.create(ctx, r.traffic[i%len(r.traffic)])
+		})
 	})
 	p := &phase{name: label, rec: rec, stats: rec.stats()}
 	created := okCount(p.stats, "create")
@@ -462,20 +452,11 @@ func (s *subscriberSet) latencies(start time.Time) *recorder {
 	return rec
 }
 
-// contended starts watching how much the machine's other work competed for
-// the CPUs; the returned func files it under label. The machine is shared:
-// a neighbour's tests show here, not only in the figures.
+// contended starts watching the machine's load; the returned func files it
+// under label.
 func (r *subscribeRun) contended(label string) func() {
-	p0, ok := cpuPressure()
-	start := time.Now()
-	return func() {
-		p1, ok1 := cpuPressure()
-		text := "load " + loadAverage()
-		if ok && ok1 {
-			text = fmt.Sprintf("CPU pressure %.0f %%, %s", 100*(p1-p0).Seconds()/time.Since(start).Seconds(), text)
-		}
-		r.res.contention[label] = text
-	}
+	load := machineLoad()
+	return func() { r.res.contention[label] = load() }
 }
 
 // cpuPressure reads how long, in all, some runnable task waited for a CPU
