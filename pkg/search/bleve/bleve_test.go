@@ -125,9 +125,9 @@ func TestMappingVersionChangeRebuilds(t *testing.T) {
 
 func TestHalfCreatedIndexIsRecreated(t *testing.T) {
 	dir := t.TempDir()
-	m, err := newMapping()
+	m, err := NewMapping()
 	if err != nil {
-		t.Fatalf("newMapping: %v", err)
+		t.Fatalf("NewMapping: %v", err)
 	}
 	// An index without the version marker, as a crash during create leaves it.
 	idx, err := blevesearch.New(filepath.Join(dir, versionDirName(MappingVersion)), m)

@@ -18,7 +18,7 @@ import (
 )
 
 // MappingVersion identifies the index mapping (fields and analyzers). Bump it
-// whenever anything newMapping builds changes: Open then builds a new, empty
+// whenever anything NewMapping builds changes: Open then builds a new, empty
 // index in Path/v<MappingVersion>, removes the other versions and reports
 // Fresh so the caller reindexes from MySQL.
 const MappingVersion = 2 // 2: zero-padded ids sort ties, no number field
@@ -48,9 +48,11 @@ type indexDoc struct {
 	Body    string `json:"body"`
 }
 
-// newMapping builds the index mapping: only the fields above are indexed, and
-// nothing is dynamic, so a stray field can never change the layout.
-func newMapping() (*mapping.IndexMappingImpl, error) {
+// NewMapping builds the index mapping: only the fields above are indexed, and
+// nothing is dynamic, so a stray field can never change the layout. The
+// benchmark's reference pipeline indexes with it too, so that the two
+// pipelines pay for the same analysis.
+func NewMapping() (*mapping.IndexMappingImpl, error) {
 	im := mapping.NewIndexMapping()
 	im.DefaultAnalyzer = keyword.Name
 	im.IndexDynamic = false

@@ -96,7 +96,7 @@ func openExisting(dir string, version int, lockTimeout time.Duration) (blevesear
 // create builds a new scorch index in dir and marks it with its mapping
 // version; the marker is written last so a crash leaves a detectable index.
 func create(dir string, version int) (blevesearch.Index, error) {
-	m, err := newMapping()
+	m, err := NewMapping()
 	if err != nil {
 		return nil, err
 	}
