@@ -366,12 +366,26 @@ type msgID struct{ chatID, number int64 }
 // chat row does not exist yet is parked (ParkedNoChat); one whose chat was
 // deleted is written deleted.
 func (tx *Tx) CreateMessages(ctx context.Context, ws []MessageWrite) ([]Outcome, error) {
+	out, _, err := tx.CreateMessagesIndexed(ctx, ws)
+	return out, err
+}
+
+// CreateMessagesIndexed is CreateMessages that also returns the search
+// documents of the rows it inserted, as committed they will read (the body
+// written, lock_version 0), so the caller need not read them back; a row
+// born deleted has none.
+//
+// Rows are inserted optimistically: a create whose row exists is a rare
+// redelivery or conflict, so the rows are not read first. When the INSERT
+// finds a key taken, it is rolled back to a savepoint and the batch decided
+// against the rows as they are, then inserted again.
+func (tx *Tx) CreateMessagesIndexed(ctx context.Context, ws []MessageWrite) ([]Outcome, []IndexDoc, error) {
 	if len(ws) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	chats, err := tx.chatStates(ctx, chatKeysOf(ws))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make([]Outcome, len(ws))
 	rowKeys := make([]msgID, len(ws))
@@ -386,18 +400,48 @@ func (tx *Tx) CreateMessages(ctx context.Context, ws []MessageWrite) ([]Outcome,
 		present = append(present, rowKeys[i])
 	}
 	if len(present) == 0 {
-		return out, nil
+		return out, nil, nil
 	}
-	states, err := tx.messageStates(ctx, present)
-	if err != nil {
-		return nil, err
+	todo := decideCreates(ws, out, rowKeys, nil)
+	if err := tx.exec(ctx, "SAVEPOINT creates", "mark the message creates"); err != nil {
+		return nil, nil, err
 	}
-	todo := decideCreates(ws, out, rowKeys, states)
 	inserted, err := tx.insertNew(ctx, ws, todo, rowKeys, chats)
-	if err != nil || inserted == int64(len(todo)) {
-		return out, err
+	if err != nil {
+		return nil, nil, err
 	}
-	return out, tx.settleRaces(ctx, ws, out, todo, rowKeys)
+	if inserted != int64(len(todo)) {
+		// Some rows exist: undo, and decide as if they had been read first.
+		if err := tx.exec(ctx, "ROLLBACK TO SAVEPOINT creates", "undo the optimistic message creates"); err != nil {
+			return nil, nil, err
+		}
+		for i := range out {
+			if out[i] != ParkedNoChat {
+				out[i] = Applied
+			}
+		}
+		states, err := tx.messageStates(ctx, present)
+		if err != nil {
+			return nil, nil, err
+		}
+		todo = decideCreates(ws, out, rowKeys, states)
+		if inserted, err = tx.insertNew(ctx, ws, todo, rowKeys, chats); err != nil {
+			return nil, nil, err
+		}
+		if inserted != int64(len(todo)) {
+			if err := tx.settleRaces(ctx, ws, out, todo, rowKeys); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	var docs []IndexDoc
+	for _, i := range todo {
+		w := ws[i]
+		if out[i] == Applied && chats[ChatKey{AppID: w.AppID, Number: w.Chat}].DeletedAt == nil {
+			docs = append(docs, IndexDoc{AppID: w.AppID, Chat: w.Chat, Number: w.Number, Body: w.Body})
+		}
+	}
+	return out, docs, nil
 }
 
 // chatKeysOf lists the distinct chats the writes name.
@@ -516,6 +560,14 @@ type newMessage struct {
 
 // insertMessages inserts rows in one statement and returns how many it
 // inserted; a key another transaction inserted first is left alone.
+// exec runs a statement without arguments or results in the transaction.
+func (tx *Tx) exec(ctx context.Context, stmt, what string) error {
+	if err := tx.db.WithContext(ctx).Exec(stmt).Error; err != nil {
+		return wrap(what, err)
+	}
+	return nil
+}
+
 func (tx *Tx) insertMessages(ctx context.Context, rows []newMessage) (int64, error) {
 	var sb strings.Builder
 	sb.WriteString("INSERT INTO messages (chat_id, number, body, deleted_at, create_event_id, last_event_id, event_time, source_part, source_gen, source_seq, read_at, written_at, created_at, updated_at) VALUES ")

@@ -139,3 +139,77 @@ func TestConcurrentCreatesOfOneNumber(t *testing.T) {
 		}
 	}
 }
+
+// TestCreatedDocsAreWhatCommitted checks the documents CreateMessagesIndexed
+// returns instead of a read back: one per row it inserted, equal to what
+// SearchDocs reads after commit, and none for a duplicate, a conflict or a
+// message born deleted in a deleted chat.
+func TestCreatedDocsAreWhatCommitted(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	app, err := s.CreateApplication(ctx, "indexed creates", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := store.MessageWrite{AppID: app.ID, Chat: 1, Number: 1, Body: "already there", Prov: prov("old", 1)}
+	gone := store.MessageWrite{AppID: app.ID, Chat: 2, Number: 1, Body: "in a deleted chat", Prov: prov("gone", 2)}
+	if err := s.InTx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.CreateChats(ctx, chatsFor([]store.MessageWrite{old, gone})); err != nil {
+			return err
+		}
+		_, err := tx.CreateMessages(ctx, []store.MessageWrite{old})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.InTx(ctx, func(tx *store.Tx) error {
+		_, _, err := tx.DeleteChat(ctx, store.ChatWrite{AppID: app.ID, Number: 2, Prov: prov("delete chat 2", 3)})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	batch := []store.MessageWrite{
+		{AppID: app.ID, Chat: 1, Number: 3, Body: "new three", Prov: prov("new3", 5)},
+		old, // redelivered: a duplicate
+		{AppID: app.ID, Chat: 1, Number: 1, Body: "another one", Prov: prov("other1", 6)}, // a conflict
+		{AppID: app.ID, Chat: 1, Number: 2, Body: "new two", Prov: prov("new2", 7)},
+		{AppID: app.ID, Chat: 1, Number: 2, Body: "two again", Prov: prov("again2", 8)}, // the batch's own conflict
+		{AppID: app.ID, Chat: 3, Number: 1, Body: "no chat yet", Prov: prov("parked", 9)},
+		{AppID: app.ID, Chat: 2, Number: 2, Body: "born deleted", Prov: prov("born deleted", 10)},
+	}
+	var outs []store.Outcome
+	var docs []store.IndexDoc
+	if err := s.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		outs, docs, err = tx.CreateMessagesIndexed(ctx, batch)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := []store.Outcome{store.Applied, store.Duplicate, store.NumberConflict, store.Applied, store.NumberConflict,
+		store.ParkedNoChat, store.Applied}
+	if !slices.Equal(outs, want) {
+		t.Fatalf("outcomes: got %v, want %v", outs, want)
+	}
+	keys := []store.MessageKey{{AppID: app.ID, Chat: 1, Number: 1}, {AppID: app.ID, Chat: 1, Number: 2},
+		{AppID: app.ID, Chat: 1, Number: 3}, {AppID: app.ID, Chat: 2, Number: 2}}
+	read, err := s.SearchDocs(ctx, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byKey := map[store.MessageKey]store.IndexDoc{}
+	for _, d := range read {
+		byKey[d.Key()] = d
+	}
+	if len(docs) != 2 {
+		t.Fatalf("got %d documents %+v, want the 2 inserted rows of live chats", len(docs), docs)
+	}
+	for _, d := range docs {
+		if d.Number == 1 || d.Chat != 1 {
+			t.Errorf("document %+v: not a row this batch inserted in a live chat", d)
+		}
+		if got := byKey[d.Key()]; got != d {
+			t.Errorf("document %+v differs from what MySQL holds after commit: %+v", d, got)
+		}
+	}
+}

@@ -46,6 +46,10 @@ type Effects struct {
 	Changed []store.MessageKey
 	// Deleted lists the messages a delete removed, for the live reindex.
 	Deleted []store.MessageKey
+	// Written holds the documents of rows the transaction inserted, as
+	// committed: the live reindex sends them without reading them back,
+	// unless another job of the batch also touched the message (see Docs).
+	Written []store.IndexDoc
 	// Created lists the parents (queue.ParentChat, queue.ParentMessage) whose
 	// row now exists, so events parked waiting for them run next.
 	Created []string
@@ -55,7 +59,33 @@ func (e *Effects) add(o Effects) {
 	e.Reindex = append(e.Reindex, o.Reindex...)
 	e.Changed = append(e.Changed, o.Changed...)
 	e.Deleted = append(e.Deleted, o.Deleted...)
+	e.Written = append(e.Written, o.Written...)
 	e.Created = append(e.Created, o.Created...)
+}
+
+// Docs splits the messages to reindex into those whose document the batch
+// knows (written once by it, by an insert, and neither touched again nor
+// deleted in it) and those to read back from MySQL after commit.
+func (e Effects) Docs() (known []store.IndexDoc, unknown []store.MessageKey) {
+	touched := make(map[store.MessageKey]int, len(e.Reindex)+len(e.Deleted))
+	for _, k := range e.Reindex {
+		touched[k]++
+	}
+	for _, k := range e.Deleted {
+		touched[k] += 2 // never known: the delete is what the index must get
+	}
+	written := make(map[store.MessageKey]store.IndexDoc, len(e.Written))
+	for _, d := range e.Written {
+		written[d.Key()] = d
+	}
+	for _, k := range e.Reindex {
+		if d, ok := written[k]; ok && touched[k] == 1 {
+			known = append(known, d)
+		} else {
+			unknown = append(unknown, k)
+		}
+	}
+	return known, unknown
 }
 
 // order is the order job types run in within one batch: parents first, and

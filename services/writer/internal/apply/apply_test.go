@@ -3,6 +3,7 @@ package apply_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -86,5 +87,26 @@ func TestUpdatesNewestByStreamPosition(t *testing.T) {
 				t.Errorf("chat row position: got %v, want 1", h.Chat.Stream)
 			}
 		})
+	}
+}
+
+// TestEffectsDocs checks which messages are reindexed from the batch's own
+// writes: only those inserted once and not touched again or deleted in it.
+func TestEffectsDocs(t *testing.T) {
+	k := func(n int64) store.MessageKey { return store.MessageKey{AppID: 1, Chat: 1, Number: n} }
+	doc := func(n int64) store.IndexDoc { return store.IndexDoc{AppID: 1, Chat: 1, Number: n, Body: fmt.Sprint("body ", n)} }
+	e := apply.Effects{
+		// 1 created; 2 created then updated; 3 created then deleted; 4 a
+		// duplicate (no document written); 5 created.
+		Reindex: []store.MessageKey{k(1), k(2), k(3), k(4), k(5), k(2)},
+		Deleted: []store.MessageKey{k(3)},
+		Written: []store.IndexDoc{doc(1), doc(2), doc(3), doc(5)},
+	}
+	known, unknown := e.Docs()
+	if want := []store.IndexDoc{doc(1), doc(5)}; !slices.Equal(known, want) {
+		t.Errorf("known: got %+v, want %+v", known, want)
+	}
+	if want := []store.MessageKey{k(2), k(3), k(4), k(2)}; !slices.Equal(unknown, want) {
+		t.Errorf("to read back: got %+v, want %+v", unknown, want)
 	}
 }

@@ -34,11 +34,11 @@ func (messageCreate) Apply(ctx context.Context, tx *store.Tx, jobs []Job) ([]sto
 	for i, j := range jobs {
 		ws[i] = messageWrite(j)
 	}
-	outs, err := tx.CreateMessages(ctx, ws)
+	outs, written, err := tx.CreateMessagesIndexed(ctx, ws)
 	if err != nil {
 		return nil, Effects{}, err
 	}
-	eff := Effects{Reindex: toReindex(ws, outs), Changed: applied(ws, outs)}
+	eff := Effects{Reindex: toReindex(ws, outs), Changed: applied(ws, outs), Written: written}
 	for i, j := range jobs {
 		if outs[i] == store.Applied || outs[i] == store.Duplicate {
 			eff.Created = append(eff.Created, queue.ParentMessage(j.Env.App, j.Env.Chat, j.Env.Message))

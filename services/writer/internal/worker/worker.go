@@ -438,20 +438,24 @@ func (w *Worker) observe(ctx context.Context, res apply.Result) {
 	for _, k := range res.Effects.Deleted {
 		deleted = append(deleted, reindex.Key{AppID: k.AppID, Chat: k.Chat, Number: k.Number})
 	}
-	var docs []reindex.Doc
 	outbox := res.Outbox
-	if len(res.Effects.Reindex) > 0 {
-		rows, err := w.store.SearchDocs(ctx, res.Effects.Reindex)
+	known, unknown := res.Effects.Docs()
+	if len(unknown) > 0 {
+		rows, err := w.store.SearchDocs(ctx, unknown)
 		if err != nil {
 			w.log.Warn("read messages for reindex; the search outbox catches up", "err", err)
 			outbox = nil // the catch-up indexes them
 		}
-		byKey := map[store.MessageKey]apply.Job{}
+		known = append(known, rows...)
+	}
+	var docs []reindex.Doc
+	if len(known) > 0 {
+		byKey := make(map[store.MessageKey]apply.Job, len(res.Jobs))
 		for _, j := range res.Jobs {
 			byKey[store.MessageKey{AppID: j.AppID, Chat: j.Env.Chat, Number: j.Env.Message}] = j
 		}
-		docs = make([]reindex.Doc, len(rows))
-		for i, d := range rows {
+		docs = make([]reindex.Doc, len(known))
+		for i, d := range known {
 			j := byKey[d.Key()]
 			docs[i] = reindex.Doc{AppID: d.AppID, Chat: d.Chat, Number: d.Number, Body: d.Body, Version: d.Version,
 				Trace: j.Env.Trace, Accepted: j.Env.Time}
