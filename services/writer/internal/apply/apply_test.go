@@ -94,7 +94,9 @@ func TestUpdatesNewestByStreamPosition(t *testing.T) {
 // writes: only those inserted once and not touched again or deleted in it.
 func TestEffectsDocs(t *testing.T) {
 	k := func(n int64) store.MessageKey { return store.MessageKey{AppID: 1, Chat: 1, Number: n} }
-	doc := func(n int64) store.IndexDoc { return store.IndexDoc{AppID: 1, Chat: 1, Number: n, Body: fmt.Sprint("body ", n)} }
+	doc := func(n int64) store.IndexDoc {
+		return store.IndexDoc{AppID: 1, Chat: 1, Number: n, Body: fmt.Sprint("body ", n)}
+	}
 	e := apply.Effects{
 		// 1 created; 2 created then updated; 3 created then deleted; 4 a
 		// duplicate (no document written); 5 created.
