@@ -101,14 +101,10 @@ fuzz: ## fuzz the request decoders and the path-number parser, FUZZTIME (10s) ea
 # The benchmark's load shape: enough applications to spread over the writer's
 # queue partitions (a partition serves one application's jobs in order).
 BENCH_SHAPE ?= -apps 32 -chats 10
-# Half of the highest rate the whole system sustained in the last ramp report.
-BENCH_HALF_RATE ?= 880
 
 .PHONY: bench
-bench: ## the benchmark suite on fresh systems (about 20 min): ramp, creates at BENCH_HALF_RATE and at 2,000/s, the default mix, a 200k-job backlog; reports in docs/benchmarks (BENCH_ARGS adds flags to each run)
-	@go run ./services/bench -scenario ramp -rate 2000 $(BENCH_SHAPE) $(BENCH_ARGS)
-	@go run ./services/bench -scenario steady -mix create=1 -rate $(BENCH_HALF_RATE) -duration 60s $(BENCH_SHAPE) $(BENCH_ARGS)
-	@go run ./services/bench -scenario steady -mix create=1 -rate 2000 -duration 60s $(BENCH_SHAPE) $(BENCH_ARGS)
+bench: ## the benchmark suite on fresh systems (about 20-25 min): our whole pipeline and the reference pipeline ramped in one run, our highest held step profiled, bursts vs the reference endpoint, creates at half the highest held rate (issue 15); the default mix at 1,000/s; a 200k-job backlog; reports in docs/benchmarks (BENCH_ARGS adds flags to each run)
+	@go run ./services/bench -scenario pipeline -profile 10s $(BENCH_SHAPE) $(BENCH_ARGS)
 	@go run ./services/bench -scenario steady -rate 1000 -duration 60s $(BENCH_SHAPE) $(BENCH_ARGS)
 	@go run ./services/bench -scenario backlog -backlog 200000 $(BENCH_SHAPE) $(BENCH_ARGS)
 

@@ -26,6 +26,20 @@ func (r *report) charts(dir, base string) ([]string, error) {
 			return nil, err
 		}
 	}
+	if r.pipeline != nil {
+		p99, catchUp, err := r.pipelineCharts()
+		if err != nil {
+			return nil, err
+		}
+		if p99 != nil {
+			if err := c.save(p99, "ramp-p99"); err != nil {
+				return nil, err
+			}
+			if err := c.save(catchUp, "ramp-catchup"); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if r.search != nil && r.search.load != nil {
 		p, err := r.searchChart()
 		if err != nil {

@@ -42,3 +42,18 @@ func machineLoad() func() string {
 		return text
 	}
 }
+
+// cpuPressureMeter starts watching the machine's CPU pressure (the share of
+// wall time some task waited for a CPU, /proc/pressure/cpu); the returned
+// func gives it in % since then, or -1 where the kernel does not say.
+func cpuPressureMeter() func() float64 {
+	p0, ok := cpuPressure()
+	start := time.Now()
+	return func() float64 {
+		p1, ok1 := cpuPressure()
+		if !ok || !ok1 {
+			return -1
+		}
+		return 100 * (p1 - p0).Seconds() / time.Since(start).Seconds()
+	}
+}

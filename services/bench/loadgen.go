@@ -28,13 +28,19 @@ type schedule struct {
 	maxInFlight int
 }
 
+// interval is the time between two scheduled sends.
+func (s schedule) interval() time.Duration { return time.Duration(float64(time.Second) / s.rate) }
+
+// requests is how many requests the schedule sends.
+func (s schedule) requests() int { return int(s.duration / s.interval()) }
+
 // runOpenLoop sends requests at fixed intervals from start. Latency is
 // measured from each request's SCHEDULED send time, so when the server (or
 // the in-flight cap) makes requests wait, the wait counts: coordinated
 // omission cannot hide queueing. pick chooses the endpoint for request i.
 func runOpenLoop(ctx context.Context, s schedule, pick func(i int) (string, op), rec *recorder) {
-	interval := time.Duration(float64(time.Second) / s.rate)
-	n := int(s.duration / interval)
+	interval := s.interval()
+	n := s.requests()
 	sem := make(chan struct{}, s.maxInFlight)
 	var wg sync.WaitGroup
 	start := time.Now()

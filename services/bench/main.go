@@ -2,8 +2,9 @@
 // (api, writer, cron on a fresh database and key prefix), drives the api over
 // HTTP at an open-loop constant arrival rate, runs the same create load
 // against a minimal reference endpoint, and writes a Markdown report with
-// charts to docs/benchmarks/. The search scenario stores a large history
-// first (-messages) and measures search alone.
+// charts to docs/benchmarks/. The pipeline scenario ramps the whole system
+// beside a minimal reference pipeline (issue 15); the search scenario stores
+// a large history first (-messages) and measures search alone.
 package main
 
 import (
@@ -26,6 +27,14 @@ func main() {
 	if len(os.Args) == 5 && os.Args[1] == "reference" { // startReference runs this
 		if err := serveReference(ctx, os.Args[2], os.Args[3], os.Args[4]); err != nil {
 			fmt.Fprintln(os.Stderr, "bench reference:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if len(os.Args) == 6 && os.Args[1] == "refpipeline" { // startRefPipeline runs this
+		a := os.Args[2:]
+		if err := serveRefPipelineProcess(ctx, a[0], a[1], a[2], os.Getenv("MYSQL_DSN"), a[3]); err != nil {
+			fmt.Fprintln(os.Stderr, "bench refpipeline:", err)
 			os.Exit(1)
 		}
 		return
@@ -61,10 +70,15 @@ type config struct {
 	// The webhooks scenario's closed-loop create-throughput phases.
 	closedClients  int
 	closedDuration time.Duration
-	getenv         func(string) string
-	mysqlDSN       string
-	redis          string
-	args           []string
+	// The pipeline scenario's rule, ramp cap and bursts.
+	catchUp  time.Duration
+	maxSteps int
+	bursts   int
+
+	getenv   func(string) string
+	mysqlDSN string
+	redis    string
+	args     []string
 }
 
 // parseFlags reads the command line, and MYSQL_DSN and REDIS_ADDR from
@@ -94,9 +108,9 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 // flagSet declares the command line's flags, each bound to its field of c.
 func (c *config) flagSet() *flag.FlagSet {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.StringVar(&c.scenario, "scenario", "steady", "steady, ramp, backlog, search, history, subscribe or webhooks")
-	fs.Float64Var(&c.rate, "rate", 500, "requests per second (ramp: the first step; search: 200 unless given; subscribe: 1000, webhooks: 500 creates/s unless given)")
-	fs.DurationVar(&c.duration, "duration", 60*time.Second, "length of a steady run, of the search load, or of the delivery phase (subscribe, webhooks)")
+	fs.StringVar(&c.scenario, "scenario", "steady", "pipeline, steady, ramp, backlog, search, history, subscribe or webhooks")
+	fs.Float64Var(&c.rate, "rate", 500, "requests per second (ramp: the first step; pipeline: the reference pipeline's first step, 1000 unless given; search: 200 unless given; subscribe: 1000, webhooks: 500 creates/s unless given)")
+	fs.DurationVar(&c.duration, "duration", 60*time.Second, "length of a steady run, of the search load, of the delivery phase (subscribe, webhooks), or of the half-rate phase (pipeline)")
 	fs.IntVar(&c.apps, "apps", 4, "applications to create")
 	fs.IntVar(&c.chats, "chats", 25, "chats per application")
 	fs.StringVar(&c.mixText, "mix", "create=80,update=10,read=5,search=5", "endpoint weights")
@@ -104,16 +118,19 @@ func (c *config) flagSet() *flag.FlagSet {
 	fs.IntVar(&c.backlog, "backlog", 200000, "jobs to queue in the backlog scenario")
 	fs.BoolVar(&c.drainIndex, "drain-index", true, "backlog: keep the api (and its bleve indexing) running during the drain; false stops it, to measure the writer and MySQL alone (the outbox indexes later)")
 	fs.IntVar(&c.maxInFlight, "max-inflight", 2000, "cap on requests in flight")
-	fs.DurationVar(&c.step, "step", 10*time.Second, "ramp: length of a step")
-	fs.Float64Var(&c.stepFactor, "step-factor", 1.15, "ramp: rate multiplier per step")
-	fs.Float64Var(&c.systemRate, "system-rate", 500, "ramp: the whole-system ramp's first step")
-	fs.DurationVar(&c.p99Limit, "p99-limit", 50*time.Millisecond, "ramp: create p99 a step must stay under; search: the search p99 target (20ms unless given)")
+	fs.DurationVar(&c.step, "step", 10*time.Second, "ramp, pipeline: length of a step (pipeline: 15s unless given)")
+	fs.Float64Var(&c.stepFactor, "step-factor", 1.15, "ramp, pipeline: rate multiplier per step (pipeline: 1.25 unless given)")
+	fs.Float64Var(&c.systemRate, "system-rate", 500, "ramp, pipeline: the whole-system ramp's first step (pipeline: 1000 unless given)")
+	fs.DurationVar(&c.p99Limit, "p99-limit", 50*time.Millisecond, "ramp, pipeline: create p99 a step must stay under (pipeline: at most); search: the search p99 target (20ms unless given)")
+	fs.DurationVar(&c.catchUp, "catch-up", 5*time.Second, "pipeline: everything a step sent must be persisted and searchable this long after its end")
+	fs.IntVar(&c.maxSteps, "max-steps", 0, "pipeline: stop each ramp after this many rates, retries not counted (0: when a step misses twice)")
+	fs.IntVar(&c.bursts, "bursts", 3, "pipeline: rounds of closed-loop bursts, each one against ours and one against the reference endpoint (0: none)")
 	fs.IntVar(&c.messages, "messages", 1000000, "search: messages stored (straight into MySQL) and indexed before the load")
 	fs.Float64Var(&c.largeShare, "large-share", 0.1, "search: share of the messages in one extra, large chat (0: none)")
 	fs.IntVar(&c.subscribers, "subscribers", 10000, "subscribe: live-event (SSE) subscribers, spread evenly over -sub-chats chats")
 	fs.IntVar(&c.subChats, "sub-chats", 1000, "subscribe: chats the subscribers follow and the delivery load writes to")
-	fs.IntVar(&c.closedClients, "closed-clients", 64, "webhooks: clients of the closed-loop create-throughput phases, each sending its next create when its last is answered")
-	fs.DurationVar(&c.closedDuration, "closed-duration", 30*time.Second, "webhooks: length of each closed-loop create-throughput phase")
+	fs.IntVar(&c.closedClients, "closed-clients", 64, "webhooks, pipeline: clients of the closed-loop create-throughput phases (bursts), each sending its next create when its last is answered")
+	fs.DurationVar(&c.closedDuration, "closed-duration", 30*time.Second, "webhooks: length of each closed-loop create-throughput phase; pipeline: of each burst (8s unless given)")
 	fs.DurationVar(&c.profile, "profile", 0, "record CPU profiles of api and writer for this long during the measured phase (0: off); the report lists their hottest functions")
 	fs.StringVar(&c.out, "out", "docs/benchmarks", "report directory (a relative one is taken from the repository root)")
 	return fs
@@ -128,6 +145,11 @@ func (c *config) resolve(fs *flag.FlagSet) error {
 	}
 	switch c.scenario {
 	case "steady", "ramp", "backlog":
+	case "pipeline":
+		c.pipelineDefaults(fs)
+		if c.step <= 0 || c.stepFactor <= 1 || c.systemRate <= 0 || c.catchUp <= 0 || c.maxSteps < 0 || c.bursts < 0 || c.closedClients <= 0 || c.closedDuration <= 0 || c.duration <= 0 {
+			return errors.New("pipeline: -step, -system-rate, -catch-up, -closed-clients, -closed-duration and -duration must be positive, -step-factor above 1, -max-steps and -bursts not negative")
+		}
 	case "search":
 		given := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
@@ -168,7 +190,7 @@ func (c *config) resolve(fs *flag.FlagSet) error {
 			return errors.New("-closed-clients and -closed-duration must be positive")
 		}
 	default:
-		return fmt.Errorf("unknown scenario %q (want steady, ramp, backlog, search, history, subscribe or webhooks)", c.scenario)
+		return fmt.Errorf("unknown scenario %q (want pipeline, steady, ramp, backlog, search, history, subscribe or webhooks)", c.scenario)
 	}
 	if c.rate <= 0 || c.apps <= 0 || c.chats <= 0 || c.backlog <= 0 || c.maxInFlight <= 0 {
 		return errors.New("-rate, -apps, -chats, -backlog and -max-inflight must be positive")
@@ -177,6 +199,25 @@ func (c *config) resolve(fs *flag.FlagSet) error {
 		return errors.New("-api (an already running system) is not supported yet: the harness starts its own")
 	}
 	return nil
+}
+
+// pipelineDefaults sets issue 15's values for the pipeline flags not given
+// (fs says which were): steps of 15 s, ×1.25, both ramps from 1,000/s,
+// bursts of 8 s.
+func (c *config) pipelineDefaults(fs *flag.FlagSet) {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for name, set := range map[string]func(){
+		"rate":            func() { c.rate = 1000 },
+		"system-rate":     func() { c.systemRate = 1000 },
+		"step":            func() { c.step = 15 * time.Second },
+		"step-factor":     func() { c.stepFactor = 1.25 },
+		"closed-duration": func() { c.closedDuration = 8 * time.Second },
+	} {
+		if !given[name] {
+			set()
+		}
+	}
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -220,6 +261,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	rep := &report{cfg: cfg, started: time.Now(), profileDir: filepath.Join(out, "profiles")}
 	switch cfg.scenario {
+	case "pipeline":
+		err = runPipeline(ctx, cfg, sys, rep, stderr)
 	case "steady":
 		err = runSteady(ctx, cfg, sys, rep, stderr)
 	case "ramp":

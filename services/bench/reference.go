@@ -36,28 +36,52 @@ type reference struct {
 // startReference starts this program again as the reference server
 // ("bench reference") and waits until it answers.
 func startReference(redisAddr, prefix string) (*reference, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(exe, "reference", addr, redisAddr, prefix)
+	cmd, err := selfCommand("reference", addr, redisAddr, prefix)
+	if err != nil {
+		return nil, err
+	}
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start the reference: %w", err)
 	}
 	ref := &reference{cmd: cmd, addr: addr}
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	if !awaitListen(addr, 30*time.Second, nil) {
+		ref.close()
+		return nil, errors.New("the reference did not start listening within 30 s")
+	}
+	return ref, nil
+}
+
+// selfCommand is this program run again with args: the references run in
+// processes of their own, as the api does, so neither shares a Go runtime
+// with the load generator.
+func selfCommand(args ...string) (*exec.Cmd, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	return exec.Command(exe, args...), nil
+}
+
+// awaitListen reports whether addr accepts a connection within timeout; it
+// gives up early when exited closes.
+func awaitListen(addr string, timeout time.Duration, exited <-chan struct{}) bool {
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		select {
+		case <-exited:
+			return false
+		default:
+		}
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 			c.Close()
-			return ref, nil
+			return true
 		}
 	}
-	ref.close()
-	return nil, errors.New("the reference did not start listening within 30 s")
+	return false
 }
 
 // serveReference is the reference process: it serves until SIGTERM.

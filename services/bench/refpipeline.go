@@ -36,6 +36,9 @@ type refDoc struct {
 	Body    string `json:"body"`
 }
 
+// refTable is the reference pipeline's table, in the run's database.
+const refTable = "ref_messages"
+
 // refBatch is the most jobs the consumer takes at once.
 const refBatch = 500
 
@@ -69,7 +72,7 @@ type refPipelineConfig struct {
 	db        *sql.DB
 	rdb       *redis.Client
 	prefix    string
-	table     string // default "ref_messages"
+	table     string // default refTable
 	indexPath string // a new directory
 	batch     int    // default refBatch
 }
@@ -100,7 +103,7 @@ type refJob struct {
 // and serves handler, and calls close at the end.
 func newRefPipeline(ctx context.Context, cfg refPipelineConfig) (*refPipeline, error) {
 	if cfg.table == "" {
-		cfg.table = "ref_messages"
+		cfg.table = refTable
 	}
 	if cfg.batch <= 0 {
 		cfg.batch = refBatch
@@ -132,7 +135,8 @@ func newRefPipeline(ctx context.Context, cfg refPipelineConfig) (*refPipeline, e
 func (p *refPipeline) close() error { return p.idx.Close() }
 
 // handler serves the api's message create route, as the reference endpoint
-// does, so the Go client drives it as it drives the api.
+// does, so the Go client drives it as it drives the api, and the stats
+// routes (refprocess.go).
 func (p *refPipeline) handler() http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
@@ -157,6 +161,7 @@ func (p *refPipeline) handler() http.Handler {
 		}
 		c.JSON(http.StatusCreated, gin.H{"number": n, "body": in.Body, "status": "pending"})
 	})
+	p.statsRoutes(r)
 	return r
 }
 
@@ -223,12 +228,13 @@ func (p *refPipeline) step(ctx context.Context) (int, error) {
 	if err := p.index(jobs); err != nil {
 		return 0, err
 	}
-	searchable := time.Now()
+	// The lags are recorded as soon as the batch is searchable, before the
+	// counter a waiter may poll: whoever sees it has the batch's lags.
+	p.recordLags(jobs, committed, time.Now())
 	p.indexed.Add(int64(len(jobs)))
 	if err := p.cfg.rdb.Del(ctx, p.processing).Err(); err != nil {
 		return 0, fmt.Errorf("finish batch: %w", err)
 	}
-	p.recordLags(jobs, committed, searchable)
 	return len(jobs), nil
 }
 

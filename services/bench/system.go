@@ -27,6 +27,7 @@ import (
 type system struct {
 	root, bin, dir string
 	dbName, prefix string
+	dsn            string // the run's database, as the services get it
 	env            []string
 	db             *sql.DB
 	rdb            *redis.Client
@@ -70,7 +71,7 @@ func freeAddr() (string, error) {
 // services are started with start.
 func startSystem(ctx context.Context, cfg systemConfig, log io.Writer) (*system, error) {
 	s := &system{root: cfg.root, procs: map[string]*service{}, pprof: map[string]string{}, external: map[string]*procSampler{}}
-	s.sampleExternal(ctx)
+	s.sampleExternal(ctx, cfg)
 	s.bin = filepath.Join(cfg.root, "bin")
 	if err := buildServices(ctx, cfg.root, s.bin, log); err != nil {
 		return nil, err
@@ -93,6 +94,7 @@ func startSystem(ctx context.Context, cfg systemConfig, log io.Writer) (*system,
 		s.close(log)
 		return nil, fmt.Errorf("redis: %w", err)
 	}
+	s.dsn = dsn
 	if err := s.configure(dsn); err != nil {
 		return nil, err
 	}
@@ -100,10 +102,19 @@ func startSystem(ctx context.Context, cfg systemConfig, log io.Writer) (*system,
 }
 
 // sampleExternal samples MariaDB's and Redis's CPU and memory, when their
-// processes run on this machine, until ctx ends.
-func (s *system) sampleExternal(ctx context.Context) {
-	for name, comms := range map[string][]string{"mariadb": {"mariadbd", "mysqld"}, "redis": {"redis-server"}} {
-		if pid := findProcess(comms...); pid > 0 {
+// processes run on this machine, until ctx ends. Each is the process
+// listening on the port cfg names: the machine may run more than one
+// MariaDB, and only ours does the run's work.
+func (s *system) sampleExternal(ctx context.Context, cfg systemConfig) {
+	mysqlAddr := ""
+	if mc, err := mysql.ParseDSN(cfg.mysqlDSN); err == nil {
+		mysqlAddr = mc.Addr
+	}
+	for name, server := range map[string]struct {
+		addr  string
+		comms []string
+	}{"mariadb": {mysqlAddr, []string{"mariadbd", "mysqld"}}, "redis": {cfg.redis, []string{"redis-server"}}} {
+		if pid := findServer(server.addr, server.comms...); pid > 0 {
 			p := newProcSampler(pid)
 			go p.run(ctx, nil)
 			s.external[name] = p
@@ -179,10 +190,6 @@ func (s *system) start(ctx context.Context, name string) error {
 			return err
 		}
 	}
-	logf, err := os.OpenFile(filepath.Join(s.dir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
 	pprofAddr, err := freeAddr()
 	if err != nil {
 		return err
@@ -193,16 +200,11 @@ func (s *system) start(ctx context.Context, name string) error {
 	}
 	cmd := exec.Command(filepath.Join(s.bin, name), args...)
 	cmd.Env = append(append(os.Environ(), s.env...), "HTTP_ADDR="+addr, "PPROF_ADDR="+pprofAddr)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return fmt.Errorf("start %s: %w", name, err)
+	svc, err := s.launch(ctx, name, cmd)
+	if err != nil {
+		return err
 	}
-	svc := &service{cmd: cmd, done: make(chan struct{}), sampler: newProcSampler(cmd.Process.Pid)}
-	go func() { _ = cmd.Wait(); logf.Close(); close(svc.done) }()
-	go svc.sampler.run(ctx, svc.done)
 	s.mu.Lock()
-	s.procs[name] = svc
 	s.pprof[name] = pprofAddr
 	s.mu.Unlock()
 	deadline := time.Now().Add(60 * time.Second)
@@ -221,6 +223,29 @@ func (s *system) start(ctx context.Context, name string) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return fmt.Errorf("%s not ready after 60 s", name)
+}
+
+// launch starts cmd as process name, its output appended to <dir>/<name>.log,
+// samples its CPU and memory until it exits, and keeps it for stop, close
+// and the usage table. The reference pipeline runs through it too, so its
+// resources are reported beside our services'.
+func (s *system) launch(ctx context.Context, name string, cmd *exec.Cmd) (*service, error) {
+	logf, err := os.OpenFile(filepath.Join(s.dir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	svc := &service{cmd: cmd, done: make(chan struct{}), sampler: newProcSampler(cmd.Process.Pid)}
+	go func() { _ = cmd.Wait(); logf.Close(); close(svc.done) }()
+	go svc.sampler.run(ctx, svc.done)
+	s.mu.Lock()
+	s.procs[name] = svc
+	s.mu.Unlock()
+	return svc, nil
 }
 
 // stop ends a service gracefully (SIGTERM) and keeps its resource figures.
@@ -280,9 +305,19 @@ func (s *system) messageCount(ctx context.Context) (int64, error) {
 	return n, err
 }
 
-// close stops every service, drops the database and deletes the keys.
+// close stops every service (and any other process launched), drops the
+// database and deletes the keys.
 func (s *system) close(log io.Writer) {
 	for _, name := range []string{"writer", "cron", "api"} {
+		s.stop(name)
+	}
+	s.mu.Lock()
+	var rest []string
+	for name := range s.procs {
+		rest = append(rest, name)
+	}
+	s.mu.Unlock()
+	for _, name := range rest {
 		s.stop(name)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -414,18 +449,8 @@ func findProcess(comms ...string) int {
 		return 0
 	}
 	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
-		if err != nil {
-			continue
-		}
-		for _, c := range comms {
-			if strings.TrimSpace(string(b)) == c {
-				return pid
-			}
+		if pid, err := strconv.Atoi(e.Name()); err == nil && hasComm(pid, comms) {
+			return pid
 		}
 	}
 	return 0
@@ -470,11 +495,16 @@ func (s *system) waitQuiet(ctx context.Context, name string, timeout time.Durati
 	s.mu.Lock()
 	svc := s.procs[name]
 	s.mu.Unlock()
-	start := time.Now()
 	if svc == nil {
 		return 0
 	}
-	pid := svc.cmd.Process.Pid
+	return waitQuietPid(ctx, svc.cmd.Process.Pid, timeout)
+}
+
+// waitQuietPid waits until process pid uses less than a fifth of a core over
+// two seconds, or the timeout passes, and returns how long it waited.
+func waitQuietPid(ctx context.Context, pid int, timeout time.Duration) time.Duration {
+	start := time.Now()
 	for time.Since(start) < timeout && ctx.Err() == nil {
 		a, ok1 := procCPU(pid)
 		time.Sleep(2 * time.Second)
