@@ -119,6 +119,7 @@ func newRefPipeline(ctx context.Context, cfg refPipelineConfig) (*refPipeline, e
 	if err != nil {
 		return nil, err
 	}
+	ourbleve.LimitAnalysis() // the analysis workers ours runs with
 	idx, err := blevesearch.NewUsing(cfg.indexPath, m, scorch.Name, scorch.Name, nil)
 	if err != nil {
 		return nil, fmt.Errorf("create the reference index: %w", err)

@@ -5,23 +5,22 @@
 // 20 runes), so a query word finds every word it begins; query words are
 // analyzed the same way without the n-grams and all of them are required.
 //
-// The index lives in Config.Path/v<MappingVersion>. A mapping change bumps
-// MappingVersion: Open then creates a new, empty index next to the old one,
-// deletes the old one and reports Fresh, and the owner reindexes from MySQL.
+// The index is partitioned by chat (see partition.go) over shardCount bleve
+// indexes in Config.Path/v<MappingVersion>/shard-NN; a search reads one
+// partition. A mapping or layout change bumps MappingVersion: Open then
+// creates a new, empty index next to the old one, deletes the old one and
+// reports Fresh, and the owner reindexes from MySQL.
 package bleve
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
 	blevesearch "github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/analysis"
-	bsearch "github.com/blevesearch/bleve/v2/search"
-	"github.com/blevesearch/bleve/v2/search/query"
 
 	"github.com/instachat/instachat/pkg/search"
 )
@@ -40,17 +39,18 @@ type Config struct {
 // defaultLockTimeout is the LockTimeout used when Config leaves it zero.
 const defaultLockTimeout = 10 * time.Second
 
-// Engine is a search.Engine backed by an embedded bleve index. It is safe for
-// concurrent use; writes are serialized so the stale-version check is exact.
+// Engine is a search.Engine backed by embedded bleve indexes, one per shard.
+// It is safe for concurrent use; the writes of a shard are serialized so the
+// stale-version check is exact, and writes to different shards run in
+// parallel.
 type Engine struct {
-	fresh    bool
-	version  int
-	analyzer analysis.Analyzer // the query analyzer of the index mapping
+	fresh         bool
+	version       int
+	bodyAnalyzer  analysis.Analyzer // analyzerIndex of the index mapping
+	queryAnalyzer analysis.Analyzer // analyzerQuery of the index mapping
 
-	writeMu sync.Mutex // serializes Index and Delete (read versions, then write)
-
-	stateMu sync.RWMutex // guards idx and closed against Close
-	idx     blevesearch.Index
+	stateMu sync.RWMutex // read-held by every request, write-held by Close
+	shards  []*shard
 	closed  bool
 }
 
@@ -60,9 +60,27 @@ func (e *Engine) Info() search.Info {
 }
 
 // Open opens the index at cfg.Path, creating it when it is missing or was
-// built with another mapping version (see Fresh).
+// built with another mapping version (see Fresh). It calls LimitAnalysis.
 func Open(cfg Config) (*Engine, error) {
+	LimitAnalysis()
 	return open(cfg, MappingVersion)
+}
+
+// analysisWorkers is how many goroutines of the process analyze documents
+// for bleve (bleve's default is 4, process-wide).
+const analysisWorkers = 1
+
+var limitAnalysis sync.Once
+
+// LimitAnalysis sets bleve's process-wide analysis queue to analysisWorkers,
+// once per process. With bleve's four workers a batch's analysis takes every
+// core of a small machine and request goroutines wait for preemption: on 2
+// cores at 1,500 creates/s, one worker took the create p99 from 66.6 to
+// 43.9 ms and the api's CPU per create from 519 to 488 µs (docs/adr/0017).
+// Open calls it; a process that indexes with bleve directly and NewMapping
+// (the benchmark's reference pipeline) calls it to be measured alike.
+func LimitAnalysis() {
+	limitAnalysis.Do(func() { blevesearch.Config.SetAnalysisQueueSize(analysisWorkers) })
 }
 
 // open is Open with the mapping version as a parameter, for tests.
@@ -71,16 +89,21 @@ func open(cfg Config, version int) (*Engine, error) {
 	if lockTimeout <= 0 {
 		lockTimeout = defaultLockTimeout
 	}
-	idx, created, err := openVersion(cfg.Path, version, lockTimeout)
+	idxs, created, err := openVersion(cfg.Path, version, shardCount, lockTimeout)
 	if err != nil {
 		return nil, err
 	}
-	a := idx.Mapping().AnalyzerNamed(analyzerQuery)
-	if a == nil {
-		_ = idx.Close()
-		return nil, fmt.Errorf("open bleve index %s: mapping lacks analyzer %q", cfg.Path, analyzerQuery)
+	m := idxs[0].Mapping()
+	body, qa := m.AnalyzerNamed(analyzerIndex), m.AnalyzerNamed(analyzerQuery)
+	if body == nil || qa == nil {
+		closeAll(idxs)
+		return nil, fmt.Errorf("open bleve index %s: mapping lacks analyzer %q or %q", cfg.Path, analyzerIndex, analyzerQuery)
 	}
-	return &Engine{fresh: created, version: version, analyzer: a, idx: idx}, nil
+	e := &Engine{fresh: created, version: version, bodyAnalyzer: body, queryAnalyzer: qa}
+	for _, idx := range idxs {
+		e.shards = append(e.shards, &shard{idx: idx})
+	}
+	return e, nil
 }
 
 // Fresh reports whether Open created a new, empty index (first start, mapping
@@ -88,55 +111,56 @@ func open(cfg Config, version int) (*Engine, error) {
 // every message from the source of truth.
 func (e *Engine) Fresh() bool { return e.fresh }
 
-// Index adds or replaces documents in one batch. A document whose version is
-// not above the indexed one is skipped; within docs the highest version of a
-// key wins.
+// shardOf is the index in e.shards of the shard that holds a chat.
+func shardOf(appID, chat int64) int {
+	return shardOfPartition(partitionOf(scopeOf(appID, chat)))
+}
+
+// Index adds or replaces documents, one batch per shard, the shards in
+// parallel. A document whose version is not above the indexed one is
+// skipped; within docs the highest version of a key wins. When a shard
+// fails the others may have been written: indexing again is harmless.
 func (e *Engine) Index(ctx context.Context, docs []search.Doc) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("index %d documents: %w", len(docs), err)
 	}
-	e.writeMu.Lock()
-	defer e.writeMu.Unlock()
 	e.stateMu.RLock()
 	defer e.stateMu.RUnlock()
 	if e.closed {
 		return fmt.Errorf("index %d documents: %w", len(docs), unavailable())
 	}
-
 	latest, ids := newestPerKey(docs)
-	if len(ids) == 0 {
-		return nil
+	routed := make([][]string, len(e.shards))
+	for _, id := range ids {
+		d := latest[id]
+		i := shardOf(d.AppID, d.Chat)
+		routed[i] = append(routed[i], id)
 	}
-	indexed, err := e.versions(ctx, ids)
+	err := e.eachShard(routed, func(s *shard, ids []string) error {
+		return s.index(ctx, ids, latest, e.bodyAnalyzer)
+	})
 	if err != nil {
 		return fmt.Errorf("index %d documents: %w", len(docs), err)
 	}
-
-	b := e.idx.NewBatch()
-	for _, id := range ids {
-		d := latest[id]
-		if v, ok := indexed[id]; ok && d.Version <= v {
-			continue // stale or already there
-		}
-		err := b.Index(id, indexDoc{
-			Scope:   scopeOf(d.AppID, d.Chat),
-			Version: strconv.FormatInt(d.Version, 10),
-			Body:    d.Body,
-		})
-		if err != nil {
-			return fmt.Errorf("index message %s: %w", id, err)
-		}
-	}
-	if b.Size() == 0 {
-		return nil
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("index %d documents: %w", len(docs), err)
-	}
-	if err := e.idx.Batch(b); err != nil {
-		return fmt.Errorf("index %d documents: %w", len(docs), wrapClosed(err))
-	}
 	return nil
+}
+
+// eachShard runs do for every shard that has ids, in parallel, and joins
+// their errors.
+func (e *Engine) eachShard(routed [][]string, do func(s *shard, ids []string) error) error {
+	errs := make([]error, len(routed))
+	var wg sync.WaitGroup
+	for i, ids := range routed {
+		if len(ids) > 0 {
+			wg.Go(func() {
+				if err := do(e.shards[i], ids); err != nil {
+					errs[i] = fmt.Errorf("shard %d: %w", i, err)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // newestPerKey keeps the highest version of every key, and the ids in order
@@ -157,52 +181,23 @@ func newestPerKey(docs []search.Doc) (map[string]search.Doc, []string) {
 	return latest, ids
 }
 
-// versions returns the indexed version of every id that is in the index, with
-// one search over the ids rather than one lookup per document.
-func (e *Engine) versions(ctx context.Context, ids []string) (map[string]int64, error) {
-	req := blevesearch.NewSearchRequestOptions(query.NewDocIDQuery(ids), len(ids), 0, false)
-	req.Fields = []string{fieldVersion}
-	req.Score = "none"
-	res, err := e.idx.SearchInContext(ctx, req)
-	if err != nil {
-		return nil, fmt.Errorf("look up indexed versions: %w", wrapClosed(err))
-	}
-	out := make(map[string]int64, len(res.Hits))
-	for _, h := range res.Hits {
-		s, ok := h.Fields[fieldVersion].(string)
-		if !ok {
-			return nil, fmt.Errorf("look up indexed version of %s: field missing", h.ID)
-		}
-		v, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("look up indexed version of %s: %w", h.ID, err)
-		}
-		out[h.ID] = v
-	}
-	return out, nil
-}
-
-// Delete removes documents in one batch; unknown keys are ignored.
+// Delete removes documents, one batch per shard; unknown keys are ignored.
 func (e *Engine) Delete(ctx context.Context, keys []search.Key) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("delete %d documents: %w", len(keys), err)
 	}
-	e.writeMu.Lock()
-	defer e.writeMu.Unlock()
 	e.stateMu.RLock()
 	defer e.stateMu.RUnlock()
 	if e.closed {
 		return fmt.Errorf("delete %d documents: %w", len(keys), unavailable())
 	}
-	if len(keys) == 0 {
-		return nil
-	}
-	b := e.idx.NewBatch()
+	routed := make([][]string, len(e.shards))
 	for _, k := range keys {
-		b.Delete(docID(k.AppID, k.Chat, k.Number))
+		i := shardOf(k.AppID, k.Chat)
+		routed[i] = append(routed[i], docID(k.AppID, k.Chat, k.Number))
 	}
-	if err := e.idx.Batch(b); err != nil {
-		return fmt.Errorf("delete %d documents: %w", len(keys), wrapClosed(err))
+	if err := e.eachShard(routed, (*shard).delete); err != nil {
+		return fmt.Errorf("delete %d documents: %w", len(keys), err)
 	}
 	return nil
 }
@@ -224,33 +219,25 @@ func (e *Engine) Search(ctx context.Context, q search.Query) (search.Result, err
 		return search.Result{}, fmt.Errorf("search chat %d: %w", q.Chat, unavailable())
 	}
 
-	words := bodyTerms(e.analyzer, q.Text)
-	if len(words) == 0 {
+	scope := scopeOf(q.AppID, q.Chat)
+	p := partitionOf(scope)
+	terms := queryTerms(e.queryAnalyzer, termPrefix(p), q.Text)
+	if len(terms) == 0 {
 		return search.Result{Numbers: []int64{}}, nil
 	}
-	scope := query.NewTermQuery(scopeOf(q.AppID, q.Chat))
-	scope.SetField(fieldScope)
-	req := blevesearch.NewSearchRequestOptions(
-		query.NewConjunctionQuery(append([]query.Query{scope}, words...)),
-		q.Limit, q.Offset, false)
-	req.SortByCustom(bsearch.SortOrder{
-		&bsearch.SortScore{Desc: true},
-		&bsearch.SortDocID{}, // ties by ascending number: see docID
-	})
-
-	res, err := e.idx.SearchInContext(ctx, req)
+	k := q.Offset + q.Limit
+	if q.Limit == 0 {
+		k = 0 // count only
+	}
+	hits, total, err := e.shards[shardOfPartition(p)].search(ctx, scope, terms, k)
 	if err != nil {
-		return search.Result{}, fmt.Errorf("search chat %d: %w", q.Chat, wrapClosed(err))
+		return search.Result{}, fmt.Errorf("search chat %d: %w", q.Chat, err)
 	}
-	numbers := make([]int64, 0, len(res.Hits))
-	for _, h := range res.Hits {
-		n, err := numberOf(h.ID)
-		if err != nil {
-			return search.Result{}, fmt.Errorf("search chat %d: %w", q.Chat, err)
-		}
-		numbers = append(numbers, n)
+	numbers := make([]int64, 0, max(len(hits)-q.Offset, 0))
+	for _, h := range hits[min(q.Offset, len(hits)):] {
+		numbers = append(numbers, h.number)
 	}
-	return search.Result{Numbers: numbers, Total: int64(res.Total)}, nil
+	return search.Result{Numbers: numbers, Total: total}, nil
 }
 
 // SwitchOver does nothing: a new mapping version gets a new directory that
@@ -267,8 +254,8 @@ func (e *Engine) Ping(context.Context) error {
 	return nil
 }
 
-// Close waits for running requests and closes the index; later calls return
-// errors wrapping search.ErrUnavailable. Closing twice is a no-op.
+// Close waits for running requests and closes every shard; later calls
+// return errors wrapping search.ErrUnavailable. Closing twice is a no-op.
 func (e *Engine) Close() error {
 	e.stateMu.Lock()
 	defer e.stateMu.Unlock()
@@ -276,10 +263,13 @@ func (e *Engine) Close() error {
 		return nil
 	}
 	e.closed = true
-	if err := e.idx.Close(); err != nil {
-		return fmt.Errorf("close bleve index: %w", err)
+	var errs []error
+	for i, s := range e.shards {
+		if err := s.idx.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close bleve shard %d: %w", i, err))
+		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // unavailable is the error of a request to a closed engine.

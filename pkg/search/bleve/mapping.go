@@ -14,14 +14,17 @@ import (
 	"github.com/blevesearch/bleve/v2/analysis/token/lowercase"
 	"github.com/blevesearch/bleve/v2/analysis/tokenizer/unicode"
 	"github.com/blevesearch/bleve/v2/mapping"
-	"github.com/blevesearch/bleve/v2/search/query"
 )
 
-// MappingVersion identifies the index mapping (fields and analyzers). Bump it
-// whenever anything NewMapping builds changes: Open then builds a new, empty
-// index in Path/v<MappingVersion>, removes the other versions and reports
-// Fresh so the caller reindexes from MySQL.
-const MappingVersion = 2 // 2: zero-padded ids sort ties, no number field
+// MappingVersion identifies the index layout: the fields and analyzers
+// NewMapping builds, and the shards and term partitions of partition.go. Bump
+// it whenever one of them changes: Open then builds a new, empty index in
+// Path/v<MappingVersion>, removes the other versions and reports Fresh so the
+// caller reindexes from MySQL.
+//
+// 4: partitioned by chat over shards and term groups. 3 (reverted, never to
+// be reused): chat-scoped terms. 2: zero-padded ids break score ties.
+const MappingVersion = 4
 
 // maxGram is the longest word prefix that is indexed; longer query words are
 // cut to this length so that they still find the word.
@@ -32,13 +35,11 @@ const maxGram = 20
 const (
 	fieldScope   = "scope"   // "<app>:<chat>", keyword, the scope filter
 	fieldVersion = "version" // decimal string, stored only (exact for any int64)
-	fieldBody    = "body"    // edge n-grams of the body's words
+	fieldBody    = "body"    // "<partition>\x1f<n-gram>": edge n-grams of the body's words
 
 	filterEdgeNgram = "edge_ngram_1_20"
 	analyzerIndex   = "body_index" // fold, tokenize, lowercase, edge n-grams
 	analyzerQuery   = "body_query" // the same without n-grams
-
-	internalVersionKey = "mapping_version"
 )
 
 // indexDoc is a message as bleve stores it; the json tags name the fields.
@@ -51,7 +52,9 @@ type indexDoc struct {
 // NewMapping builds the index mapping: only the fields above are indexed, and
 // nothing is dynamic, so a stray field can never change the layout. The
 // benchmark's reference pipeline indexes with it too, so that the two
-// pipelines pay for the same analysis.
+// pipelines pay for the same analysis. The engine analyzes the body with the
+// mapping's analyzerIndex and then puts the chat's partition in front of
+// every term (see prefixedAnalyzer), which a mapping cannot express.
 func NewMapping() (*mapping.IndexMappingImpl, error) {
 	im := mapping.NewIndexMapping()
 	im.DefaultAnalyzer = keyword.Name
@@ -159,23 +162,21 @@ func numberOf(id string) (int64, error) {
 	return n, nil
 }
 
-// bodyTerms turns the query text into one term query per distinct word, all
-// of them required; it returns none when nothing searchable is left.
-// Words are analyzed like the body minus the n-grams and cut to maxGram runes
-// because longer prefixes were never indexed.
-func bodyTerms(a analysis.Analyzer, text string) []query.Query {
+// queryTerms turns the query text into the body terms it requires, all of
+// them, each word once and behind prefix (see termPrefix); none when nothing
+// searchable is left. Words are analyzed like the body minus the n-grams and
+// cut to maxGram runes because longer prefixes were never indexed.
+func queryTerms(a analysis.Analyzer, prefix, text string) []string {
 	tokens := a.Analyze([]byte(text))
 	seen := make(map[string]bool, len(tokens))
-	terms := make([]query.Query, 0, len(tokens))
+	terms := make([]string, 0, len(tokens))
 	for _, tok := range tokens {
-		term := truncateRunes(string(tok.Term), maxGram)
-		if term == "" || seen[term] {
+		word := truncateRunes(string(tok.Term), maxGram)
+		if word == "" || seen[word] {
 			continue
 		}
-		seen[term] = true
-		tq := query.NewTermQuery(term)
-		tq.SetField(fieldBody)
-		terms = append(terms, tq)
+		seen[word] = true
+		terms = append(terms, prefix+word)
 	}
 	return terms
 }
