@@ -21,10 +21,12 @@ import (
 // it skips over, so a search costs what the term's postings hold in the
 // index searched, not what the chat holds. But every partition a batch
 // touches adds terms to the batch's segment and to every merge, so more
-// partitions cost indexing CPU: 4 cost 18 % more than one, 8 cost 46 %, one
-// per chat about twice as much. Shards beyond two cost more still, each
-// writing and merging its own small segments; two shards index in parallel
-// and keep Index calls as fast as one index did. See docs/adr/0017.
+// partitions cost indexing CPU: these 4 cost 28 % more than one (140 → 179
+// µs per message in TestIndexCost), one per chat about twice as much. Each
+// shard merges its own segments in the background, so the merges of one
+// are small; shards beyond two cost more, each writing and merging its own
+// small segments. Index writes the shards one after another. See
+// docs/adr/0017.
 const (
 	groupsPerShard = 2
 	partitions     = shardCount * groupsPerShard
