@@ -101,7 +101,8 @@ func readSettings(env *config.Env, metrics *prometheus.Registry) (settings, erro
 	s.reindex.InternalToken = env.Secret("INTERNAL_TOKEN", "the secret presented to the api's /internal/reindex", true)
 	s.reindex.Linger = env.Duration("WRITER_REINDEX_LINGER", 100*time.Millisecond)
 	s.worker = worker.Config{BatchSize: env.Int("WRITER_BATCH_SIZE", 500), Block: env.Duration("WRITER_BLOCK", 2*time.Second),
-		Linger: env.Duration("WRITER_LINGER", 50*time.Millisecond), Metrics: worker.NewMetrics(metrics)}
+		Linger: env.Duration("WRITER_LINGER", 50*time.Millisecond), Metrics: worker.NewMetrics(metrics),
+		IndexBacklogLater: env.String("WRITER_INDEX_BACKLOG_LATER", "true") == "true"}
 	s.common.Store.RowLocks = env.String("WRITER_ROW_LOCKS", "false") == "true"
 	if err := env.Err(); err != nil {
 		return s, err

@@ -18,6 +18,7 @@ type Metrics struct {
 	failures   *prometheus.CounterVec
 	stages     *prometheus.HistogramVec
 	conflicts  *prometheus.CounterVec
+	later      prometheus.Counter
 }
 
 // NewMetrics registers the writer's metrics on reg.
@@ -49,7 +50,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "instachat_number_conflicts_total",
 		Help: "Creates whose number another event's row already held (a number handed out twice), kept on the dead list, by job type.",
 	}, []string{"type"})
-	reg.MustRegister(m.jobs, m.outOfOrder, m.commitLag, m.batches, m.failures, m.stages, m.conflicts)
+	m.later = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "instachat_writer_index_later_jobs_total",
+		Help: "Jobs of full batches (a backlog behind them) left to the api's search catch-up instead of the live reindex.",
+	})
+	reg.MustRegister(m.jobs, m.outOfOrder, m.commitLag, m.batches, m.failures, m.stages, m.conflicts, m.later)
 	return m
 }
 
@@ -67,6 +72,12 @@ func (m *Metrics) committed(res apply.Result, at time.Time) {
 		if !o.Parked() {
 			m.commitLag.Observe(at.Sub(j.Env.AcceptedAt()).Seconds())
 		}
+	}
+}
+
+func (m *Metrics) indexedLater(jobs int) {
+	if m != nil {
+		m.later.Add(float64(jobs))
 	}
 }
 

@@ -4,15 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"sort"
 	"testing"
 	"time"
 
 	"github.com/instachat/instachat/pkg/chat"
 	"github.com/instachat/instachat/pkg/queue"
+	"github.com/instachat/instachat/pkg/search/reindex"
 	"github.com/instachat/instachat/pkg/store"
 	"github.com/instachat/instachat/pkg/testenv"
 	"github.com/instachat/instachat/services/writer/internal/apply"
+	"github.com/instachat/instachat/services/writer/internal/worker"
 )
 
 var errPeek = errors.New("peek only")
@@ -126,5 +130,75 @@ func TestApplyQueuesOnlyAppliedMessageWritesForTheIndex(t *testing.T) {
 		if rows != s.rows || !sameKeys(keys, s.queued) {
 			t.Errorf("%s: outbox: got %d rows for %v, want %d rows for %v", s.name, rows, keys, s.rows, s.queued)
 		}
+	}
+}
+
+// TestBacklogIsLeftToTheCatchUp: with IndexBacklogLater, the first full
+// batch is reindexed live and every full batch after it in a row is left in
+// the search outbox for the api's catch-up; without it, every batch is
+// reindexed live. Nothing leaves the outbox here (the sink forgets nothing),
+// so every message stays queued for the catch-up either way.
+func TestBacklogIsLeftToTheCatchUp(t *testing.T) {
+	for _, later := range []bool{true, false} {
+		t.Run(fmt.Sprintf("later=%v", later), func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			st, err := store.Open(ctx, store.Config{DSN: testenv.MySQLDSN(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			rdb, prefix := testenv.Redis(t)
+			q := queue.New(rdb, queue.NewKeys(prefix, 1), queue.Config{MaxAttempts: 3, HeartbeatTTL: 3 * time.Second})
+			app, err := st.CreateApplication(ctx, "backlog", time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok := chat.TokenDigest(app.App.Token)
+			at := time.Now().Add(-time.Minute).UnixMicro()
+			// Nine jobs, batches of three: [chat, 1, 2], [3, 4, 5], [6, 7, 8].
+			jobs := []queue.Envelope{{ID: "c1", Type: queue.TypeChatCreate, App: tok, Chat: 1, Time: at}}
+			for n := int64(1); n <= 8; n++ {
+				jobs = append(jobs, queue.Envelope{ID: fmt.Sprintf("m%d", n), Type: queue.TypeMessageCreate, App: tok,
+					Chat: 1, Message: n, Body: fmt.Sprintf("body %d", n), Time: at + n})
+			}
+			for _, e := range jobs {
+				if err := q.Push(ctx, e); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sink := &docSink{docs: map[reindex.Key]reindex.Doc{}}
+			log := slog.New(slog.NewTextHandler(io.Discard, nil))
+			w := worker.New(worker.Config{BatchSize: 3, Block: 100 * time.Millisecond, IndexBacklogLater: later},
+				q, q.NewConsumer(0, testenv.Name("c")), apply.New(st, q.Keys()), st, sink, log)
+			done := make(chan error, 1)
+			go func() { done <- w.Run(ctx) }()
+			var keys []store.MessageKey
+			deadline := time.Now().Add(20 * time.Second)
+			for len(keys) < 8 {
+				if time.Now().After(deadline) {
+					t.Fatalf("outbox: %v, want all 8 messages", keys)
+				}
+				time.Sleep(50 * time.Millisecond)
+				_, keys = peekOutbox(t, st)
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatalf("worker: %v", err)
+			}
+			live := map[int64]bool{}
+			for n := int64(1); n <= 8; n++ {
+				if _, ok := sink.get(reindex.Key{AppID: app.ID, Chat: 1, Number: n}); ok {
+					live[n] = true
+				}
+			}
+			want := map[int64]bool{1: true, 2: true}
+			if !later {
+				want = map[int64]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true, 7: true, 8: true}
+			}
+			if fmt.Sprint(live) != fmt.Sprint(want) {
+				t.Errorf("reindexed live: %v, want %v", live, want)
+			}
+		})
 	}
 }

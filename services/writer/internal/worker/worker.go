@@ -38,6 +38,16 @@ type Config struct {
 	// TxTimeout bounds one batch's transaction (default 30 s): a MySQL that
 	// hangs makes it fail and the batch is tried again, never lost.
 	TxTimeout time.Duration
+	// IndexBacklogLater leaves the documents of a full batch (BatchSize
+	// jobs) that follows another full one (a backlog is waiting) to the
+	// api's search catch-up,
+	// which takes the batch's outbox rows once they are older than its
+	// delay, instead of sending them to the live reindex. While the queue
+	// drains, the api's indexing then does not take the CPU that persisting
+	// needs, and the catch-up indexes the backlog later in pages of 1,000,
+	// bleve's cheapest size. Searches lag by the catch-up's delay for the
+	// messages of a backlog; nothing is indexed less (docs/adr/0017).
+	IndexBacklogLater bool
 }
 
 // Reindexer receives the documents of committed messages and the keys of
@@ -57,6 +67,8 @@ type Worker struct {
 	store    *store.Store
 	reindex  Reindexer
 	log      *slog.Logger
+
+	fullInARow int // full batches in a row, the last one included (see backlogged)
 }
 
 // New returns a worker for a consumer.
@@ -166,7 +178,7 @@ func (w *Worker) step(ctx context.Context) error {
 	w.cfg.Metrics.stage("ack", &mark)
 	w.recordCompleted(ctx, res, failed)
 	w.cfg.Metrics.stage("record", &mark)
-	w.observe(ctx, res)
+	w.observe(ctx, res, w.backlogged(len(raws)))
 	w.cfg.Metrics.stage("observe", &mark)
 	return nil
 }
@@ -408,10 +420,28 @@ func (w *Worker) applyOneByOne(ctx context.Context, jobs []apply.Job, batchErr e
 	return total, failed, nil
 }
 
+// backlogAfter is how many full batches in a row mean a backlog (see
+// Config.IndexBacklogLater): one full batch can be a burst's last, the
+// second shows the queue still held a batch behind the first.
+const backlogAfter = 2
+
+// backlogged reports, for a batch of n jobs, whether its documents are left
+// to the search catch-up: when Config.IndexBacklogLater is set and it is at
+// least the backlogAfter-th full batch in a row.
+func (w *Worker) backlogged(n int) bool {
+	if n < w.cfg.BatchSize {
+		w.fullInARow = 0
+		return false
+	}
+	w.fullInARow++
+	return w.cfg.IndexBacklogLater && w.fullInARow >= backlogAfter
+}
+
 // observe runs after commit: sends waiting events of the parents this batch
 // created back to be applied, logs each job under its trace id, counts the
-// out-of-order cases, and reindexes.
-func (w *Worker) observe(ctx context.Context, res apply.Result) {
+// out-of-order cases, and reindexes, unless indexLater leaves that to the
+// search catch-up (see Config.IndexBacklogLater).
+func (w *Worker) observe(ctx context.Context, res apply.Result, indexLater bool) {
 	w.cfg.Metrics.committed(res, time.Now())
 	if len(res.Effects.Created) > 0 {
 		if n, err := w.q.Unpark(ctx, w.consumer.Partition(), res.Effects.Created); err != nil {
@@ -434,6 +464,10 @@ func (w *Worker) observe(ctx context.Context, res apply.Result) {
 	w.log.Debug("batch committed", "jobs", len(res.Jobs), "applied", res.Outcomes[store.Applied],
 		"duplicate", res.Outcomes[store.Duplicate], "stale", res.Outcomes[store.Stale]+res.Outcomes[store.StaleDeleted],
 		"parked", res.Outcomes[store.ParkedNoChat]+res.Outcomes[store.ParkedNoMessage], "out_of_order", kinds)
+	if indexLater && len(res.Outbox) > 0 {
+		w.cfg.Metrics.indexedLater(len(res.Jobs))
+		return // the outbox rows stay for the api's catch-up
+	}
 	var deleted []reindex.Key
 	for _, k := range res.Effects.Deleted {
 		deleted = append(deleted, reindex.Key{AppID: k.AppID, Chat: k.Chat, Number: k.Number})
