@@ -103,13 +103,13 @@ fuzz: ## fuzz the request decoders and the path-number parser, FUZZTIME (10s) ea
 BENCH_SHAPE ?= -apps 32 -chats 10
 
 .PHONY: bench
-bench: ## the benchmark suite on fresh systems (about 20-25 min): our whole pipeline and the reference pipeline ramped in one run, our highest held step profiled, bursts vs the reference endpoint, creates at half the highest held rate (issue 15); the default mix at 1,000/s; a 200k-job backlog; reports in docs/benchmarks (BENCH_ARGS adds flags to each run)
+bench: ## the benchmark suite on fresh systems (about 10-15 min): our whole pipeline and the reference pipeline ramped in one run, our highest held step profiled, bursts vs the reference endpoint, creates at half the highest held rate (issue 15); the default mix at 1,000/s; a 200k-job backlog; reports in docs/benchmarks (BENCH_ARGS adds flags to each run)
 	@go run ./services/bench -scenario pipeline -profile 10s $(BENCH_SHAPE) $(BENCH_ARGS)
 	@go run ./services/bench -scenario steady -rate 1000 -duration 60s $(BENCH_SHAPE) $(BENCH_ARGS)
 	@go run ./services/bench -scenario backlog -backlog 200000 $(BENCH_SHAPE) $(BENCH_ARGS)
 
 .PHONY: bench-search
-bench-search: ## search over a stored history: 1,000,000 messages seeded and indexed (api rebuild), then 200 searches/s for 60 s; report in docs/benchmarks (BENCH_ARGS adds flags, e.g. BENCH_ARGS="-messages 100000")
+bench-search: ## search over a stored history (about 5 min): 1,000,000 messages seeded and indexed (api rebuild), then 200 searches/s for 60 s; report in docs/benchmarks (BENCH_ARGS adds flags, e.g. BENCH_ARGS="-messages 100000")
 	@go run ./services/bench -scenario search -duration 60s $(BENCH_ARGS)
 
 .PHONY: chaos
