@@ -858,6 +858,12 @@ func hungProfileAddr(t *testing.T, s *system) string {
 // goroutines whose stack runs the live package, a WebSocket or an HTTP
 // handler: the hub's own readers and heartbeat, and every open stream.
 func hungStreamGoroutines(profile string) int {
+	// The header line shares the first block ("goroutine profile: total
+	// N\n2 @ …"): without it, the first block's count would not parse and
+	// the largest group of goroutines would go uncounted.
+	if rest, ok := strings.CutPrefix(strings.TrimSpace(profile), "goroutine profile:"); ok {
+		_, profile, _ = strings.Cut(rest, "\n")
+	}
 	n := 0
 	for block := range strings.SplitSeq(profile, "\n\n") {
 		count, _, ok := strings.Cut(strings.TrimSpace(block), " @ ")
@@ -871,4 +877,16 @@ func hungStreamGoroutines(profile string) int {
 		}
 	}
 	return n
+}
+
+// TestHungStreamGoroutinesCountsEveryBlock: the leak check counts the first
+// group of a profile too, the one that shares its block with the header.
+func TestHungStreamGoroutinesCountsEveryBlock(t *testing.T) {
+	profile := "goroutine profile: total 9\n" +
+		"2 @ 0x1 0x2\n#\t0x1\tgithub.com/instachat/instachat/services/api/internal/live.(*Hub).read+0x1\t/x/reader.go:36\n\n" +
+		"6 @ 0x3\n#\t0x3\truntime.gopark+0x1\t/x/proc.go:1\n\n" +
+		"1 @ 0x4\n#\t0x4\tgithub.com/instachat/instachat/services/api/internal/live.(*Hub).beat+0x1\t/x/hub.go:225\n"
+	if got := hungStreamGoroutines(profile); got != 3 {
+		t.Errorf("stream goroutines: got %d, want 3 (2 readers and the heartbeat)", got)
+	}
 }
