@@ -45,6 +45,11 @@ func (x *Index) CatchUp(ctx context.Context, batch int, olderThan time.Duration)
 			if err := x.engine.Index(ctx, docs); err != nil {
 				return fmt.Errorf("index %d documents: %w", len(docs), err)
 			}
+			late, err := x.deletedMeanwhile(ctx, docs)
+			if err != nil {
+				return err
+			}
+			gone = append(gone, late...)
 		}
 		if len(gone) > 0 {
 			if err := x.engine.Delete(ctx, gone); err != nil {
@@ -58,6 +63,35 @@ func (x *Index) CatchUp(ctx context.Context, batch int, olderThan time.Duration)
 		return 0, 0, fmt.Errorf("search catch-up: %w", err)
 	}
 	return indexed, deleted, nil
+}
+
+// deletedMeanwhile returns the keys of docs whose message is gone now. A
+// message deleted after the catch-up read it may have been removed from the
+// index by the writer's live reindex before Index put the old version back;
+// the live path then deletes its outbox rows, so nothing would correct it.
+// Reading again after Index closes that window: a delete that committed
+// before this read is seen here, and one that commits after it reaches the
+// index through the live path (or the outbox) after Index did.
+func (x *Index) deletedMeanwhile(ctx context.Context, docs []search.Doc) ([]search.Key, error) {
+	keys := make([]store.MessageKey, len(docs))
+	for i, d := range docs {
+		keys[i] = store.MessageKey{AppID: d.AppID, Chat: d.Chat, Number: d.Number}
+	}
+	rows, err := x.store.SearchDocs(ctx, keys)
+	if err != nil {
+		return nil, fmt.Errorf("read indexed messages again: %w", err)
+	}
+	still := make(map[search.Key]bool, len(rows))
+	for _, d := range searchDocs(rows) {
+		still[d.Key()] = true
+	}
+	var late []search.Key
+	for _, d := range docs {
+		if !still[d.Key()] {
+			late = append(late, d.Key())
+		}
+	}
+	return late, nil
 }
 
 // RunCatchUp drains the search outbox until ctx ends: it runs CatchUp until

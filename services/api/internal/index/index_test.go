@@ -34,6 +34,9 @@ type outageEngine struct {
 	calls      int                // Index calls accepted
 	switches   int                // SwitchOver calls
 	afterIndex func(calls int)    // runs after each accepted Index call
+	// beforeIndex runs before each Index call reaches the engine, with the
+	// number of that call (1 for the first).
+	beforeIndex func(call int)
 }
 
 func (e *outageEngine) setDown(down bool) {
@@ -55,6 +58,12 @@ func (e *outageEngine) refuse(op string) error {
 func (e *outageEngine) Index(ctx context.Context, docs []search.Doc) error {
 	if err := e.refuse("index"); err != nil {
 		return err
+	}
+	e.mu.Lock()
+	before, call := e.beforeIndex, e.calls+1
+	e.mu.Unlock()
+	if before != nil {
+		before(call)
 	}
 	if err := e.Engine.Index(ctx, docs); err != nil {
 		return err
@@ -254,6 +263,46 @@ func TestCatchUpIndexesWhatWasWrittenDuringAnOutage(t *testing.T) {
 	}
 	if total, err := f.searchTotal(t, 1, "needle"); err != nil || total != 250 {
 		t.Errorf("search after the catch-up: got %d, %v; want all 250 and not the deleted one", total, err)
+	}
+}
+
+// TestCatchUpDoesNotBringBackAMessageDeletedMeanwhile: a message deleted
+// between the catch-up's read and its Index call, whose delete the live path
+// already took out of the index (and whose outbox rows it already dropped),
+// is removed again: it is not found by a search afterwards.
+func TestCatchUpDoesNotBringBackAMessageDeletedMeanwhile(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.write(t, 1, 1, 3, "needle")
+	victim := search.Key{AppID: f.app.ID, Chat: 1, Number: 2}
+	f.engine.beforeIndex = func(call int) {
+		if call != 1 {
+			return
+		}
+		// The live path: the writer commits the delete, the api removes the
+		// document, the writer forgets the batch's outbox rows (none here).
+		now := time.Now().UTC()
+		err := f.st.InTx(ctx, func(tx *store.Tx) error {
+			_, err := tx.DeleteMessage(ctx, store.MessageWrite{AppID: f.app.ID, Chat: 1, Number: 2,
+				Prov: store.Provenance{EventID: "delete-2", EventTime: now, ReadAt: now, WriteAt: now}})
+			return err
+		})
+		if err != nil {
+			t.Errorf("delete message 2: %v", err)
+		}
+		if err := f.engine.Engine.Delete(ctx, []search.Key{victim}); err != nil {
+			t.Errorf("live delete of message 2: %v", err)
+		}
+	}
+	indexed, deleted, err := f.idx.CatchUp(ctx, 100, 0)
+	if err != nil || indexed != 3 || deleted != 1 {
+		t.Fatalf("catch-up: got %d indexed, %d deleted, %v; want 3 read and indexed, the deleted one removed again", indexed, deleted, err)
+	}
+	if total, err := f.searchTotal(t, 1, "needle"); err != nil || total != 2 {
+		t.Errorf("search after the catch-up: got %d, %v; want 2 (message 2 was deleted)", total, err)
+	}
+	if got := f.backlog(t); got != 0 {
+		t.Errorf("outbox after the catch-up: got %d rows, want 0", got)
 	}
 }
 
