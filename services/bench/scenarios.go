@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -319,9 +320,15 @@ func waitSearchable(ctx context.Context, sys *system, rep *report, queued int64,
 			rep.searchableTime = rep.drainTime + time.Since(rep.drainEnd)
 			return nil
 		}
-		time.Sleep(250 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
-	return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return errors.New("not every queued message was searchable 10 minutes after the drain")
 }
 
 // drainPoint is MySQL's message count at a moment of the drain.

@@ -77,7 +77,9 @@ var limitAnalysis sync.Once
 // cores at 1,500 creates/s, one worker took the create p99 from 66.6 to
 // 43.9 ms and the api's CPU per create from 519 to 488 µs (docs/adr/0017).
 // Open calls it; a process that indexes with bleve directly and NewMapping
-// (the benchmark's reference pipeline) calls it to be measured alike.
+// (the benchmark's reference pipeline) calls it to be measured alike. It must
+// run before the process opens any bleve index: bleve closes the queue it
+// replaces, and an index opened before would hang on its next batch.
 func LimitAnalysis() {
 	limitAnalysis.Do(func() { blevesearch.Config.SetAnalysisQueueSize(analysisWorkers) })
 }
