@@ -143,18 +143,7 @@ func TestBacklogIsLeftToTheCatchUp(t *testing.T) {
 		t.Run(fmt.Sprintf("later=%v", later), func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			st, err := store.Open(ctx, store.Config{DSN: testenv.MySQLDSN(t)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
-			rdb, prefix := testenv.Redis(t)
-			q := queue.New(rdb, queue.NewKeys(prefix, 1), queue.Config{MaxAttempts: 3, HeartbeatTTL: 3 * time.Second})
-			app, err := st.CreateApplication(ctx, "backlog", time.Now())
-			if err != nil {
-				t.Fatal(err)
-			}
-			tok := chat.TokenDigest(app.App.Token)
+			st, _, _, q, _, app, tok := newStreamRig(ctx, t, 3, "backlog")
 			at := time.Now().Add(-time.Minute).UnixMicro()
 			// Nine jobs, batches of three: [chat, 1, 2], [3, 4, 5], [6, 7, 8].
 			jobs := []queue.Envelope{{ID: "c1", Type: queue.TypeChatCreate, App: tok, Chat: 1, Time: at}}
